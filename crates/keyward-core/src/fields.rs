@@ -1,0 +1,474 @@
+//! Validated values: once you hold one, it is valid ("parse, don't validate").
+
+use crate::error::{Field, Invalid, ValidationError, echo};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use ipnet::{IpNet, Ipv4Net};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+
+fn text(
+    field: Field,
+    raw: &str,
+    min: usize,
+    max: usize,
+    multiline: bool,
+) -> Result<String, ValidationError> {
+    let trimmed = raw.trim();
+    let count = trimmed.chars().count();
+    if count == 0 && min > 0 {
+        return Err(ValidationError::new(field, Invalid::Required));
+    }
+    if count < min {
+        return Err(ValidationError::new(field, Invalid::TooShort { min }));
+    }
+    if count > max {
+        return Err(ValidationError::new(field, Invalid::TooLong { max }));
+    }
+    let allowed = |c: char| multiline && (c == '\n' || c == '\r' || c == '\t');
+    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(ValidationError::new(field, Invalid::ControlCharacters));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A key name: 2–200 characters after trimming, counted as characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyName(String);
+
+impl KeyName {
+    pub const MIN: usize = 2;
+    pub const MAX: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        text(Field::Name, raw, Self::MIN, Self::MAX, false).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An optional description: at most 1000 characters; blank means none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Description(String);
+
+impl Description {
+    pub const MAX: usize = 1000;
+
+    /// `Ok(None)` for blank input.
+    pub fn parse(raw: &str) -> Result<Option<Self>, ValidationError> {
+        let s = text(Field::Description, raw, 0, Self::MAX, true)?;
+        Ok((!s.is_empty()).then_some(Self(s)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The name of an authorization group: 2–100 characters after trimming.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub const MIN: usize = 2;
+    pub const MAX: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        text(Field::Name, raw, Self::MIN, Self::MAX, false).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A key expiry: strictly after `now`. A date alone means 23:59:59 UTC that day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Expiry(DateTime<Utc>);
+
+impl Expiry {
+    /// Parses `YYYY-MM-DD` or an RFC 3339 date-time (any offset; stored as UTC).
+    pub fn parse(raw: &str, now: DateTime<Utc>) -> Result<Self, ValidationError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(ValidationError::new(Field::ExpiresAt, Invalid::Required));
+        }
+        let at = if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+            let end = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN);
+            date.and_time(end).and_utc()
+        } else if let Ok(dt) = DateTime::parse_from_rfc3339(raw) {
+            dt.with_timezone(&Utc)
+        } else {
+            return Err(ValidationError::new(Field::ExpiresAt, Invalid::BadDate));
+        };
+        Self::at(at, now)
+    }
+
+    /// An expiry at the given instant, which must lie after `now`.
+    pub fn at(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Self, ValidationError> {
+        if at <= now {
+            return Err(ValidationError::new(Field::ExpiresAt, Invalid::NotInFuture));
+        }
+        Ok(Self(at))
+    }
+
+    pub fn instant(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// An IP allowlist: addresses and CIDR ranges, normalised (host bits cleared,
+/// IPv4-mapped IPv6 ranges rewritten as IPv4), deduplicated and sorted.
+/// Empty means any address.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct IpAllowlist(Vec<IpNet>);
+
+impl IpAllowlist {
+    /// The most entries one key may carry.
+    pub const MAX_ENTRIES: usize = 100;
+
+    /// Parses one entry per line (blank lines ignored). Errors name the line.
+    pub fn parse_lines(text: &str) -> Result<Self, ValidationError> {
+        Self::parse_entries(text.lines())
+    }
+
+    /// Parses a list of entries (as sent in JSON). Errors name the 1-based position.
+    pub fn parse_list<S: AsRef<str>>(entries: &[S]) -> Result<Self, ValidationError> {
+        Self::parse_entries(entries.iter().map(AsRef::as_ref))
+    }
+
+    fn parse_entries<'a>(entries: impl Iterator<Item = &'a str>) -> Result<Self, ValidationError> {
+        let mut set = BTreeSet::new();
+        for (i, raw) in entries.enumerate() {
+            let entry = raw.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let net = parse_net(entry).ok_or_else(|| {
+                ValidationError::new(
+                    Field::IpAllowlist,
+                    Invalid::BadIpEntry {
+                        line: i + 1,
+                        value: echo(entry),
+                    },
+                )
+            })?;
+            set.insert(net);
+            if set.len() > Self::MAX_ENTRIES {
+                return Err(ValidationError::new(
+                    Field::IpAllowlist,
+                    Invalid::TooManyEntries {
+                        max: Self::MAX_ENTRIES,
+                    },
+                ));
+            }
+        }
+        Ok(Self(set.into_iter().collect()))
+    }
+
+    /// Whether `ip` may use the key. IPv4-mapped IPv6 clients match IPv4 rules.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn entries(&self) -> &[IpNet] {
+        &self.0
+    }
+
+    /// The entries as strings: single addresses without a prefix length.
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(display_net).collect()
+    }
+}
+
+impl fmt::Display for IpAllowlist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_strings().join("\n"))
+    }
+}
+
+fn display_net(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+fn parse_net(entry: &str) -> Option<IpNet> {
+    let net = if entry.contains('/') {
+        entry.parse::<IpNet>().ok()?
+    } else {
+        IpNet::from(entry.parse::<IpAddr>().ok()?)
+    };
+    Some(normalise(net.trunc()))
+}
+
+/// Rewrites an IPv4-mapped IPv6 range (`::ffff:a.b.c.d/96+n`) as the IPv4 range it denotes.
+fn normalise(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && v6.prefix_len() >= 96
+        && let Ok(n) = Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(n.trunc());
+    }
+    net
+}
+
+/// A rotation grace period: zero (the old secret stops at once) up to 7 days.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GracePeriod(i64);
+
+impl GracePeriod {
+    pub const MAX_SECONDS: i64 = 7 * 24 * 3600;
+    pub const NONE: Self = Self(0);
+
+    pub fn from_seconds(seconds: i64) -> Result<Self, ValidationError> {
+        if !(0..=Self::MAX_SECONDS).contains(&seconds) {
+            return Err(ValidationError::new(
+                Field::GracePeriod,
+                Invalid::OutOfRange {
+                    min: 0,
+                    max: Self::MAX_SECONDS,
+                },
+            ));
+        }
+        Ok(Self(seconds))
+    }
+
+    pub fn seconds(self) -> i64 {
+        self.0
+    }
+
+    pub fn duration(self) -> Duration {
+        Duration::seconds(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 10, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn names_are_trimmed_and_counted_in_characters() {
+        assert_eq!(KeyName::parse("  ERP  ").unwrap().as_str(), "ERP");
+        assert_eq!(
+            KeyName::parse(" a ").unwrap_err().invalid,
+            Invalid::TooShort { min: 2 }
+        );
+        assert_eq!(
+            KeyName::parse("   ").unwrap_err().invalid,
+            Invalid::Required
+        );
+        assert!(KeyName::parse("éé").is_ok());
+        assert!(
+            KeyName::parse(&"é".repeat(200)).is_ok(),
+            "200 characters = 400 bytes is fine"
+        );
+        assert_eq!(
+            KeyName::parse(&"é".repeat(201)).unwrap_err().invalid,
+            Invalid::TooLong { max: 200 }
+        );
+        assert_eq!(
+            KeyName::parse("a\u{0}b").unwrap_err().invalid,
+            Invalid::ControlCharacters
+        );
+        assert_eq!(
+            KeyName::parse("a\nb").unwrap_err().invalid,
+            Invalid::ControlCharacters
+        );
+        assert_eq!(KeyName::parse("x").unwrap_err().field, Field::Name);
+    }
+
+    #[test]
+    fn descriptions_are_optional_and_bounded() {
+        assert_eq!(Description::parse("  ").unwrap(), None);
+        assert_eq!(
+            Description::parse("line1\nline2")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "line1\nline2"
+        );
+        assert!(Description::parse(&"x".repeat(1000)).unwrap().is_some());
+        let e = Description::parse(&"x".repeat(1001)).unwrap_err();
+        assert_eq!(
+            (e.field, e.invalid),
+            (Field::Description, Invalid::TooLong { max: 1000 })
+        );
+    }
+
+    #[test]
+    fn a_date_alone_means_the_end_of_that_day_utc() {
+        let e = Expiry::parse("2026-01-10", now()).unwrap();
+        assert_eq!(
+            e.instant(),
+            Utc.with_ymd_and_hms(2026, 1, 10, 23, 59, 59).unwrap()
+        );
+    }
+
+    #[test]
+    fn expiry_must_be_strictly_in_the_future() {
+        assert_eq!(
+            Expiry::parse("2026-01-09", now()).unwrap_err().invalid,
+            Invalid::NotInFuture
+        );
+        assert_eq!(
+            Expiry::parse("2026-01-10T10:00:00Z", now())
+                .unwrap_err()
+                .invalid,
+            Invalid::NotInFuture
+        );
+        assert!(Expiry::parse("2026-01-10T10:00:01Z", now()).is_ok());
+        assert_eq!(
+            Expiry::parse("tomorrow", now()).unwrap_err().invalid,
+            Invalid::BadDate
+        );
+        assert_eq!(
+            Expiry::parse("", now()).unwrap_err().invalid,
+            Invalid::Required
+        );
+    }
+
+    #[test]
+    fn expiry_offsets_are_converted_to_utc() {
+        // 11:30 at +02:00 is 09:30 UTC: already past.
+        assert!(Expiry::parse("2026-01-10T11:30:00+02:00", now()).is_err());
+        // 05:30 at -05:00 is 10:30 UTC: in the future.
+        let e = Expiry::parse("2026-01-10T05:30:00-05:00", now()).unwrap();
+        assert_eq!(
+            e.instant(),
+            Utc.with_ymd_and_hms(2026, 1, 10, 10, 30, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn leap_days() {
+        assert!(Expiry::parse("2028-02-29", now()).is_ok());
+        assert_eq!(
+            Expiry::parse("2027-02-29", now()).unwrap_err().invalid,
+            Invalid::BadDate
+        );
+    }
+
+    #[test]
+    fn allowlist_normalises_and_deduplicates() {
+        let l = IpAllowlist::parse_lines(
+            "10.0.0.1\n\n 10.0.0.1 \n192.168.1.77/24\n2001:db8::1/32\n::ffff:203.0.113.0/120",
+        )
+        .unwrap();
+        assert_eq!(
+            l.to_strings(),
+            vec![
+                "10.0.0.1",
+                "192.168.1.0/24",
+                "203.0.113.0/24",
+                "2001:db8::/32"
+            ]
+        );
+    }
+
+    #[test]
+    fn allowlist_errors_name_the_line() {
+        let e = IpAllowlist::parse_lines("10.0.0.1\n\n10.0.0.300").unwrap_err();
+        assert_eq!(
+            e.invalid,
+            Invalid::BadIpEntry {
+                line: 3,
+                value: "10.0.0.300".into()
+            }
+        );
+        assert!(IpAllowlist::parse_lines("10.0.0.0/33").is_err());
+        assert!(IpAllowlist::parse_lines("example.com").is_err());
+        let many: Vec<String> = (0..=100).map(|i| format!("10.0.{i}.1")).collect();
+        assert_eq!(
+            IpAllowlist::parse_list(&many).unwrap_err().invalid,
+            Invalid::TooManyEntries { max: 100 }
+        );
+    }
+
+    #[test]
+    fn allowlist_matching() {
+        let l = IpAllowlist::parse_list(&["10.1.0.0/16", "2001:db8::/48", "198.51.100.7"]).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(l.allows(ip("10.1.255.255")));
+        assert!(!l.allows(ip("10.2.0.0")));
+        assert!(
+            l.allows(ip("::ffff:10.1.2.3")),
+            "IPv4-mapped IPv6 matches IPv4 rules"
+        );
+        assert!(l.allows(ip("2001:db8:0:ffff::1")));
+        assert!(!l.allows(ip("2001:db8:1::1")));
+        assert!(l.allows(ip("198.51.100.7")));
+        assert!(!l.allows(ip("198.51.100.8")));
+        assert!(IpAllowlist::default().allows(ip("1.2.3.4")));
+        let v6only = IpAllowlist::parse_list(&["::/0"]).unwrap();
+        assert!(
+            !v6only.allows(ip("::ffff:1.2.3.4")),
+            "a mapped client is an IPv4 client"
+        );
+    }
+
+    #[test]
+    fn grace_period_bounds() {
+        assert!(GracePeriod::from_seconds(0).is_ok());
+        assert!(GracePeriod::from_seconds(7 * 86400).is_ok());
+        assert!(GracePeriod::from_seconds(7 * 86400 + 1).is_err());
+        assert!(GracePeriod::from_seconds(-1).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn name_length_rule_holds(s in "\\PC{0,250}") {
+            let n = s.trim().chars().count();
+            let ok = KeyName::parse(&s).is_ok();
+            prop_assert_eq!(ok, (2..=200).contains(&n) && !s.trim().chars().any(char::is_control));
+        }
+
+        #[test]
+        fn any_v4_address_roundtrips_and_matches_itself(a in any::<[u8; 4]>(), len in 0u8..=32) {
+            let addr = std::net::Ipv4Addr::from(a);
+            let l = IpAllowlist::parse_lines(&format!("{addr}/{len}")).unwrap();
+            prop_assert!(l.allows(IpAddr::V4(addr)));
+            let mapped = addr.to_ipv6_mapped();
+            prop_assert!(l.allows(IpAddr::V6(mapped)));
+            let again = IpAllowlist::parse_list(&l.to_strings()).unwrap();
+            prop_assert_eq!(again, l);
+        }
+
+        #[test]
+        fn allowlist_parser_never_panics(s in "\\PC{0,100}") {
+            let _ = IpAllowlist::parse_lines(&s);
+        }
+
+        #[test]
+        fn expiry_parser_never_panics(s in "\\PC{0,40}") {
+            let _ = Expiry::parse(&s, now());
+        }
+
+        #[test]
+        fn any_date_after_today_is_end_of_day(days in 1i64..20000) {
+            let d = now().date_naive() + Duration::days(days);
+            let e = Expiry::parse(&d.format("%Y-%m-%d").to_string(), now()).unwrap();
+            prop_assert_eq!(e.instant().date_naive(), d);
+            prop_assert_eq!(e.instant().time(), NaiveTime::from_hms_opt(23, 59, 59).unwrap());
+        }
+    }
+}

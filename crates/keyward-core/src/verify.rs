@@ -1,0 +1,553 @@
+//! Verification rules: the order of checks and the exact denial reason.
+//!
+//! Order (PRODUCT.md): format and checksum (no I/O) → lookup by key id
+//! (the caller's, usually cached) → digest compared in constant time →
+//! revocation and expiry at request time → IP allowlist against the real
+//! client address → required permissions.
+
+use crate::digest::{KeyDigest, KeyHasher};
+use crate::fields::IpAllowlist;
+use crate::key::{KeyFormat, KeyId, ParseKeyError, ParsedKey};
+use crate::lifecycle::ApiKey;
+use crate::permission::PermissionSet;
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// What verification needs to know about a key: the stored record joined
+/// with its group's permissions. This is what a verification cache holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub key_id: KeyId,
+    pub tenant_id: i64,
+    pub name: String,
+    pub digest: KeyDigest,
+    /// The previous secret's digest and the end of its grace period.
+    pub previous: Option<(KeyDigest, DateTime<Utc>)>,
+    pub revoked: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ip_allowlist: IpAllowlist,
+    pub permissions: PermissionSet,
+}
+
+impl KeyRecord {
+    pub fn new(key: &ApiKey, permissions: PermissionSet) -> Self {
+        Self {
+            key_id: key.key_id.clone(),
+            tenant_id: key.tenant_id,
+            name: key.name.as_str().to_owned(),
+            digest: key.credential.digest.clone(),
+            previous: key
+                .previous
+                .as_ref()
+                .map(|p| (p.credential.digest.clone(), p.valid_until)),
+            revoked: key.is_revoked(),
+            expires_at: key.expires_at,
+            ip_allowlist: key.ip_allowlist.clone(),
+            permissions,
+        }
+    }
+}
+
+/// The exact reason a key was refused (kept in audit records and logs).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DenialReason {
+    #[error("malformed key: {0}")]
+    Malformed(ParseKeyError),
+    #[error("no key with this id")]
+    UnknownKey,
+    #[error("the secret does not match the key id")]
+    DigestMismatch,
+    #[error("the key is revoked")]
+    Revoked,
+    #[error("the key has expired")]
+    Expired,
+    #[error("the client address is not in the key's IP allowlist")]
+    IpNotAllowed,
+    #[error("the key lacks the permission {0}")]
+    PermissionMissing(String),
+}
+
+/// The HTTP class of a denial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenialKind {
+    /// 401: no valid credential.
+    Unauthenticated,
+    /// 403: a valid credential that may not do this.
+    Forbidden,
+}
+
+/// The public outcome of a verification, as returned by `POST /v1/keys/verify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyCode {
+    Valid,
+    Malformed,
+    NotFound,
+    Revoked,
+    Expired,
+    IpNotAllowed,
+    InsufficientPermissions,
+    RateLimited,
+}
+
+impl DenialReason {
+    pub fn kind(&self) -> DenialKind {
+        match self {
+            Self::IpNotAllowed | Self::PermissionMissing(_) => DenialKind::Forbidden,
+            _ => DenialKind::Unauthenticated,
+        }
+    }
+
+    /// The code a caller may see. A wrong secret reads as `not_found`, so that
+    /// the response does not confirm that a key id exists.
+    pub fn public_code(&self) -> VerifyCode {
+        match self {
+            Self::Malformed(_) => VerifyCode::Malformed,
+            Self::UnknownKey | Self::DigestMismatch => VerifyCode::NotFound,
+            Self::Revoked => VerifyCode::Revoked,
+            Self::Expired => VerifyCode::Expired,
+            Self::IpNotAllowed => VerifyCode::IpNotAllowed,
+            Self::PermissionMissing(_) => VerifyCode::InsufficientPermissions,
+        }
+    }
+
+    /// A stable label for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnknownKey => "unknown_key",
+            Self::DigestMismatch => "digest_mismatch",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::PermissionMissing(_) => "permission_missing",
+        }
+    }
+}
+
+/// A key that passed every check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: KeyId,
+    pub tenant_id: i64,
+    pub name: String,
+    pub permissions: PermissionSet,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The previous secret (within its rotation grace period) was used.
+    pub via_previous_secret: bool,
+}
+
+/// The deployment's verifier: its key format and hashing key.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    format: KeyFormat,
+    hasher: KeyHasher,
+}
+
+impl Verifier {
+    pub fn new(format: KeyFormat, hasher: KeyHasher) -> Self {
+        Self { format, hasher }
+    }
+
+    pub fn format(&self) -> &KeyFormat {
+        &self.format
+    }
+
+    pub fn hasher(&self) -> &KeyHasher {
+        &self.hasher
+    }
+
+    /// Step one, without I/O: format and checksum.
+    pub fn parse<'a>(&self, presented: &'a str) -> Result<ParsedKey<'a>, DenialReason> {
+        self.format
+            .parse(presented)
+            .map_err(DenialReason::Malformed)
+    }
+
+    /// The remaining steps, given the record found for `parsed.key_id()`.
+    pub fn check<S: AsRef<str>>(
+        &self,
+        parsed: &ParsedKey<'_>,
+        record: Option<&KeyRecord>,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+    ) -> Result<Principal, DenialReason> {
+        let record = record
+            .filter(|r| r.key_id.as_str() == parsed.key_id())
+            .ok_or(DenialReason::UnknownKey)?;
+        let digest = self.hasher.digest(parsed);
+        let current = digest.ct_matches(&record.digest);
+        let previous = record
+            .previous
+            .as_ref()
+            .is_some_and(|(d, until)| now < *until && digest.ct_matches(d));
+        if !current && !previous {
+            return Err(DenialReason::DigestMismatch);
+        }
+        if record.revoked {
+            return Err(DenialReason::Revoked);
+        }
+        if record.expires_at.is_some_and(|at| at <= now) {
+            return Err(DenialReason::Expired);
+        }
+        if !record.ip_allowlist.allows(client_ip) {
+            return Err(DenialReason::IpNotAllowed);
+        }
+        if let Some(missing) = record.permissions.first_missing(required) {
+            return Err(DenialReason::PermissionMissing(missing.to_owned()));
+        }
+        Ok(Principal {
+            key_id: record.key_id.clone(),
+            tenant_id: record.tenant_id,
+            name: record.name.clone(),
+            permissions: record.permissions.clone(),
+            expires_at: record.expires_at,
+            via_previous_secret: !current,
+        })
+    }
+
+    /// All steps, with a synchronous lookup by key id.
+    pub fn verify<'r, S: AsRef<str>>(
+        &self,
+        presented: &str,
+        lookup: impl FnOnce(&str) -> Option<&'r KeyRecord>,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+    ) -> Result<Principal, DenialReason> {
+        let parsed = self.parse(presented)?;
+        let record = lookup(parsed.key_id());
+        self.check(&parsed, record, client_ip, required, now)
+    }
+}
+
+/// The proxies whose `X-Forwarded-For` entries are believed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Parses CIDR ranges or addresses, e.g. `["10.0.0.0/8", "127.0.0.1"]`.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, crate::error::ValidationError> {
+        Ok(Self(IpAllowlist::parse_list(entries)?.entries().to_vec()))
+    }
+
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The real client address: the socket peer, or — only while the current
+    /// hop is a trusted proxy — the next `X-Forwarded-For` entry from the right.
+    /// `forwarded_for` is every `X-Forwarded-For` header value, in order.
+    /// A header from an untrusted peer changes nothing; an unparsable entry
+    /// stops the walk at the last address that was vouched for.
+    pub fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
+        let mut current = peer.to_canonical();
+        if !self.is_trusted(current) {
+            return current;
+        }
+        let entries: Vec<&str> = forwarded_for
+            .into_iter()
+            .flat_map(|h| h.split(','))
+            .collect();
+        for entry in entries.into_iter().rev() {
+            if !self.is_trusted(current) {
+                break;
+            }
+            match parse_forwarded_entry(entry.trim()) {
+                Some(ip) => current = ip.to_canonical(),
+                None => break,
+            }
+        }
+        current
+    }
+}
+
+/// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:443`.
+fn parse_forwarded_entry(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split_once(']').and_then(|(ip, _)| ip.parse().ok());
+    }
+    s.rsplit_once(':')
+        .and_then(|(ip, port)| port.parse::<u16>().ok().and_then(|_| ip.parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::{Expiry, GracePeriod};
+    use crate::lifecycle::tests::{hasher, new_key, now};
+    use crate::permission::PermissionCatalog;
+    use chrono::Duration;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn verifier() -> Verifier {
+        Verifier::new(KeyFormat::default(), hasher())
+    }
+
+    fn record(key: &ApiKey, perms: &[&str]) -> KeyRecord {
+        KeyRecord::new(
+            key,
+            PermissionCatalog::default().permission_set(perms).unwrap(),
+        )
+    }
+
+    #[test]
+    fn valid_key_yields_principal() {
+        let (key, plain) = new_key(&mut StdRng::seed_from_u64(1));
+        let rec = record(&key, &["customers:read"]);
+        let p = verifier()
+            .verify(
+                plain.expose(),
+                |_| Some(&rec),
+                ip("1.2.3.4"),
+                &["customers:read"],
+                now(),
+            )
+            .unwrap();
+        assert_eq!(p.key_id, key.key_id);
+        assert!(!p.via_previous_secret);
+    }
+
+    #[test]
+    fn every_denial_reason_and_its_class() {
+        let v = verifier();
+        let mut rng = StdRng::seed_from_u64(2);
+        let (key, plain) = new_key(&mut rng);
+        let rec = record(&key, &["customers:read"]);
+        let none: &[&str] = &[];
+        let any = ip("1.2.3.4");
+
+        let malformed = v
+            .verify("sk_live_nope", |_| Some(&rec), any, none, now())
+            .unwrap_err();
+        assert!(matches!(malformed, DenialReason::Malformed(_)));
+        assert_eq!(malformed.public_code(), VerifyCode::Malformed);
+
+        let unknown = v
+            .verify(plain.expose(), |_| None, any, none, now())
+            .unwrap_err();
+        assert_eq!(unknown, DenialReason::UnknownKey);
+
+        let (other, other_plain) = new_key(&mut rng);
+        let mut forged = record(&other, &["admin"]);
+        forged.key_id = key.key_id.clone();
+        let mismatch = v
+            .verify(other_plain.expose(), |_| Some(&rec), any, none, now())
+            .unwrap_err();
+        assert_eq!(
+            mismatch,
+            DenialReason::UnknownKey,
+            "a record for another id never matches"
+        );
+        let mismatch = v
+            .verify(plain.expose(), |_| Some(&forged), any, none, now())
+            .unwrap_err();
+        assert_eq!(mismatch, DenialReason::DigestMismatch);
+        assert_eq!(mismatch.public_code(), VerifyCode::NotFound);
+
+        let mut revoked = rec.clone();
+        revoked.revoked = true;
+        assert_eq!(
+            v.verify(plain.expose(), |_| Some(&revoked), any, none, now())
+                .unwrap_err(),
+            DenialReason::Revoked
+        );
+
+        let at_expiry = key.expires_at.unwrap();
+        let e = v
+            .verify(plain.expose(), |_| Some(&rec), any, none, at_expiry)
+            .unwrap_err();
+        assert_eq!(e, DenialReason::Expired);
+        assert!(
+            v.verify(
+                plain.expose(),
+                |_| Some(&rec),
+                any,
+                none,
+                at_expiry - Duration::seconds(1)
+            )
+            .is_ok()
+        );
+
+        let mut fenced = rec.clone();
+        fenced.ip_allowlist = IpAllowlist::parse_lines("10.0.0.0/8").unwrap();
+        let e = v
+            .verify(plain.expose(), |_| Some(&fenced), any, none, now())
+            .unwrap_err();
+        assert_eq!(
+            (e.kind(), e.public_code()),
+            (DenialKind::Forbidden, VerifyCode::IpNotAllowed)
+        );
+        assert!(
+            v.verify(
+                plain.expose(),
+                |_| Some(&fenced),
+                ip("::ffff:10.9.8.7"),
+                none,
+                now()
+            )
+            .is_ok()
+        );
+
+        let e = v
+            .verify(
+                plain.expose(),
+                |_| Some(&rec),
+                any,
+                &["customers:write"],
+                now(),
+            )
+            .unwrap_err();
+        assert_eq!(e, DenialReason::PermissionMissing("customers:write".into()));
+        assert_eq!(e.kind(), DenialKind::Forbidden);
+
+        for r in [
+            DenialReason::UnknownKey,
+            DenialReason::DigestMismatch,
+            DenialReason::Revoked,
+            DenialReason::Expired,
+        ] {
+            assert_eq!(r.kind(), DenialKind::Unauthenticated);
+        }
+    }
+
+    #[test]
+    fn wrong_secret_is_checked_before_status() {
+        // A revoked key with the wrong secret reads as not found, not as revoked.
+        let mut rng = StdRng::seed_from_u64(3);
+        let (key, _) = new_key(&mut rng);
+        let mut rec = record(&key, &["admin"]);
+        rec.revoked = true;
+        let forged = KeyFormat::default().generate_for(&key.key_id, &mut rng);
+        let e = verifier()
+            .verify(
+                forged.expose(),
+                |_| Some(&rec),
+                ip("1.1.1.1"),
+                &["x"],
+                now(),
+            )
+            .unwrap_err();
+        assert_eq!(e, DenialReason::DigestMismatch);
+    }
+
+    #[test]
+    fn previous_secret_works_only_during_grace() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let (mut key, old) = new_key(&mut rng);
+        let f = KeyFormat::default();
+        let new = key
+            .rotate(
+                GracePeriod::from_seconds(600).unwrap(),
+                None,
+                &f,
+                &hasher(),
+                now(),
+                &mut rng,
+            )
+            .unwrap();
+        let rec = record(&key, &["admin"]);
+        let v = verifier();
+        let any = ip("1.1.1.1");
+        let none: &[&str] = &[];
+        assert!(
+            !v.verify(new.expose(), |_| Some(&rec), any, none, now())
+                .unwrap()
+                .via_previous_secret
+        );
+        let during = now() + Duration::seconds(599);
+        assert!(
+            v.verify(old.expose(), |_| Some(&rec), any, none, during)
+                .unwrap()
+                .via_previous_secret
+        );
+        let after = now() + Duration::seconds(600);
+        assert_eq!(
+            v.verify(old.expose(), |_| Some(&rec), any, none, after)
+                .unwrap_err(),
+            DenialReason::DigestMismatch
+        );
+        let _ = Expiry::parse("2030-01-01", now()).unwrap();
+    }
+
+    #[test]
+    fn forwarded_for_is_walked_from_the_right_through_trusted_proxies_only() {
+        let t = TrustedProxies::parse(&["10.0.0.0/8", "::1"]).unwrap();
+        // Untrusted peer: header ignored.
+        assert_eq!(
+            t.client_ip(ip("203.0.113.9"), ["1.1.1.1"]),
+            ip("203.0.113.9")
+        );
+        // Trusted peer: the rightmost untrusted entry is the client; spoofed entries to its left are ignored.
+        assert_eq!(
+            t.client_ip(ip("10.0.0.2"), ["6.6.6.6, 198.51.100.4, 10.0.0.7"]),
+            ip("198.51.100.4")
+        );
+        // Several headers are one list.
+        assert_eq!(
+            t.client_ip(ip("10.0.0.2"), ["6.6.6.6", "198.51.100.4"]),
+            ip("198.51.100.4")
+        );
+        // All trusted: the leftmost.
+        assert_eq!(t.client_ip(ip("10.0.0.2"), ["10.0.0.5"]), ip("10.0.0.5"));
+        // Garbage stops the walk at the last vouched-for address.
+        assert_eq!(
+            t.client_ip(ip("10.0.0.2"), ["1.1.1.1, garbage"]),
+            ip("10.0.0.2")
+        );
+        // Ports and brackets, IPv6 peer, mapped addresses.
+        assert_eq!(
+            t.client_ip(ip("::1"), ["[2001:db8::5]:443"]),
+            ip("2001:db8::5")
+        );
+        assert_eq!(
+            t.client_ip(ip("::ffff:10.0.0.2"), ["192.0.2.1:8080"]),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            t.client_ip(ip("::ffff:192.0.2.1"), Vec::<&str>::new()),
+            ip("192.0.2.1")
+        );
+        // No trusted proxies: always the peer.
+        assert_eq!(
+            TrustedProxies::default().client_ip(ip("10.0.0.2"), ["1.1.1.1"]),
+            ip("10.0.0.2")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn untrusted_peer_is_never_overridden(a in any::<[u8; 4]>(), header in "\\PC{0,60}") {
+            let t = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+            let peer = IpAddr::from(a);
+            prop_assume!(!t.is_trusted(peer));
+            prop_assert_eq!(t.client_ip(peer, [header.as_str()]), peer);
+        }
+
+        #[test]
+        fn random_presented_strings_never_verify(s in "\\PC{0,70}") {
+            let (key, _) = new_key(&mut StdRng::seed_from_u64(9));
+            let rec = record(&key, &["admin"]);
+            let none: &[&str] = &[];
+            prop_assert!(verifier().verify(&s, |_| Some(&rec), ip("1.1.1.1"), none, now()).is_err());
+        }
+    }
+}
