@@ -19,11 +19,11 @@ fmt-check:
     cargo fmt --all -- --check
 
 lint:
-    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --all-targets -- -D warnings
 
 # The workspace tests (default members).
 unit:
-    cargo test --workspace
+    cargo test
 
 # keyward-core must build for the browser.
 wasm:

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     MalformedRequest,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
     /// No valid credentials were presented.
     Unauthenticated,
     /// The credentials are valid but do not allow this action.
@@ -47,6 +49,7 @@ impl ErrorCode {
             Self::ValidationFailed => "validation_failed",
             Self::MalformedRequest => "malformed_request",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -167,6 +170,8 @@ pub enum Invalid {
     NoPermissions,
     #[error("must be a group of kind tenant API key")]
     WrongGroupKind,
+    #[error("does not name an authorization group of this tenant")]
+    NoSuchGroup,
     #[error("must be between {min} and {max}")]
     OutOfRange { min: i64, max: i64 },
     #[error("is not valid")]

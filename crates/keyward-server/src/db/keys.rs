@@ -1,0 +1,408 @@
+//! API keys: the transactional lifecycle steps, the list query and the
+//! verification lookup.
+
+use super::entities::{api_key, auth_group, tenant};
+use super::groups::group_permissions;
+use super::{AuditEntry, Db, lines};
+use crate::error::{ApiError, is_unique_violation};
+use chrono::{DateTime, Utc};
+use keyward_core::api::{SortField, SortOrder};
+use keyward_core::digest::{DigestAlgorithm, KeyDigest};
+use keyward_core::fields::{Description, IpAllowlist, KeyName};
+use keyward_core::key::{KeyId, PlainKey};
+use keyward_core::lifecycle::{ApiKey, Credential, KeyQuota, LifecycleError, PreviousCredential};
+use keyward_core::status::{DashboardCounts, ExpirationState, StatusFilter};
+use keyward_core::verify::KeyRecord;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+/// A key with the columns the domain does not own (usage, written in batches).
+#[derive(Clone, Debug)]
+pub struct KeyRow {
+    pub key: ApiKey,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_from: Option<String>,
+}
+
+/// Search, filters and order of the key list.
+#[derive(Clone, Debug, Default)]
+pub struct KeyFilter {
+    pub q: Option<String>,
+    pub status: StatusFilter,
+    pub expiration: Option<ExpirationState>,
+    pub sort: SortField,
+    pub order: SortOrder,
+    /// The deployment prefix, stripped from searched keys.
+    pub prefix: String,
+}
+
+fn corrupt(what: &str, key_id: &str) -> ApiError {
+    ApiError::internal(format!("stored {what} of key {key_id} is not valid"))
+}
+
+fn credential(digest: &[u8], version: i16, key_id: &str) -> Result<Credential, ApiError> {
+    Ok(Credential {
+        digest: KeyDigest::from_slice(digest).ok_or_else(|| corrupt("digest", key_id))?,
+        algorithm: DigestAlgorithm::from_version(version)
+            .ok_or_else(|| corrupt("digest version", key_id))?,
+    })
+}
+
+fn to_row(m: api_key::Model) -> Result<KeyRow, ApiError> {
+    let id = &m.key_id;
+    let previous = match (
+        &m.previous_digest,
+        m.previous_digest_version,
+        m.previous_valid_until,
+    ) {
+        (Some(d), Some(v), Some(until)) => Some(PreviousCredential {
+            credential: credential(d, v, id)?,
+            valid_until: until,
+        }),
+        _ => None,
+    };
+    let key = ApiKey {
+        key_id: KeyId::parse(id).ok_or_else(|| corrupt("id", id))?,
+        tenant_id: m.tenant_id,
+        name: KeyName::parse(&m.name).map_err(|_| corrupt("name", id))?,
+        description: match &m.description {
+            Some(d) => Description::parse(d).map_err(|_| corrupt("description", id))?,
+            None => None,
+        },
+        group_id: m.group_id,
+        ip_allowlist: IpAllowlist::parse_list(&lines(&m.ip_allowlist))
+            .map_err(|_| corrupt("IP allowlist", id))?,
+        expires_at: m.expires_at,
+        prefix: m.prefix.clone(),
+        last4: m.last4.clone(),
+        credential: credential(&m.digest, m.digest_version, id)?,
+        previous,
+        created_by: m.created_by.clone(),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        rotated_at: m.rotated_at,
+        revoked_at: m.revoked_at,
+    };
+    Ok(KeyRow {
+        key,
+        last_used_at: m.last_used_at,
+        last_used_from: m.last_used_from,
+    })
+}
+
+/// Copies every domain-owned field onto the row.
+fn fill(am: &mut api_key::ActiveModel, k: &ApiKey) {
+    am.key_id = Set(k.key_id.as_str().to_owned());
+    am.tenant_id = Set(k.tenant_id);
+    am.name = Set(k.name.as_str().to_owned());
+    am.description = Set(k.description.as_ref().map(|d| d.as_str().to_owned()));
+    am.group_id = Set(k.group_id);
+    am.ip_allowlist = Set(k.ip_allowlist.to_string());
+    am.expires_at = Set(k.expires_at);
+    am.prefix = Set(k.prefix.clone());
+    am.last4 = Set(k.last4.clone());
+    am.digest = Set(k.credential.digest.as_bytes().to_vec());
+    am.digest_version = Set(k.credential.algorithm.version());
+    am.previous_digest = Set(k
+        .previous
+        .as_ref()
+        .map(|p| p.credential.digest.as_bytes().to_vec()));
+    am.previous_digest_version = Set(k
+        .previous
+        .as_ref()
+        .map(|p| p.credential.algorithm.version()));
+    am.previous_valid_until = Set(k.previous.as_ref().map(|p| p.valid_until));
+    am.created_by = Set(k.created_by.clone());
+    am.created_at = Set(k.created_at);
+    am.updated_at = Set(k.updated_at);
+    am.rotated_at = Set(k.rotated_at);
+    am.revoked_at = Set(k.revoked_at);
+}
+
+/// Builds the search condition: name or description contain the text
+/// (case-insensitive), or the key id / last four characters match a pasted
+/// key, masked key or key id fragment.
+fn search_condition(q: &str, prefix: &str) -> Option<Condition> {
+    let q = q.trim();
+    if q.is_empty() {
+        return None;
+    }
+    let escaped: String = q
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    let mut cond = Condition::any()
+        .add(
+            Expr::expr(Func::lower(Expr::col(api_key::Column::Name)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\')),
+        )
+        .add(
+            Expr::expr(Func::lower(Expr::col(api_key::Column::Description)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    let body = q.strip_prefix(prefix).unwrap_or(q);
+    if let Some((_, tail)) = body.split_once('…').or_else(|| body.split_once("...")) {
+        if !tail.is_empty() {
+            cond = cond.add(api_key::Column::Last4.eq(tail));
+        }
+    } else {
+        let id_part = body.split('_').next().unwrap_or_default();
+        if id_part.len() >= 3 && id_part.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            let frag = if id_part.len() > 12 {
+                &id_part[..12]
+            } else {
+                id_part
+            };
+            cond = cond.add(api_key::Column::KeyId.like(format!("%{frag}%")));
+        }
+        if body.len() == 4 && body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            cond = cond.add(api_key::Column::Last4.eq(body));
+        }
+    }
+    Some(cond)
+}
+
+impl Db {
+    /// Generates a key: takes the tenant's write lock, counts its live keys,
+    /// lets `build` (the domain's `generate`) check the quota and draw the
+    /// secret, stores the digest and the audit event, all in one transaction.
+    /// A key id collision (≈2^-71 per pair) is retried with a new key.
+    pub async fn create_key(
+        &self,
+        tenant_id: i64,
+        mut build: impl FnMut(KeyQuota, u64) -> Result<(ApiKey, PlainKey), LifecycleError>,
+        audit: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<(KeyRow, PlainKey), ApiError> {
+        for _ in 0..3 {
+            let txn = self.begin_tenant_write(tenant_id).await?;
+            let t = tenant::Entity::find_by_id(tenant_id)
+                .one(&txn)
+                .await?
+                .ok_or(ApiError::NotFound("Tenant"))?;
+            let quota = KeyQuota::new(t.key_limit)?;
+            let used = Self::count_live_keys(&txn, tenant_id).await?;
+            let (key, plain) = build(quota, used)?;
+            let mut am = api_key::ActiveModel {
+                id: ActiveValue::NotSet,
+                ..Default::default()
+            };
+            fill(&mut am, &key);
+            am.last_used_at = Set(None);
+            am.last_used_from = Set(None);
+            match am.insert(&txn).await {
+                Ok(m) => {
+                    let mut a = audit.clone();
+                    a.target_id = Some(key.key_id.to_string());
+                    a.insert(&txn, now).await?;
+                    self.notify(&txn, &format!("key:{}", key.key_id)).await?;
+                    txn.commit().await?;
+                    return Ok((to_row(m)?, plain));
+                }
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::internal("could not draw a unique key id"))
+    }
+
+    pub async fn find_key(&self, tenant_id: i64, key_id: &str) -> Result<Option<KeyRow>, ApiError> {
+        api_key::Entity::find()
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::KeyId.eq(key_id))
+            .one(&self.conn)
+            .await?
+            .map(to_row)
+            .transpose()
+    }
+
+    async fn find_key_in(
+        txn: &DatabaseTransaction,
+        tenant_id: i64,
+        key_id: &str,
+    ) -> Result<api_key::Model, ApiError> {
+        api_key::Entity::find()
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::KeyId.eq(key_id))
+            .one(txn)
+            .await?
+            .ok_or(ApiError::NotFound("API key"))
+    }
+
+    /// Applies a lifecycle step (edit, rotate, revoke) to a key of the tenant
+    /// in one transaction with its audit event. `apply` returns the step's
+    /// result and the audit entry to write (none for a no-op edit).
+    pub async fn update_key<R>(
+        &self,
+        tenant_id: i64,
+        key_id: &str,
+        apply: impl FnOnce(&mut ApiKey) -> Result<(R, Option<AuditEntry>), ApiError>,
+        now: DateTime<Utc>,
+    ) -> Result<(KeyRow, R), ApiError> {
+        let txn = self.begin_tenant_write(tenant_id).await?;
+        let m = Self::find_key_in(&txn, tenant_id, key_id).await?;
+        let mut row = to_row(m.clone())?;
+        let (result, audit) = apply(&mut row.key)?;
+        if let Some(a) = audit {
+            let mut am: api_key::ActiveModel = m.into();
+            fill(&mut am, &row.key);
+            am.update(&txn).await?;
+            a.insert(&txn, now).await?;
+            self.notify(&txn, &format!("key:{key_id}")).await?;
+        }
+        txn.commit().await?;
+        Ok((row, result))
+    }
+
+    /// A page of the tenant's keys and the number matching the filters.
+    pub async fn list_keys(
+        &self,
+        tenant_id: i64,
+        f: &KeyFilter,
+        offset: u64,
+        limit: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<KeyRow>, u64), ApiError> {
+        use api_key::Column as C;
+        let mut sel = api_key::Entity::find().filter(C::TenantId.eq(tenant_id));
+        match f.status {
+            StatusFilter::All => {}
+            StatusFilter::Active => sel = sel.filter(C::RevokedAt.is_null()),
+            StatusFilter::Revoked => sel = sel.filter(C::RevokedAt.is_not_null()),
+        }
+        if let Some(state) = f.expiration {
+            let r = state.range(now);
+            let mut bounded = Condition::all().add(C::ExpiresAt.is_not_null());
+            if let Some(a) = r.after {
+                bounded = bounded.add(C::ExpiresAt.gt(a));
+            }
+            if let Some(b) = r.at_or_before {
+                bounded = bounded.add(C::ExpiresAt.lte(b));
+            }
+            let mut cond = Condition::any().add(bounded);
+            if r.none_matches {
+                cond = cond.add(C::ExpiresAt.is_null());
+            }
+            sel = sel.filter(cond);
+        }
+        if let Some(cond) = f.q.as_deref().and_then(|q| search_condition(q, &f.prefix)) {
+            sel = sel.filter(cond);
+        }
+        let total = sel.clone().count(&self.conn).await?;
+        let col = match f.sort {
+            SortField::Name => C::Name,
+            SortField::CreatedAt => C::CreatedAt,
+            SortField::ExpiresAt => C::ExpiresAt,
+            SortField::CreatedBy => C::CreatedBy,
+            SortField::LastUsedAt => C::LastUsedAt,
+        };
+        let ord = match f.order {
+            SortOrder::Asc => Order::Asc,
+            SortOrder::Desc => Order::Desc,
+        };
+        let rows = sel
+            .order_by_with_nulls(col, ord.clone(), NullOrdering::Last)
+            .order_by(C::Id, ord)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.conn)
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(to_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((rows, total))
+    }
+
+    /// The dashboard counts of the tenant, with the status rule's own bounds.
+    pub async fn dashboard_counts(
+        &self,
+        tenant_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<DashboardCounts, ApiError> {
+        let soon = ExpirationState::ExpiringSoon.range(now);
+        let (Some(after), Some(until)) = (soon.after, soon.at_or_before) else {
+            return Err(ApiError::internal("expiring-soon range must be bounded"));
+        };
+        let sql = "SELECT COUNT(*) AS total, \
+            COALESCE(SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS revoked, \
+            COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $2 THEN 1 ELSE 0 END), 0) AS expired, \
+            COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at > $3 AND expires_at <= $4 THEN 1 ELSE 0 END), 0) AS soon \
+            FROM api_keys WHERE tenant_id = $1";
+        let stmt = self.stmt(
+            sql,
+            vec![tenant_id.into(), now.into(), after.into(), until.into()],
+        );
+        let row = self
+            .conn
+            .query_one_raw(stmt)
+            .await?
+            .ok_or_else(|| ApiError::internal("no count row"))?;
+        let get = |c: &str| -> Result<u64, ApiError> {
+            let v: i64 = row.try_get("", c).map_err(ApiError::internal)?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        let (total, revoked, expired, expiring_soon) = (
+            get("total")?,
+            get("revoked")?,
+            get("expired")?,
+            get("soon")?,
+        );
+        Ok(DashboardCounts {
+            total,
+            active: total.saturating_sub(revoked + expired + expiring_soon),
+            expiring_soon,
+            expired,
+            revoked,
+        })
+    }
+
+    /// The verification lookup: a key and its group's permissions, by the
+    /// globally unique key id (this is what tells the tenant).
+    pub async fn load_key_record(&self, key_id: &str) -> Result<Option<KeyRecord>, ApiError> {
+        let Some(m) = api_key::Entity::find()
+            .filter(api_key::Column::KeyId.eq(key_id))
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let group = auth_group::Entity::find_by_id(m.group_id)
+            .filter(auth_group::Column::TenantId.eq(m.tenant_id))
+            .one(&self.conn)
+            .await?;
+        let permissions = group.as_ref().map(group_permissions).unwrap_or_default();
+        let row = to_row(m)?;
+        Ok(Some(KeyRecord::new(&row.key, permissions)))
+    }
+
+    /// Whether any tenant exists with this id (cheap existence check).
+    pub async fn tenant_exists(&self, conn_tenant: i64) -> Result<bool, ApiError> {
+        Ok(tenant::Entity::find_by_id(conn_tenant)
+            .count(&self.conn)
+            .await?
+            > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_understands_pasted_and_masked_keys() {
+        assert!(search_condition("  ", "sk_live_").is_none());
+        let s = |q: &str| format!("{:?}", search_condition(q, "sk_live_"));
+        assert!(s("sk_live_…AbCd").contains("AbCd"));
+        assert!(s("sk_live_abcdefghijkl_rest").contains("abcdefghijkl"));
+        assert!(!s("ab").contains("KeyId"));
+    }
+}

@@ -1,0 +1,113 @@
+//! Per-key usage: daily counts and last use, written in batches.
+
+use super::Db;
+use super::entities::{api_key, key_usage};
+use crate::error::ApiError;
+use chrono::{DateTime, NaiveDate, Utc};
+use keyward_core::api::UsageDay;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use std::collections::HashMap;
+
+/// Usage accumulated in memory since the last flush.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsageBatch {
+    /// (key id, day) → (tenant, succeeded, denied)
+    pub counts: HashMap<(String, NaiveDate), (i64, i64, i64)>,
+    /// key id → (last successful use, from address)
+    pub last_used: HashMap<String, (DateTime<Utc>, String)>,
+}
+
+impl UsageBatch {
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.last_used.is_empty()
+    }
+}
+
+impl Db {
+    /// Writes a batch in one transaction: counters are added, last-used only moves forward.
+    pub async fn write_usage(&self, batch: &UsageBatch) -> Result<(), ApiError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let txn = self.conn.begin().await?;
+        for ((key_id, day), (tenant_id, ok, denied)) in &batch.counts {
+            let row = key_usage::ActiveModel {
+                tenant_id: Set(*tenant_id),
+                key_id: Set(key_id.clone()),
+                day: Set(*day),
+                succeeded: Set(*ok),
+                denied: Set(*denied),
+            };
+            key_usage::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([key_usage::Column::KeyId, key_usage::Column::Day])
+                        .value(
+                            key_usage::Column::Succeeded,
+                            Expr::col((key_usage::Entity, key_usage::Column::Succeeded)).add(*ok),
+                        )
+                        .value(
+                            key_usage::Column::Denied,
+                            Expr::col((key_usage::Entity, key_usage::Column::Denied)).add(*denied),
+                        )
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for (key_id, (at, from)) in &batch.last_used {
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(*at))
+                .col_expr(api_key::Column::LastUsedFrom, Expr::value(from.clone()))
+                .filter(api_key::Column::KeyId.eq(key_id.as_str()))
+                .filter(
+                    Condition::any()
+                        .add(api_key::Column::LastUsedAt.is_null())
+                        .add(api_key::Column::LastUsedAt.lt(*at)),
+                )
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Daily counts of one key of the tenant from `since` (inclusive), oldest first,
+    /// with zero days filled in up to `today`.
+    pub async fn key_usage(
+        &self,
+        tenant_id: i64,
+        key_id: &str,
+        since: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<Vec<UsageDay>, ApiError> {
+        let rows = key_usage::Entity::find()
+            .filter(key_usage::Column::TenantId.eq(tenant_id))
+            .filter(key_usage::Column::KeyId.eq(key_id))
+            .filter(key_usage::Column::Day.gte(since))
+            .order_by_asc(key_usage::Column::Day)
+            .all(&self.conn)
+            .await?;
+        let by_day: HashMap<NaiveDate, (i64, i64)> = rows
+            .into_iter()
+            .map(|r| (r.day, (r.succeeded, r.denied)))
+            .collect();
+        let mut out = Vec::new();
+        let mut d = since;
+        while d <= today {
+            let (ok, denied) = by_day.get(&d).copied().unwrap_or((0, 0));
+            out.push(UsageDay {
+                date: d,
+                succeeded: u64::try_from(ok).unwrap_or(0),
+                denied: u64::try_from(denied).unwrap_or(0),
+            });
+            match d.succ_opt() {
+                Some(n) => d = n,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}

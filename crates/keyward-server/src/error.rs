@@ -1,0 +1,176 @@
+//! One error type for every handler, with one exhaustive mapping to HTTP.
+//! Internal causes are logged here and never sent to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use keyward_core::api::ErrorEnvelope;
+use keyward_core::lifecycle::LifecycleError;
+use keyward_core::{ErrorCode, ValidationError};
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("This route does not accept the {0} method.")]
+    MethodNotAllowed(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found.")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict {
+        code: ErrorCode,
+        message: String,
+        field: Option<&'static str>,
+    },
+    #[error("Too many attempts. Try again in {retry_after} seconds.")]
+    Throttled { retry_after: u64 },
+    #[error("Missing or invalid CSRF token; send the X-CSRF-Token header from /v1/me.")]
+    Csrf,
+    #[error("An internal error occurred.")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(e) => e.code(),
+            Self::Lifecycle(e) => e.code(),
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            Self::Malformed(_) => ErrorCode::MalformedRequest,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict { code, .. } => *code,
+            Self::Throttled { .. } => ErrorCode::Throttled,
+            Self::Csrf => ErrorCode::CsrfFailed,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Invalid(e) | Self::Lifecycle(LifecycleError::Invalid(e)) => {
+                Some(e.field.as_str())
+            }
+            Self::Conflict { field, .. } => *field,
+            _ => None,
+        }
+    }
+}
+
+/// The HTTP status of every error code (the only place this mapping lives).
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::MalformedRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden | ErrorCode::CsrfFailed => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict
+        | ErrorCode::QuotaExceeded
+        | ErrorCode::KeyRevoked
+        | ErrorCode::GroupInUse => StatusCode::CONFLICT,
+        ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_of(self.code())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if let Self::Throttled { retry_after } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+        {
+            resp.insert_header((RETRY_AFTER, v));
+        }
+        if matches!(self, Self::Unauthenticated(_)) {
+            resp.insert_header(("WWW-Authenticate", "Bearer, ApiKey"));
+        }
+        resp.json(ErrorEnvelope::new(
+            self.code(),
+            self.to_string(),
+            self.field(),
+        ))
+    }
+}
+
+/// Constraint violations are mapped here, once; everything else is internal.
+impl From<DbErr> for ApiError {
+    fn from(e: DbErr) -> Self {
+        match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict {
+                code: ErrorCode::Conflict,
+                message: "An object with this name already exists.".into(),
+                field: Some("name"),
+            },
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => Self::Conflict {
+                code: ErrorCode::Conflict,
+                message: "The object is still referenced by other objects.".into(),
+                field: None,
+            },
+            _ => Self::internal(e),
+        }
+    }
+}
+
+/// Whether a database error is a unique-constraint violation (for retries).
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Renders actix's own extractor errors (bad JSON, bad query, oversized body)
+/// in the shared envelope.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::OverflowKnownLength { .. } | J::Overflow { .. } => ApiError::PayloadTooLarge,
+        J::ContentType => {
+            ApiError::Malformed("Send a JSON body with Content-Type: application/json.".into())
+        }
+        J::Deserialize(e) => ApiError::Malformed(format!("The JSON body is not valid: {e}.")),
+        other => ApiError::Malformed(format!("The request body could not be read: {other}.")),
+    }
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::Malformed(format!("The query string is not valid: {err}."))
+}
+
+pub fn path_error(_err: actix_web::error::PathError) -> ApiError {
+    ApiError::NotFound("Resource")
+}
+
+/// Turns actix's bare 405 responses into the error envelope.
+pub fn method_not_allowed<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let resp = ApiError::MethodNotAllowed(req.method().to_string()).error_response();
+    let res = actix_web::dev::ServiceResponse::new(req, resp).map_into_right_body();
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(res))
+}

@@ -1,0 +1,189 @@
+//! The `keyward` binary: `serve` (default), `migrate`, `create-tenant`,
+//! `create-user`, `reset-password`, `openapi`.
+
+use clap::{Parser, Subcommand};
+use keyward_core::api::{AuditAction, Role};
+use keyward_core::lifecycle::KeyQuota;
+use keyward_server::auth::Passwords;
+use keyward_server::bootstrap::generate_password;
+use keyward_server::db::AuditEntry;
+use keyward_server::settings::Settings;
+use keyward_server::startup::{Application, StartupError, build_state};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "keyward", version, about = "Multi-tenant API key management")]
+struct Cli {
+    /// A TOML settings file (default: ./keyward.toml when present). KEYWARD_* variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API and the web app (the default).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Create a tenant (with its "Default" authorization group).
+    CreateTenant {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 10)]
+        key_limit: i64,
+    },
+    /// Create a user. The password comes from KEYWARD_NEW_PASSWORD or is generated and printed.
+    CreateUser {
+        #[arg(long)]
+        tenant_id: i64,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["tenant_admin", "super_user"], default_value = "tenant_admin")]
+        role: String,
+    },
+    /// Set a new password (from KEYWARD_NEW_PASSWORD, or generated and printed); ends the user's sessions.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn system(action: AuditAction, target_type: &'static str) -> AuditEntry {
+    AuditEntry {
+        tenant_id: None,
+        actor: "system:cli".into(),
+        action,
+        target_type,
+        target_id: None,
+        changed_fields: Vec::new(),
+        client_ip: None,
+    }
+}
+
+fn new_password() -> Result<(String, bool), StartupError> {
+    match std::env::var("KEYWARD_NEW_PASSWORD") {
+        Ok(p) if !p.is_empty() => {
+            Passwords::check_policy(&p).map_err(|e| StartupError::Setting(e.to_string()))?;
+            Ok((p, false))
+        }
+        _ => Ok((generate_password(), true)),
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> Result<(), StartupError> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            println!("listening on http://127.0.0.1:{}", app.port());
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            build_state(settings).await?;
+            println!("database is up to date");
+        }
+        Command::CreateTenant { name, key_limit } => {
+            let state = build_state(settings).await?;
+            let quota =
+                KeyQuota::new(key_limit).map_err(|e| StartupError::Setting(e.to_string()))?;
+            let perms: Vec<String> = keyward_server::routes::tenants::DEFAULT_GROUP_PERMISSIONS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            let t = state
+                .db
+                .create_tenant(
+                    &name,
+                    quota,
+                    &perms,
+                    &system(AuditAction::TenantCreated, "tenant"),
+                    keyward_server::now(),
+                )
+                .await?;
+            println!("created tenant {} (id {})", t.name, t.id);
+        }
+        Command::CreateUser {
+            tenant_id,
+            username,
+            role,
+        } => {
+            let state = build_state(settings).await?;
+            let username = keyward_server::routes::validate_username(&username)?;
+            let role = Role::parse(&role).unwrap_or(Role::TenantAdmin);
+            let (password, generated) = new_password()?;
+            let hash = state.passwords.hash(password.clone()).await?;
+            let mut audit = system(AuditAction::UserCreated, "user");
+            audit.tenant_id = Some(tenant_id);
+            state
+                .db
+                .find_tenant(tenant_id)
+                .await?
+                .ok_or(StartupError::Setting(format!("no tenant {tenant_id}")))?;
+            let u = state
+                .db
+                .create_user(
+                    tenant_id,
+                    &username,
+                    hash,
+                    role,
+                    Some(&audit),
+                    keyward_server::now(),
+                )
+                .await?;
+            println!("created user {} (id {})", u.username, u.id);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Command::ResetPassword { username } => {
+            let state = build_state(settings).await?;
+            let (password, generated) = new_password()?;
+            let hash = state.passwords.hash(password.clone()).await?;
+            state
+                .db
+                .reset_password(
+                    &username,
+                    hash,
+                    &system(AuditAction::PasswordReset, "user"),
+                    keyward_server::now(),
+                )
+                .await?;
+            println!("password of {username} reset; their sessions are ended");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Command::Openapi => {
+            let doc = keyward_server::routes::openapi();
+            let json = doc
+                .to_pretty_json()
+                .map_err(|e| StartupError::Setting(e.to_string()))?;
+            println!("{json}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("keyward: invalid settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    keyward_server::telemetry::init(&settings);
+    let result = actix_web::rt::System::new().block_on(run(cli, settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `/v1/audit-events`.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::get;
+use actix_web::web::{Data, Json, Query};
+use keyward_core::api::{AuditPage, AuditQuery, ErrorEnvelope, Pagination};
+
+/// The tenant's audit events, newest first, filtered by key, actor, action and time.
+#[utoipa::path(
+    tag = "audit",
+    operation_id = "list_audit_events",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 400, description = "Malformed query", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("cookie" = []), ("api_key" = []))
+)]
+#[get("/audit-events")]
+#[tracing::instrument(skip_all, fields(tenant_id = caller.tenant_id))]
+pub async fn list_audit_events(
+    state: Data<AppState>,
+    caller: Caller,
+    q: Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let page = Pagination::new(q.page, q.per_page)?;
+    let (items, total) = state.db.list_audit(caller.tenant_id, &q, page).await?;
+    Ok(Json(AuditPage {
+        items,
+        page: page.page,
+        per_page: page.per_page,
+        total,
+    }))
+}

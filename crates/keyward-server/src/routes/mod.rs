@@ -1,0 +1,151 @@
+//! The REST API: one module per resource, one function per action. Handlers
+//! extract, call the domain and the persistence adapter, and map to DTOs.
+
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod groups;
+pub mod health;
+pub mod tenants;
+pub mod verify;
+
+use crate::error::ApiError;
+use crate::verification::KeyAuthConfig;
+use keyward_core::permission::Permission;
+use keyward_core::{Field, Invalid, ValidationError};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Usernames: 2–64 characters of letters, digits, `.`, `_`, `-`, `@`.
+pub fn validate_username(raw: &str) -> Result<String, ApiError> {
+    let u = raw.trim();
+    let n = u.chars().count();
+    if n < 2 {
+        return Err(ValidationError::new(Field::Username, Invalid::TooShort { min: 2 }).into());
+    }
+    if n > 64 {
+        return Err(ValidationError::new(Field::Username, Invalid::TooLong { max: 64 }).into());
+    }
+    if !u
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(ValidationError::new(
+            Field::Username,
+            Invalid::BadCharacters {
+                allowed: "letters, digits, ., _, - and @",
+            },
+        )
+        .into());
+    }
+    Ok(u.to_owned())
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward API",
+        description = "Multi-tenant API key management. Errors use one envelope: \
+            `{\"error\": {\"code\", \"message\", \"field\"}}`. See docs/API.md.",
+        version = "1.0.0"
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Admin sign-in"),
+        (name = "api-keys", description = "Generate, list, edit, rotate and revoke API keys"),
+        (name = "groups", description = "Authorization groups and the permission catalog"),
+        (name = "tenants", description = "Tenants, key limits and users (super users)"),
+        (name = "audit", description = "Audit events"),
+        (name = "verification", description = "Key verification for integrators and other services"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+impl ApiDoc {
+    /// The document's base (info, tags, security schemes); routes add their paths.
+    pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+        <Self as OpenApi>::openapi()
+    }
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Session token from POST /v1/auth/login"))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "Session cookie set by login; writes also need the X-CSRF-Token header",
+            ))),
+        );
+        c.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::verification::API_KEY_HEADER,
+                "An API key; management routes need the api_keys:manage permission",
+            ))),
+        );
+    }
+}
+
+/// Registers every documented route (used by the server and by the OpenAPI generator).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(
+            scope::scope("/v1")
+                .service(auth::login)
+                .service(auth::logout)
+                .service(auth::me)
+                .service(api_keys::list_api_keys)
+                .service(api_keys::create_api_key)
+                .service(api_keys::get_api_key)
+                .service(api_keys::update_api_key)
+                .service(api_keys::rotate_api_key)
+                .service(api_keys::revoke_api_key)
+                .service(groups::list_groups)
+                .service(groups::create_group)
+                .service(groups::get_group)
+                .service(groups::update_group)
+                .service(groups::delete_group)
+                .service(groups::list_permissions)
+                .service(tenants::list_tenants)
+                .service(tenants::create_tenant)
+                .service(tenants::get_tenant)
+                .service(tenants::update_tenant)
+                .service(tenants::list_users)
+                .service(tenants::create_user)
+                .service(audit::list_audit_events)
+                .service(verify::whoami)
+                .service(
+                    scope::scope("/keys")
+                        .app_data(KeyAuthConfig::require([Permission::API_KEYS_VERIFY]))
+                        .service(verify::verify_api_key),
+                ),
+        );
+}
+
+/// The OpenAPI document of the routes registered by [`configure`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa_actix_web::AppExt;
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi_doc())
+        .configure(configure)
+        .split_for_parts();
+    api
+}

@@ -1,0 +1,94 @@
+//! `/v1/whoami` and `/v1/keys/verify`: what integrators and other services call.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::verification::{ApiKeyAuth, VerifyFailure, client_ip};
+use actix_web::web::{Data, Json};
+use actix_web::{HttpRequest, get, post};
+use keyward_core::api::{ErrorEnvelope, VerifyRequest, VerifyResponse, WhoAmI};
+use keyward_core::verify::VerifyCode;
+use keyward_core::{Field, Invalid, ValidationError};
+use std::net::IpAddr;
+
+/// The calling key: id, tenant, name, permissions, expiry.
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "whoami",
+    responses(
+        (status = 200, description = "The key is valid", body = WhoAmI),
+        (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
+        (status = 403, description = "The key may not be used from this address", body = ErrorEnvelope),
+        (status = 429, description = "Too many failed verifications from this address", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []))
+)]
+#[get("/whoami")]
+pub async fn whoami(auth: ApiKeyAuth) -> Json<WhoAmI> {
+    let p = auth.0;
+    Json(WhoAmI {
+        key_id: p.key_id.to_string(),
+        tenant_id: p.tenant_id,
+        name: p.name,
+        permissions: p.permissions.to_strings(),
+        expires_at: p.expires_at,
+    })
+}
+
+/// Verify a key for a service in another language. The caller's key needs
+/// `api_keys:verify`; only keys of the caller's own tenant can be valid.
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "verify_api_key",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "The verdict (`valid` and a `code`)", body = VerifyResponse),
+        (status = 401, description = "The caller's own key is not valid", body = ErrorEnvelope),
+        (status = 403, description = "The caller's key lacks api_keys:verify", body = ErrorEnvelope),
+        (status = 422, description = "client_ip is not an IP address", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/keys/verify")]
+#[tracing::instrument(skip_all, fields(tenant_id = auth.0.tenant_id))]
+pub async fn verify_api_key(
+    state: Data<AppState>,
+    req: HttpRequest,
+    auth: ApiKeyAuth,
+    body: Json<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let ip: IpAddr = match body.client_ip.as_deref() {
+        Some(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| ValidationError::new(Field::ClientIp, Invalid::BadIp))?,
+        None => client_ip(&req, &state.trusted_proxies),
+    };
+    let denied = |code| VerifyResponse {
+        valid: false,
+        code,
+        key_id: None,
+        tenant_id: None,
+        permissions: vec![],
+        expires_at: None,
+    };
+    Ok(Json(
+        match state
+            .keys
+            .verify(&body.key, ip, &body.required_permissions, crate::now())
+            .await
+        {
+            Ok(p) if p.tenant_id == auth.0.tenant_id => VerifyResponse {
+                valid: true,
+                code: VerifyCode::Valid,
+                key_id: Some(p.key_id.to_string()),
+                tenant_id: Some(p.tenant_id),
+                permissions: p.permissions.to_strings(),
+                expires_at: p.expires_at,
+            },
+            Ok(_) => denied(VerifyCode::NotFound),
+            Err(VerifyFailure::Denied(reason)) => denied(reason.public_code()),
+            Err(VerifyFailure::Throttled { .. }) => denied(VerifyCode::RateLimited),
+            Err(VerifyFailure::Internal(e)) => return Err(e),
+        },
+    ))
+}

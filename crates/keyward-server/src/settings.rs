@@ -1,0 +1,139 @@
+//! Layered settings: defaults, then an optional TOML file, then `KEYWARD_*`
+//! environment variables. Loaded once in `main` and passed down.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// Directory for the embedded SQLite database and the key-hashing secret.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Connection pool size.
+    pub database_pool_size: u32,
+    /// Hex key-hashing secret (≥ 32 bytes). Default: generated once into
+    /// `data_dir/hashing-secret`. Several instances must share it.
+    pub hashing_secret: Option<String>,
+    /// The deployment's key prefix.
+    pub key_prefix: String,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
+    pub trusted_proxies: Vec<String>,
+    /// Where the built SPA lives.
+    pub spa_dir: PathBuf,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info,keyward_server=debug`.
+    pub log_level: String,
+    /// Session lifetime in seconds.
+    pub session_ttl_seconds: i64,
+    /// Mark the session cookie `Secure` (serve over HTTPS in production).
+    pub cookie_secure: bool,
+    /// Password for the super user created on first start (else one is generated and printed).
+    pub bootstrap_password: Option<String>,
+    /// Verification cache: the most key records held.
+    pub cache_capacity: u64,
+    /// Verification cache: a safety-net lifetime of each entry, in seconds.
+    pub cache_ttl_seconds: u64,
+    /// How often usage counts and last-used times are written, in milliseconds.
+    pub usage_flush_interval_ms: u64,
+    /// Failed verifications from one address within a minute before it is throttled.
+    pub failed_verifications_per_minute: u32,
+    /// Failed logins per username or address within 15 minutes before throttling.
+    pub failed_logins_per_window: u32,
+    /// Largest accepted JSON body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_pool_size: 16,
+            hashing_secret: None,
+            key_prefix: keyward_core::key::DEFAULT_PREFIX.into(),
+            trusted_proxies: Vec::new(),
+            spa_dir: PathBuf::from("frontend/dist"),
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            session_ttl_seconds: 12 * 3600,
+            cookie_secure: false,
+            bootstrap_password: None,
+            cache_capacity: 100_000,
+            cache_ttl_seconds: 30,
+            usage_flush_interval_ms: 2_000,
+            failed_verifications_per_minute: 30,
+            failed_logins_per_window: 5,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults ← `file` (if given, or `keyward.toml` if present) ← `KEYWARD_*`.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(f) => fig = fig.merge(Toml::file_exact(f)),
+            None => fig = fig.merge(Toml::file("keyward.toml")),
+        }
+        fig.merge(Env::prefixed("KEYWARD_").map(|k| k.as_str().to_ascii_lowercase().into()))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("keyward.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+    fn defaults_file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k.toml", "listen = \"0.0.0.0:9\"\nkey_prefix = \"kw_\"\n")?;
+            jail.set_env("KEYWARD_KEY_PREFIX", "env_");
+            jail.set_env("KEYWARD_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]");
+            let s = Settings::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen, "0.0.0.0:9");
+            assert_eq!(s.key_prefix, "env_");
+            assert_eq!(s.trusted_proxies, vec!["10.0.0.0/8"]);
+            assert_eq!(s.session_ttl_seconds, 12 * 3600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sqlite_in_the_data_dir_by_default() {
+        let s = Settings {
+            data_dir: "/tmp/x".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.database_url(), "sqlite:///tmp/x/keyward.db?mode=rwc");
+    }
+}

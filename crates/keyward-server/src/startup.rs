@@ -1,0 +1,227 @@
+//! Building and running the application: `Application::build(settings)`
+//! binds (port 0 works), `run_until_stopped()` serves until SIGTERM/SIGINT,
+//! then flushes usage.
+
+use crate::auth::{CsrfKey, Passwords, os_rng};
+use crate::db::Db;
+use crate::error::{ApiError, json_error, method_not_allowed, path_error, query_error};
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::throttle::Throttle;
+use crate::verification::KeyVerification;
+use actix_web::dev::{Server, Service};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers};
+use actix_web::{App, HttpRequest, HttpServer, web};
+use keyward_core::digest::{HashingSecret, KeyHasher};
+use keyward_core::key::KeyFormat;
+use keyward_core::permission::PermissionCatalog;
+use keyward_core::verify::{TrustedProxies, Verifier};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid setting: {0}")]
+    Setting(String),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The key-hashing secret: from settings, or from `data_dir/hashing-secret`
+/// (generated on first start, readable by the owner only).
+pub fn load_hashing_secret(settings: &Settings) -> Result<HashingSecret, StartupError> {
+    if let Some(hex) = &settings.hashing_secret {
+        return HashingSecret::from_hex(hex)
+            .map_err(|e| StartupError::Setting(format!("hashing_secret: {e}")));
+    }
+    let path = settings.data_dir.join("hashing-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(hex) => HashingSecret::from_hex(&hex)
+            .map_err(|e| StartupError::Setting(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let secret = HashingSecret::generate(&mut os_rng());
+            write_private(&path, &secret.to_hex())?;
+            tracing::info!(path = %path.display(), "generated the key-hashing secret");
+            Ok(secret)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Builds the shared state from settings (connects and migrates the database).
+pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
+    let format =
+        KeyFormat::new(&settings.key_prefix).map_err(|e| StartupError::Setting(e.to_string()))?;
+    let trusted = TrustedProxies::parse(&settings.trusted_proxies)
+        .map_err(|e| StartupError::Setting(e.to_string()))?;
+    let secret = load_hashing_secret(&settings)?;
+    let db = Db::connect(&settings).await?;
+    let keys = Arc::new(KeyVerification::new(
+        Verifier::new(format, KeyHasher::new(&secret)),
+        db.clone(),
+        settings.cache_capacity,
+        Duration::from_secs(settings.cache_ttl_seconds.max(1)),
+        settings.failed_verifications_per_minute.max(1),
+    ));
+    Ok(AppState {
+        db,
+        catalog: PermissionCatalog::default(),
+        keys,
+        passwords: Passwords::new()?,
+        csrf: CsrfKey::new(secret.to_hex().as_bytes())?,
+        login_throttle: Throttle::new(
+            settings.failed_logins_per_window.max(1),
+            Duration::from_secs(15 * 60),
+            100_000,
+        ),
+        trusted_proxies: trusted,
+        settings,
+    })
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let state = build_state(settings).await?;
+        crate::bootstrap::ensure_initial_admin(&state).await?;
+        Self::with_state(state)
+    }
+
+    pub fn with_state(state: AppState) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(&state.settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(state);
+        state.keys.spawn_flusher(Duration::from_millis(
+            state.settings.usage_flush_interval_ms.max(10),
+        ));
+        state.keys.spawn_listener();
+        let data = state.clone();
+        let server = HttpServer::new(move || app(data.clone()))
+            .listen(listener)?
+            .shutdown_timeout(10)
+            .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until stopped (SIGTERM/SIGINT), then writes pending usage.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.keys.flush_usage().await;
+        result
+    }
+}
+
+/// The actix application: security headers, request logging with request
+/// ids, compression, the API, the docs and the SPA (in that order).
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let spa_dir = state.settings.spa_dir.clone();
+    let spa_root = spa_dir.clone();
+    let limit = state.settings.max_body_bytes;
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(crate::routes::ApiDoc::openapi_doc())
+        .app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(|e, _| json_error(e).into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .service(web::resource("/docs").to(|| async {
+            actix_web::HttpResponse::PermanentRedirect()
+                .insert_header(("Location", "/docs/"))
+                .finish()
+        }))
+        .service(web::resource("/").to(move |req: HttpRequest| {
+            let dir = spa_root.clone();
+            async move { crate::spa::index_response(&dir, &req) }
+        }))
+        .service(crate::spa::service(&spa_dir))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Route"))
+        }))
+        .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed))
+        .wrap_fn(|req, srv| {
+            let path = req.path().to_owned();
+            let fut = srv.call(req);
+            async move {
+                let mut res = fut.await?;
+                let status = res.status();
+                crate::spa::cache_headers(&path, status, res.headers_mut());
+                Ok(res)
+            }
+        })
+        .wrap(Compress::default())
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add(("Cross-Origin-Opener-Policy", "same-origin")),
+        )
+        .wrap(TracingLogger::default())
+}

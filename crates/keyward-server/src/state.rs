@@ -1,0 +1,29 @@
+//! What every handler can reach, built once at start-up.
+
+use crate::auth::{CsrfKey, Passwords};
+use crate::db::Db;
+use crate::settings::Settings;
+use crate::throttle::Throttle;
+use crate::verification::KeyVerification;
+use keyward_core::key::KeyFormat;
+use keyward_core::permission::PermissionCatalog;
+use keyward_core::verify::TrustedProxies;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Settings,
+    pub catalog: PermissionCatalog,
+    pub keys: Arc<KeyVerification>,
+    pub passwords: Passwords,
+    pub csrf: CsrfKey,
+    pub login_throttle: Throttle,
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl AppState {
+    pub fn format(&self) -> &KeyFormat {
+        self.keys.verifier().format()
+    }
+}

@@ -1,0 +1,28 @@
+//! # migrations
+//!
+//! Keyward's database schema as sea-orm migrations. The same migrations run on
+//! SQLite (the embedded default) and PostgreSQL; every migration has a
+//! working `down`. This crate owns only DDL: it must not depend on the server
+//! or hold any query of application data.
+//!
+//! ```no_run
+//! # async fn run(db: &sea_orm_migration::sea_orm::DatabaseConnection) -> Result<(), sea_orm_migration::DbErr> {
+//! use sea_orm_migration::MigratorTrait;
+//! migrations::Migrator::up(db, None).await?;
+//! # Ok(()) }
+//! ```
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// All migrations, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}
