@@ -12,8 +12,32 @@ default:
 setup:
     bash scripts/setup.sh
 
-# Everything CI checks: formatting, lints, tests, the wasm build, the purity gate.
-test: fmt-check lint unit wasm core-purity
+postgres_url := env_var_or_default("KEYWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+
+# Everything CI checks: formatting, lints, unit and property tests, the API
+# suite on SQLite and on PostgreSQL, the wasm build, the purity gate.
+test: fmt-check lint unit test-postgres wasm core-purity
+
+# Run the server (builds the SPA first when its tools are installed).
+run *ARGS:
+    cargo run --release -p keyward-server --bin keyward -- {{ARGS}}
+
+# Regenerate the committed OpenAPI document.
+openapi:
+    cargo run -q -p keyward-server --bin keyward -- openapi > openapi/openapi.json
+
+# The API integration suite against PostgreSQL (each test creates its own database).
+test-postgres: drop-test-databases
+    KEYWARD_TEST_BACKEND=postgres KEYWARD_TEST_POSTGRES_URL={{postgres_url}} cargo test -p keyward-server --test api
+    just drop-test-databases
+
+# Removes the databases the PostgreSQL suite created.
+drop-test-databases:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for db in $(psql "{{postgres_url}}/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'keyward_test_%'"); do
+        psql "{{postgres_url}}/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+    done
 
 fmt-check:
     cargo fmt --all -- --check

@@ -48,7 +48,7 @@ pub async fn whoami(auth: ApiKeyAuth) -> Json<WhoAmI> {
     ),
     security(("api_key" = []))
 )]
-#[post("/keys/verify")]
+#[post("/verify")]
 #[tracing::instrument(skip_all, fields(tenant_id = auth.0.tenant_id))]
 pub async fn verify_api_key(
     state: Data<AppState>,

@@ -1,0 +1,269 @@
+//! The test harness: the real app on port 0 with a fresh database per test,
+//! SQLite by default or PostgreSQL with `KEYWARD_TEST_BACKEND=postgres`.
+
+use keyward_server::settings::Settings;
+use keyward_server::startup::Application;
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const HASHING_SECRET: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+pub fn backend() -> String {
+    std::env::var("KEYWARD_TEST_BACKEND").unwrap_or_else(|_| "sqlite".into())
+}
+
+fn postgres_base() -> String {
+    std::env::var("KEYWARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh database URL: a temp SQLite file, or a new PostgreSQL database.
+pub async fn fresh_database(dir: &std::path::Path) -> String {
+    if backend() == "postgres" {
+        let name = format!("keyward_test_{}", random_suffix());
+        let admin = Database::connect(format!("{}/postgres", postgres_base()))
+            .await
+            .expect("connect to postgres");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        admin.close().await.ok();
+        format!("{}/{name}", postgres_base())
+    } else {
+        format!("sqlite://{}?mode=rwc", dir.join("test.db").display())
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("randomness");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    /// The super user's session token.
+    pub admin: String,
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Opts {
+    pub trusted_proxies: Vec<String>,
+    pub failed_verifications_per_minute: u32,
+    pub database_url: Option<String>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: vec![],
+            failed_verifications_per_minute: 1000,
+            database_url: None,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Opts::default()).await
+}
+
+pub async fn spawn_with(opts: Opts) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database_url = match opts.database_url {
+        Some(u) => u,
+        None => fresh_database(dir.path()).await,
+    };
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(database_url.clone()),
+        database_pool_size: 8,
+        hashing_secret: Some(HASHING_SECRET.into()),
+        trusted_proxies: opts.trusted_proxies,
+        spa_dir: dir.path().join("no-spa"),
+        bootstrap_password: Some(ADMIN_PASSWORD.into()),
+        usage_flush_interval_ms: 100,
+        failed_verifications_per_minute: opts.failed_verifications_per_minute,
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut t = TestApp {
+        base,
+        client,
+        admin: String::new(),
+        database_url,
+        _dir: dir,
+    };
+    t.admin = t.login("admin", ADMIN_PASSWORD).await;
+    t
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn req(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), StatusCode::OK, "login of {user}");
+        r.json::<Value>().await.expect("json")["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    /// Sends and returns (status, JSON body or Null).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.req(method, path, token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        json_of(r.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Creates a group of kind tenant API key in the caller's tenant.
+    pub async fn group(&self, token: &str, name: &str, perms: &[&str]) -> i64 {
+        let (s, g) = self
+            .post(
+                "/v1/groups",
+                token,
+                json!({"name": name, "kind": "tenant_api_key", "permissions": perms}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        g["id"].as_i64().expect("id")
+    }
+
+    /// Generates a key; returns (key id, secret).
+    pub async fn key(
+        &self,
+        token: &str,
+        name: &str,
+        group_id: i64,
+        extra: Value,
+    ) -> (String, String) {
+        let mut body = json!({"name": name, "group_id": group_id});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (s, k) = self.post("/v1/api-keys", token, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{k}");
+        (
+            k["api_key"]["id"].as_str().expect("id").to_owned(),
+            k["secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+
+    pub async fn whoami(&self, secret: &str) -> StatusCode {
+        self.client
+            .get(self.url("/v1/whoami"))
+            .header("X-API-Key", secret)
+            .send()
+            .await
+            .expect("whoami")
+            .status()
+    }
+
+    /// A new tenant with a tenant admin; returns (tenant id, admin token).
+    pub async fn tenant(&self, name: &str, limit: i64) -> (i64, String) {
+        let (s, t) = self
+            .post(
+                "/v1/tenants",
+                &self.admin,
+                json!({"name": name, "key_limit": limit}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{t}");
+        let id = t["id"].as_i64().expect("id");
+        let user = format!("admin-{}", name.to_lowercase());
+        let (s, u) = self
+            .post(
+                &format!("/v1/tenants/{id}/users"),
+                &self.admin,
+                json!({"username": user, "password": ADMIN_PASSWORD, "role": "tenant_admin"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{u}");
+        (id, self.login(&user, ADMIN_PASSWORD).await)
+    }
+
+    /// Waits until the usage flusher has written (it runs every 100 ms here).
+    pub async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
+pub async fn json_of(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Asserts the error envelope's code (and field).
+#[track_caller]
+pub fn assert_error(
+    got: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    field: Option<&str>,
+) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["error"]["code"], code, "{}", got.1);
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        got.1
+    );
+    match field {
+        Some(f) => assert_eq!(got.1["error"]["field"], f, "{}", got.1),
+        None => assert!(got.1["error"]["field"].is_null(), "{}", got.1),
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests: each starts the real app on port 0 with its own fresh
+//! database (SQLite, or PostgreSQL with `KEYWARD_TEST_BACKEND=postgres`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: failing loudly is the point
+
+mod helpers;
+
+mod api_keys;
+mod auth;
+mod groups;
+mod operations;
+mod tenants;
+mod verification;

@@ -1,0 +1,467 @@
+use crate::helpers::*;
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn whoami_from(app: &TestApp, secret: &str, xff: Option<&str>) -> (StatusCode, Value) {
+    let mut r = app
+        .client
+        .get(app.url("/v1/whoami"))
+        .header("X-API-Key", secret);
+    if let Some(x) = xff {
+        r = r.header("X-Forwarded-For", x);
+    }
+    json_of(r.send().await.unwrap()).await
+}
+
+async fn verify(app: &TestApp, caller: &str, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .header("X-API-Key", caller)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    json_of(r).await
+}
+
+#[tokio::test]
+async fn whoami_answers_every_denial_with_401_or_403() {
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Who", &["customers:read"]).await;
+    let (id, secret) = app
+        .key(
+            &app.admin,
+            "Whoami key",
+            g,
+            json!({"expires_at": "2099-12-31"}),
+        )
+        .await;
+    let (s, me) = whoami_from(&app, &secret, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (
+            me["key_id"].as_str(),
+            me["name"].as_str(),
+            me["tenant_id"].as_i64()
+        ),
+        (Some(id.as_str()), Some("Whoami key"), Some(1))
+    );
+    assert_eq!(me["permissions"], json!(["customers:read"]));
+    assert_eq!(me["expires_at"], "2099-12-31T23:59:59Z");
+
+    let r = app.client.get(app.url("/v1/whoami")).send().await.unwrap();
+    assert_error(
+        &json_of(r).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    assert_error(
+        &whoami_from(&app, "sk_live_garbage", None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    let mut typo = secret.clone().into_bytes();
+    typo[30] = if typo[30] == b'a' { b'b' } else { b'a' };
+    assert_error(
+        &whoami_from(&app, std::str::from_utf8(&typo).unwrap(), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    let (_, other) = app.key(&app.admin, "Other", g, json!({})).await;
+    let unknown = format!("sk_live_AAAAAAAAAAAA{}", &other[20..]);
+    assert_error(
+        &whoami_from(&app, &unknown, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+
+    app.patch(
+        &format!("/v1/api-keys/{id}"),
+        &app.admin,
+        json!({"ip_allowlist": ["10.0.0.0/8"]}),
+    )
+    .await;
+    let got = whoami_from(&app, &secret, None).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden", None);
+    assert!(
+        !got.1.to_string().contains("10.0.0.0"),
+        "the response says no more than needed"
+    );
+    app.delete(&format!("/v1/api-keys/{id}"), &app.admin).await;
+    assert_error(
+        &whoami_from(&app, &secret, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+}
+
+#[tokio::test]
+async fn an_expired_key_is_rejected_at_request_time() {
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Exp", &["customers:read"]).await;
+    let at = (Utc::now() + Duration::milliseconds(1500)).to_rfc3339();
+    let (_, secret) = app
+        .key(&app.admin, "Short lived", g, json!({"expires_at": at}))
+        .await;
+    assert_eq!(
+        app.whoami(&secret).await,
+        StatusCode::OK,
+        "cached while valid"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    assert_eq!(
+        app.whoami(&secret).await,
+        StatusCode::UNAUTHORIZED,
+        "expiry does not wait for the cache"
+    );
+    let (_, page) = app.get("/v1/api-keys?expiration=expired", &app.admin).await;
+    assert_eq!(page["items"][0]["status"], "expired");
+}
+
+#[tokio::test]
+async fn the_previous_secret_works_until_the_grace_period_ends() {
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Grace", &["customers:read"]).await;
+    let (id, old) = app.key(&app.admin, "Graceful", g, json!({})).await;
+    let (_, r) = app
+        .post(
+            &format!("/v1/api-keys/{id}/rotate"),
+            &app.admin,
+            json!({"grace_period_seconds": 2}),
+        )
+        .await;
+    let new = r["secret"].as_str().unwrap();
+    assert!(r["api_key"]["previous_secret_valid_until"].is_string());
+    assert_eq!(app.whoami(&old).await, StatusCode::OK);
+    assert_eq!(app.whoami(new).await, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    assert_eq!(app.whoami(&old).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.whoami(new).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_verify_endpoint_reports_every_code() {
+    let app = spawn_app().await;
+    let verifier_group = app
+        .group(&app.admin, "Verifiers", &["api_keys:verify"])
+        .await;
+    let g = app
+        .group(&app.admin, "Customers", &["customers:read"])
+        .await;
+    let (_, caller) = app
+        .key(&app.admin, "Gateway", verifier_group, json!({}))
+        .await;
+    let (id, key) = app
+        .key(
+            &app.admin,
+            "Checked",
+            g,
+            json!({"ip_allowlist": ["192.0.2.0/24", "2001:db8::/32"], "expires_at": "2099-01-01"}),
+        )
+        .await;
+    let code = |v: &Value| {
+        v["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no code in {v}"))
+            .to_owned()
+    };
+
+    let (s, ok) = verify(
+        &app,
+        &caller,
+        json!({"key": key, "required_permissions": ["customers:read"], "client_ip": "192.0.2.10"}),
+    )
+    .await;
+    assert_eq!(
+        (s, ok["valid"].as_bool(), code(&ok)),
+        (StatusCode::OK, Some(true), "valid".into())
+    );
+    assert_eq!(
+        (ok["key_id"].as_str(), ok["tenant_id"].as_i64()),
+        (Some(id.as_str()), Some(1))
+    );
+    assert_eq!(ok["expires_at"], "2099-01-01T23:59:59Z");
+    let check = |ip: &str, perms: Value| {
+        verify(
+            &app,
+            &caller,
+            json!({"key": key, "required_permissions": perms, "client_ip": ip}),
+        )
+    };
+    assert_eq!(
+        code(&check("192.0.2.10", json!(["customers:write"])).await.1),
+        "insufficient_permissions"
+    );
+    assert_eq!(
+        code(&check("192.0.3.1", json!([])).await.1),
+        "ip_not_allowed"
+    );
+    assert_eq!(
+        code(&check("192.0.2.255", json!([])).await.1),
+        "valid",
+        "CIDR upper edge"
+    );
+    assert_eq!(
+        code(&check("192.0.1.255", json!([])).await.1),
+        "ip_not_allowed",
+        "just below the range"
+    );
+    assert_eq!(
+        code(&check("::ffff:192.0.2.7", json!([])).await.1),
+        "valid",
+        "IPv4-mapped IPv6 matches IPv4 rules"
+    );
+    assert_eq!(
+        code(&check("2001:db8:ffff::1", json!([])).await.1),
+        "valid",
+        "IPv6 range"
+    );
+    assert_eq!(
+        code(&check("2001:db9::1", json!([])).await.1),
+        "ip_not_allowed"
+    );
+    assert_eq!(
+        code(&verify(&app, &caller, json!({"key": "sk_live_bad"})).await.1),
+        "malformed"
+    );
+    let unknown = format!("sk_live_ZZZZZZZZZZZZ{}", &key[20..]);
+    assert_eq!(
+        code(&verify(&app, &caller, json!({"key": unknown})).await.1),
+        "malformed",
+        "the checksum covers the id"
+    );
+    assert_error(
+        &check("not-an-ip", json!([])).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        Some("client_ip"),
+    );
+
+    // Another tenant's key is not found for this caller.
+    let (_, b) = app.tenant("Other", 10).await;
+    let gb = app.group(&b, "B group", &["customers:read"]).await;
+    let (_, key_b) = app.key(&b, "B key", gb, json!({})).await;
+    assert_eq!(
+        code(&verify(&app, &caller, json!({"key": key_b})).await.1),
+        "not_found"
+    );
+
+    let (_, short) = app
+        .key(
+            &app.admin,
+            "Short",
+            g,
+            json!({"expires_at": (Utc::now() + Duration::milliseconds(800)).to_rfc3339()}),
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(
+        code(&verify(&app, &caller, json!({"key": short})).await.1),
+        "expired"
+    );
+    app.delete(&format!("/v1/api-keys/{id}"), &app.admin).await;
+    assert_eq!(code(&check("192.0.2.10", json!([])).await.1), "revoked");
+
+    // The caller must hold api_keys:verify.
+    assert_error(
+        &verify(&app, &key_b, json!({"key": caller})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        None,
+    );
+    let r = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .json(&json!({"key": key_b}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &json_of(r).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Fenced", &["customers:read"]).await;
+    let (_, secret) = app
+        .key(
+            &app.admin,
+            "Fenced key",
+            g,
+            json!({"ip_allowlist": ["203.0.113.5"]}),
+        )
+        .await;
+    assert_eq!(
+        whoami_from(&app, &secret, Some("203.0.113.5")).await.0,
+        StatusCode::FORBIDDEN,
+        "the peer 127.0.0.1 is not a trusted proxy"
+    );
+
+    let proxied = spawn_with(Opts {
+        trusted_proxies: vec!["127.0.0.1".into(), "10.0.0.0/8".into()],
+        ..Opts::default()
+    })
+    .await;
+    let g = proxied
+        .group(&proxied.admin, "Fenced", &["customers:read"])
+        .await;
+    let (_, secret) = proxied
+        .key(
+            &proxied.admin,
+            "Fenced key",
+            g,
+            json!({"ip_allowlist": ["203.0.113.5"]}),
+        )
+        .await;
+    assert_eq!(
+        whoami_from(&proxied, &secret, Some("203.0.113.5")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        whoami_from(&proxied, &secret, Some("203.0.113.5, 10.1.1.1"))
+            .await
+            .0,
+        StatusCode::OK,
+        "walks through trusted hops"
+    );
+    assert_eq!(
+        whoami_from(&proxied, &secret, Some("203.0.113.5, 198.51.100.1"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN,
+        "the leftmost entry is not believed"
+    );
+}
+
+#[tokio::test]
+async fn failed_verifications_are_throttled_per_address() {
+    let app = spawn_with(Opts {
+        trusted_proxies: vec!["127.0.0.1".into()],
+        failed_verifications_per_minute: 5,
+        ..Opts::default()
+    })
+    .await;
+    let g = app
+        .group(&app.admin, "Throttled", &["customers:read"])
+        .await;
+    let (_, secret) = app.key(&app.admin, "Valid", g, json!({})).await;
+    for _ in 0..5 {
+        assert_eq!(
+            whoami_from(&app, "sk_live_random-garbage", Some("198.51.100.9"))
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = app
+        .client
+        .get(app.url("/v1/whoami"))
+        .header("X-API-Key", &secret)
+        .header("X-Forwarded-For", "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(
+        &json_of(r).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        None,
+    );
+    assert_eq!(
+        whoami_from(&app, &secret, Some("198.51.100.10")).await.0,
+        StatusCode::OK,
+        "other addresses are unaffected"
+    );
+}
+
+#[tokio::test]
+async fn usage_and_last_used_are_written_in_batches() {
+    let app = spawn_app().await;
+    let verifier_group = app
+        .group(&app.admin, "Verifier group", &["api_keys:verify"])
+        .await;
+    let (_, caller) = app
+        .key(&app.admin, "Verifier", verifier_group, json!({}))
+        .await;
+    let g = app.group(&app.admin, "Usage", &["customers:read"]).await;
+    let (id, secret) = app.key(&app.admin, "Used", g, json!({})).await;
+    for _ in 0..3 {
+        assert_eq!(app.whoami(&secret).await, StatusCode::OK);
+    }
+    let (_, v) = verify(
+        &app,
+        &caller,
+        json!({"key": secret, "required_permissions": ["payments:write"]}),
+    )
+    .await;
+    assert_eq!(v["code"], "insufficient_permissions");
+    app.settle().await;
+    let (_, d) = app.get(&format!("/v1/api-keys/{id}"), &app.admin).await;
+    let today = d["usage"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (today["succeeded"].as_u64(), today["denied"].as_u64()),
+        (Some(3), Some(1)),
+        "{today}"
+    );
+    assert_eq!(d["api_key"]["last_used_from"], "127.0.0.1");
+    assert!(d["api_key"]["last_used_at"].is_string());
+    let (_, p) = app
+        .get("/v1/api-keys?sort=last_used_at&order=desc", &app.admin)
+        .await;
+    assert!(p["items"][0]["last_used_at"].is_string());
+}
+
+#[tokio::test]
+async fn a_revoke_through_one_instance_is_seen_by_another_within_a_second() {
+    if backend() != "postgres" {
+        eprintln!(
+            "two instances share a database only on PostgreSQL; run with KEYWARD_TEST_BACKEND=postgres"
+        );
+        return;
+    }
+    let a = spawn_app().await;
+    let b = spawn_with(Opts {
+        database_url: Some(a.database_url.clone()),
+        ..Opts::default()
+    })
+    .await;
+    let g = a.group(&a.admin, "Shared", &["customers:read"]).await;
+    let (id, secret) = a.key(&a.admin, "Shared key", g, json!({})).await;
+    assert_eq!(
+        b.whoami(&secret).await,
+        StatusCode::OK,
+        "B has the record cached now"
+    );
+    let (_, g2) = a.post("/v1/groups", &a.admin, json!({"name": "Other perms", "kind": "tenant_api_key", "permissions": ["invoices:read"]})).await;
+    a.patch(
+        &format!("/v1/api-keys/{id}"),
+        &a.admin,
+        json!({"group_id": g2["id"]}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    a.delete(&format!("/v1/api-keys/{id}"), &a.admin).await;
+    loop {
+        if b.whoami(&secret).await == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "B still accepts the revoked key after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
