@@ -15,11 +15,12 @@ setup:
 postgres_url := env_var_or_default("KEYWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 
 # Everything CI checks: formatting, lints, unit and property tests, the API
-# suite on SQLite and on PostgreSQL, the wasm build, the purity gate.
-test: fmt-check lint unit test-postgres wasm core-purity
+# suite on SQLite and on PostgreSQL, the wasm builds, the purity gate, and the
+# SPA in headless Chromium against the real server.
+test: fmt-check lint unit test-postgres wasm core-purity spa-lint spa-unit browser-test
 
-# Run the server (builds the SPA first when its tools are installed).
-run *ARGS:
+# Build the SPA, then serve it and the API on http://127.0.0.1:8080 (SQLite in ./data).
+run *ARGS: spa
     cargo run --release -p keyward-server --bin keyward -- {{ARGS}}
 
 # Regenerate the committed OpenAPI document.
@@ -41,6 +42,14 @@ drop-test-databases:
 
 fmt-check:
     cargo fmt --all -- --check
+
+# The SPA's lints, for the target it runs on.
+spa-lint:
+    CARGO_TARGET_DIR=target/spa cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+# The SPA's unit tests (natively).
+spa-unit:
+    CARGO_TARGET_DIR=target/spa cargo test -p frontend
 
 lint:
     cargo clippy --all-targets -- -D warnings
@@ -69,3 +78,22 @@ core-purity:
 # The criterion benchmark of parse + digest + verify.
 bench-core:
     cargo bench -p keyward-core --bench verify
+
+# The verification benchmark (release build, wrk, SQLite then PostgreSQL); see docs/VERIFICATION.md.
+bench-verify *ARGS:
+    command -v wrk >/dev/null || { if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi; }
+    cargo build --release -p keyward-server
+    python3 scripts/bench_verify.py {{ARGS}}
+
+# Install the SPA build and browser-test tools (wasm-bindgen-cli, wasm-opt, playwright-core, Chromium; idempotent).
+setup-frontend:
+    bash scripts/setup-frontend.sh
+
+# Build the SPA into frontend/dist (content-hashed files; prints brotli sizes).
+spa:
+    bash scripts/build-spa.sh
+
+# Drive the real SPA served by the real server in headless Chromium.
+browser-test: spa
+    cargo build -p keyward-server
+    cd tests/browser && npm test

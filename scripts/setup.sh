@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the build and tests need, pinned, and skips what is present.
+# Installs everything the build, the app and the tests need, pinned, and skips
+# what is present: the wasm target, clippy/rustfmt, just, and (via
+# scripts/setup-frontend.sh) wasm-bindgen-cli, wasm-opt, playwright-core and Chromium.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 JUST_VERSION=1.59.0
 
@@ -11,3 +14,5 @@ rustup component list --installed | grep -q '^rustfmt' || rustup component add r
 if ! command -v just >/dev/null || [ "$(just --version | cut -d' ' -f2)" != "$JUST_VERSION" ]; then
     cargo install just --locked --version "$JUST_VERSION"
 fi
+
+bash scripts/setup-frontend.sh

@@ -4,6 +4,7 @@ use crate::error::{Field, Invalid, ValidationError, echo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// A permission string such as `customers:read`. Grammar:
 /// `[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?`, at most 64 characters.
@@ -167,24 +168,25 @@ impl PermissionCatalog {
                 Invalid::NoPermissions,
             ));
         }
-        Ok(PermissionSet(set))
+        Ok(PermissionSet(Arc::new(set)))
     }
 }
 
-/// A set of permissions held by a group (and so by its keys).
+/// A set of permissions held by a group (and so by its keys). Cloning is
+/// cheap (shared), since every verified request carries one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct PermissionSet(BTreeSet<Permission>);
+pub struct PermissionSet(Arc<BTreeSet<Permission>>);
 
 impl PermissionSet {
     /// Rebuilds a set from storage, keeping entries that are grammatical
     /// (a permission later removed from the catalog simply grants nothing new).
     pub fn from_stored<S: AsRef<str>>(raw: impl IntoIterator<Item = S>) -> Self {
-        Self(
+        Self(Arc::new(
             raw.into_iter()
                 .filter_map(|s| Permission::parse(s.as_ref()).ok())
                 .collect(),
-        )
+        ))
     }
 
     /// Whether the set grants `required` (`admin` grants everything).

@@ -85,15 +85,24 @@ impl Default for Settings {
 
 impl Settings {
     /// Defaults ← `file` (if given, or `keyward.toml` if present) ← `KEYWARD_*`.
+    ///
+    /// Unknown keys in the file are errors (typos); environment variables
+    /// that name no setting (`KEYWARD_NEW_PASSWORD` of the CLI, test
+    /// variables) are ignored.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let known: Vec<String> = match serde_json::to_value(Settings::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         match file {
             Some(f) => fig = fig.merge(Toml::file_exact(f)),
             None => fig = fig.merge(Toml::file("keyward.toml")),
         }
-        fig.merge(Env::prefixed("KEYWARD_").map(|k| k.as_str().to_ascii_lowercase().into()))
-            .extract()
-            .map_err(Box::new)
+        let env = Env::prefixed("KEYWARD_")
+            .map(|k| k.as_str().to_ascii_lowercase().into())
+            .filter(move |k| known.iter().any(|n| n.as_str() == k.as_str()));
+        fig.merge(env).extract().map_err(Box::new)
     }
 
     /// The database URL in effect.
@@ -119,11 +128,17 @@ mod tests {
             jail.create_file("k.toml", "listen = \"0.0.0.0:9\"\nkey_prefix = \"kw_\"\n")?;
             jail.set_env("KEYWARD_KEY_PREFIX", "env_");
             jail.set_env("KEYWARD_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]");
+            jail.set_env("KEYWARD_NEW_PASSWORD", "not a setting, ignored");
             let s = Settings::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.listen, "0.0.0.0:9");
             assert_eq!(s.key_prefix, "env_");
             assert_eq!(s.trusted_proxies, vec!["10.0.0.0/8"]);
             assert_eq!(s.session_ttl_seconds, 12 * 3600);
+            jail.create_file("typo.toml", "lisen = \"0.0.0.0:9\"\n")?;
+            assert!(
+                Settings::load(Some(Path::new("typo.toml"))).is_err(),
+                "typos in the file are errors"
+            );
             Ok(())
         });
     }

@@ -87,6 +87,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         Duration::from_secs(settings.cache_ttl_seconds.max(1)),
         settings.failed_verifications_per_minute.max(1),
     ));
+    keys.reload_known_ids().await?;
     Ok(AppState {
         db,
         catalog: PermissionCatalog::default(),
@@ -132,7 +133,9 @@ impl Application {
         state.keys.spawn_flusher(Duration::from_millis(
             state.settings.usage_flush_interval_ms.max(10),
         ));
-        state.keys.spawn_listener();
+        state
+            .keys
+            .spawn_listener(Duration::from_secs(state.settings.cache_ttl_seconds.max(1)));
         let data = state.clone();
         let server = HttpServer::new(move || app(data.clone()))
             .listen(listener)?

@@ -18,7 +18,7 @@ pub struct AppState {
     pub keys: Arc<KeyVerification>,
     pub passwords: Passwords,
     pub csrf: CsrfKey,
-    pub login_throttle: Throttle,
+    pub login_throttle: Throttle<String>,
     pub trusted_proxies: TrustedProxies,
 }
 

@@ -1,34 +1,53 @@
 //! Bounded, in-memory failure throttles (failed logins, failed verifications).
+//!
+//! The check runs on every verification, so it is a read lock and one hash
+//! lookup in one of 16 shards; only failures take a write lock.
 
-use moka::sync::Cache;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+const SHARDS: usize = 16;
+
 /// Counts failures per key in a fixed window; once `limit` failures are seen,
-/// further attempts are refused until the window ends. Memory is bounded by
-/// `capacity` entries (least recently used are evicted first).
-#[derive(Clone, Debug)]
-pub struct Throttle {
-    windows: Cache<String, (Instant, u32)>,
+/// further attempts are refused until the window ends. Each shard holds at
+/// most `capacity / 16` keys: when full, expired windows are dropped first,
+/// then the shard is cleared (an attacker rotating addresses can only reset
+/// counters, never grow memory).
+#[derive(Debug)]
+pub struct Throttle<K> {
+    shards: Vec<RwLock<HashMap<K, (Instant, u32)>>>,
+    hasher: RandomState,
     limit: u32,
     window: Duration,
+    per_shard: usize,
 }
 
-impl Throttle {
-    pub fn new(limit: u32, window: Duration, capacity: u64) -> Self {
+impl<K: Hash + Eq + Clone> Throttle<K> {
+    pub fn new(limit: u32, window: Duration, capacity: usize) -> Self {
         Self {
-            windows: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(window)
-                .build(),
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
             limit,
             window,
+            per_shard: (capacity / SHARDS).max(16),
         }
     }
 
+    fn shard(&self, key: &K) -> &RwLock<HashMap<K, (Instant, u32)>> {
+        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        &self.shards[i]
+    }
+
     /// `Err(seconds)` when `key` is throttled.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        match self.windows.get(key) {
-            Some((start, n)) if n >= self.limit => {
+    pub fn check(&self, key: &K) -> Result<(), u64> {
+        let shard = self
+            .shard(key)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match shard.get(key) {
+            Some((start, n)) if *n >= self.limit => {
                 let left = self.window.saturating_sub(start.elapsed());
                 if left.is_zero() {
                     Ok(())
@@ -41,19 +60,31 @@ impl Throttle {
     }
 
     /// Records a failure.
-    pub fn fail(&self, key: &str) {
+    pub fn fail(&self, key: &K) {
+        let mut shard = self
+            .shard(key)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shard.len() >= self.per_shard && !shard.contains_key(key) {
+            let window = self.window;
+            shard.retain(|_, (start, _)| start.elapsed() < window);
+            if shard.len() >= self.per_shard {
+                shard.clear();
+            }
+        }
         let now = Instant::now();
-        let window = self.window;
-        self.windows
-            .entry(key.to_owned())
-            .and_upsert_with(|e| match e.map(|e| e.into_value()) {
-                Some((start, n)) if start.elapsed() < window => (start, n.saturating_add(1)),
-                _ => (now, 1),
-            });
+        let e = shard.entry(key.clone()).or_insert((now, 0));
+        if e.0.elapsed() >= self.window {
+            *e = (now, 0);
+        }
+        e.1 = e.1.saturating_add(1);
     }
 
-    pub fn reset(&self, key: &str) {
-        self.windows.invalidate(key);
+    pub fn reset(&self, key: &K) {
+        self.shard(key)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
     }
 }
 
@@ -65,22 +96,37 @@ mod tests {
     fn throttles_after_limit_and_only_that_key() {
         let t = Throttle::new(3, Duration::from_secs(60), 100);
         for _ in 0..3 {
-            assert!(t.check("a").is_ok());
-            t.fail("a");
+            assert!(t.check(&"a").is_ok());
+            t.fail(&"a");
         }
-        let wait = t.check("a").unwrap_err();
+        let wait = t.check(&"a").unwrap_err();
         assert!((1..=60).contains(&wait));
-        assert!(t.check("b").is_ok());
-        t.reset("a");
-        assert!(t.check("a").is_ok());
+        assert!(t.check(&"b").is_ok());
+        t.reset(&"a");
+        assert!(t.check(&"a").is_ok());
     }
 
     #[test]
     fn window_expires() {
         let t = Throttle::new(1, Duration::from_millis(50), 100);
-        t.fail("a");
-        assert!(t.check("a").is_err());
+        t.fail(&"a");
+        assert!(t.check(&"a").is_err());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(t.check("a").is_ok());
+        assert!(t.check(&"a").is_ok());
+        t.fail(&"a");
+        assert!(
+            t.check(&"a").is_err(),
+            "a new window starts after the old one ended"
+        );
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_keys() {
+        let t = Throttle::new(1, Duration::from_secs(60), 16 * 16);
+        for i in 0..100_000u32 {
+            t.fail(&i);
+        }
+        let total: usize = t.shards.iter().map(|s| s.read().unwrap().len()).sum();
+        assert!(total <= 16 * 16, "{total}");
     }
 }

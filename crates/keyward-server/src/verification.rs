@@ -10,6 +10,9 @@
 //! - Invalidation: mutations drop the entry on this instance before they
 //!   respond, and announce it on PostgreSQL (`LISTEN/NOTIFY`) to the others;
 //!   a short TTL is the safety net. See `docs/VERIFICATION.md`.
+//! - Unknown ids: the set of existing key ids is held in memory (12 bytes a
+//!   key, bounded by the keys in the database, not by what callers send), so
+//!   a flood of well-formed random keys is answered without a database read.
 
 use crate::db::{Db, NOTIFY_CHANNEL, UsageBatch};
 use crate::error::ApiError;
@@ -17,16 +20,18 @@ use crate::state::AppState;
 use crate::throttle::Throttle;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::LocalBoxFuture;
 use keyward_core::verify::{
     DenialKind, DenialReason, KeyRecord, Principal, TrustedProxies, Verifier,
 };
 use moka::sync::Cache;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
+use std::time::Instant;
 
 pub const API_KEY_HEADER: &str = "X-API-Key";
 
@@ -41,13 +46,6 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok());
     trusted.client_ip(peer, headers)
-}
-
-#[derive(Clone, Debug)]
-struct Cached {
-    record: Option<Arc<KeyRecord>>,
-    /// The invalidation epoch when the load started.
-    epoch: u64,
 }
 
 /// Why verification did not yield a principal.
@@ -81,54 +79,102 @@ impl From<VerifyFailure> for ApiError {
     }
 }
 
-/// In-memory usage aggregation, flushed in batches.
+/// Per key and day: (tenant, succeeded, denied).
+type Counts = HashMap<([u8; 12], NaiveDate), (i64, i64, i64)>;
+
 #[derive(Debug, Default)]
-pub struct UsageRecorder(Mutex<UsageBatch>);
+struct UsageShard {
+    counts: Counts,
+    last_used: HashMap<[u8; 12], (DateTime<Utc>, IpAddr)>,
+}
+
+/// In-memory usage aggregation (16 shards by key id), flushed in batches.
+/// Memory is bounded by the number of existing keys: only known keys are counted.
+#[derive(Debug)]
+pub struct UsageRecorder {
+    shards: Vec<Mutex<UsageShard>>,
+}
+
+impl Default for UsageRecorder {
+    fn default() -> Self {
+        Self {
+            shards: (0..16).map(|_| Mutex::new(UsageShard::default())).collect(),
+        }
+    }
+}
+
+fn id_string(id: &[u8; 12]) -> String {
+    String::from_utf8_lossy(id).into_owned()
+}
 
 impl UsageRecorder {
-    fn with<R>(&self, f: impl FnOnce(&mut UsageBatch) -> R) -> R {
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    fn shard(&self, id: &[u8; 12]) -> std::sync::MutexGuard<'_, UsageShard> {
+        let i = id.iter().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(*b))
+        }) % self.shards.len();
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn record(&self, record: &KeyRecord, ok: bool, ip: IpAddr, now: DateTime<Utc>) {
-        self.with(|b| {
-            let e = b
-                .counts
-                .entry((record.key_id.to_string(), now.date_naive()))
-                .or_insert((record.tenant_id, 0, 0));
-            if ok {
-                e.1 += 1;
-                b.last_used
-                    .insert(record.key_id.to_string(), (now, ip.to_string()));
-            } else {
-                e.2 += 1;
-            }
-        });
+        let Some(id) = KeyVerification::id_bytes(record.key_id.as_str()) else {
+            return;
+        };
+        let mut shard = self.shard(&id);
+        let e = shard
+            .counts
+            .entry((id, now.date_naive()))
+            .or_insert((record.tenant_id, 0, 0));
+        if ok {
+            e.1 += 1;
+            shard.last_used.insert(id, (now, ip));
+        } else {
+            e.2 += 1;
+        }
     }
 
+    /// Everything gathered since the last call.
     pub fn take(&self) -> UsageBatch {
-        self.with(std::mem::take)
+        let mut batch = UsageBatch::default();
+        for s in &self.shards {
+            let s = std::mem::take(&mut *s.lock().unwrap_or_else(PoisonError::into_inner));
+            batch.counts.extend(
+                s.counts
+                    .into_iter()
+                    .map(|((id, day), v)| ((id_string(&id), day), v)),
+            );
+            batch.last_used.extend(
+                s.last_used
+                    .into_iter()
+                    .map(|(id, (at, ip))| (id_string(&id), (at, ip.to_string()))),
+            );
+        }
+        batch
     }
 
     /// Puts back a batch whose write failed, so that nothing is lost.
     pub fn restore(&self, failed: UsageBatch) {
-        self.with(|b| {
-            for (k, (t, ok, denied)) in failed.counts {
-                let e = b.counts.entry(k).or_insert((t, 0, 0));
-                e.1 += ok;
-                e.2 += denied;
+        for ((key_id, day), (t, ok, denied)) in failed.counts {
+            let Some(id) = KeyVerification::id_bytes(&key_id) else {
+                continue;
+            };
+            let mut shard = self.shard(&id);
+            let e = shard.counts.entry((id, day)).or_insert((t, 0, 0));
+            e.1 += ok;
+            e.2 += denied;
+        }
+        for (key_id, (at, ip)) in failed.last_used {
+            let (Some(id), Ok(ip)) = (KeyVerification::id_bytes(&key_id), ip.parse::<IpAddr>())
+            else {
+                continue;
+            };
+            let mut shard = self.shard(&id);
+            let cur = shard.last_used.entry(id).or_insert((at, ip));
+            if cur.0 < at {
+                *cur = (at, ip);
             }
-            for (k, v) in failed.last_used {
-                b.last_used
-                    .entry(k)
-                    .and_modify(|cur| {
-                        if cur.0 < v.0 {
-                            *cur = v.clone()
-                        }
-                    })
-                    .or_insert(v);
-            }
-        });
+        }
     }
 }
 
@@ -137,13 +183,16 @@ impl UsageRecorder {
 pub struct KeyVerification {
     verifier: Verifier,
     db: Db,
-    cache: Cache<String, Cached>,
-    /// Per-key invalidation epochs (entries loaded before them are stale).
-    invalidated: Cache<String, u64>,
+    cache: Cache<[u8; 12], Option<Arc<KeyRecord>>>,
+    /// Recent per-key invalidations (epoch, when), consulted only after a
+    /// load, so that a load racing a mutation never leaves a stale entry.
+    invalidated: Mutex<HashMap<[u8; 12], (u64, Instant)>>,
     epoch: AtomicU64,
     all_invalidated: AtomicU64,
+    /// Every key id in the database (see the module documentation).
+    known_ids: RwLock<HashSet<[u8; 12]>>,
     pub usage: UsageRecorder,
-    failures: Throttle,
+    failures: Throttle<IpAddr>,
 }
 
 impl KeyVerification {
@@ -161,14 +210,16 @@ impl KeyVerification {
                 .max_capacity(capacity)
                 .time_to_live(ttl)
                 .build(),
-            invalidated: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(Duration::from_secs(300))
-                .build(),
+            invalidated: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(1),
             all_invalidated: AtomicU64::new(0),
+            known_ids: RwLock::new(HashSet::new()),
             usage: UsageRecorder::default(),
-            failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
+            failures: Throttle::new(
+                failures_per_minute,
+                Duration::from_secs(60),
+                usize::try_from(capacity).unwrap_or(100_000),
+            ),
         }
     }
 
@@ -176,11 +227,57 @@ impl KeyVerification {
         &self.verifier
     }
 
+    fn id_bytes(key_id: &str) -> Option<[u8; 12]> {
+        key_id.as_bytes().try_into().ok()
+    }
+
+    fn is_known(&self, key_id: &str) -> bool {
+        Self::id_bytes(key_id).is_some_and(|id| {
+            self.known_ids
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&id)
+        })
+    }
+
+    /// Reloads the set of existing key ids from the database.
+    pub async fn reload_known_ids(&self) -> Result<(), ApiError> {
+        let ids: HashSet<[u8; 12]> = self
+            .db
+            .all_key_ids()
+            .await?
+            .iter()
+            .filter_map(|id| Self::id_bytes(id))
+            .collect();
+        *self
+            .known_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = ids;
+        Ok(())
+    }
+
     /// Drops a key's cached record (before the mutating request responds).
+    /// Any change notice also proves the id exists (it may be a new key).
     pub fn invalidate(&self, key_id: &str) {
+        let Some(id) = Self::id_bytes(key_id) else {
+            return;
+        };
+        self.known_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        self.invalidated.insert(key_id.to_owned(), e);
-        self.cache.invalidate(key_id);
+        {
+            let mut inv = self
+                .invalidated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if inv.len() > 10_000 {
+                inv.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(60));
+            }
+            inv.insert(id, (e, Instant::now()));
+        }
+        self.cache.invalidate(&id);
     }
 
     /// Drops every cached record (group permission changes, lost notifications).
@@ -190,27 +287,37 @@ impl KeyVerification {
         self.cache.invalidate_all();
     }
 
-    fn fresh(&self, key_id: &str, c: &Cached) -> bool {
-        c.epoch >= self.all_invalidated.load(Ordering::SeqCst)
-            && self.invalidated.get(key_id).is_none_or(|e| c.epoch >= e)
+    /// Whether an invalidation of `id` happened after `start`.
+    fn invalidated_since(&self, id: &[u8; 12], start: u64) -> bool {
+        self.all_invalidated.load(Ordering::SeqCst) > start
+            || self
+                .invalidated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(id)
+                .is_some_and(|(e, _)| *e > start)
     }
 
     async fn record(&self, key_id: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        if let Some(c) = self.cache.get(key_id)
-            && self.fresh(key_id, &c)
-        {
-            return Ok(c.record);
+        let Some(id) = Self::id_bytes(key_id) else {
+            return Ok(None);
+        };
+        if !self.is_known(key_id) {
+            return Ok(None);
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
-        let record = self.db.load_key_record(key_id).await?.map(Arc::new);
-        self.cache.insert(
-            key_id.to_owned(),
-            Cached {
-                record: record.clone(),
-                epoch,
-            },
-        );
-        Ok(record)
+        if let Some(hit) = self.cache.get(&id) {
+            return Ok(hit);
+        }
+        loop {
+            let start = self.epoch.load(Ordering::SeqCst);
+            let record = self.db.load_key_record(key_id).await?.map(Arc::new);
+            self.cache.insert(id, record.clone());
+            if !self.invalidated_since(&id, start) {
+                return Ok(record);
+            }
+            // A mutation raced this load: the row read may be stale.
+            self.cache.invalidate(&id);
+        }
     }
 
     /// Verifies a presented key: throttle, format, cached lookup, the core's
@@ -222,7 +329,7 @@ impl KeyVerification {
         required: &[S],
         now: DateTime<Utc>,
     ) -> Result<Principal, VerifyFailure> {
-        let throttle_key = client_ip.to_canonical().to_string();
+        let throttle_key = client_ip.to_canonical();
         if let Err(retry_after) = self.failures.check(&throttle_key) {
             return Err(VerifyFailure::Throttled { retry_after });
         }
@@ -246,7 +353,7 @@ impl KeyVerification {
                 if let (Some(r), false) = (r, matches!(reason, DenialReason::DigestMismatch)) {
                     self.usage.record(r, false, client_ip, now);
                 }
-                tracing::info!(key_id = parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
+                tracing::debug!(key_id = parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
                 self.failures.fail(&throttle_key);
             }
             (Ok(_), None) => {}
@@ -280,11 +387,24 @@ impl KeyVerification {
     }
 
     /// On PostgreSQL: listens for other instances' key changes. After a
-    /// (re)connect everything is invalidated, since notifications may have been missed.
-    pub fn spawn_listener(self: &Arc<Self>) {
+    /// (re)connect everything is invalidated and the known ids are reloaded,
+    /// since notifications may have been missed; the ids are also reloaded
+    /// every `safety_net` as a last resort.
+    pub fn spawn_listener(self: &Arc<Self>, safety_net: Duration) {
         if !self.db.is_postgres() {
             return;
         }
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(safety_net);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.reload_known_ids().await {
+                    tracing::warn!(error = %e, "cannot reload key ids");
+                }
+            }
+        });
         let me = Arc::clone(self);
         let pool = self.db.conn().get_postgres_connection_pool().clone();
         tokio::spawn(async move {
@@ -295,6 +415,9 @@ impl KeyVerification {
                             tracing::warn!(error = %e, "LISTEN failed");
                         } else {
                             me.invalidate_all();
+                            if let Err(e) = me.reload_known_ids().await {
+                                tracing::warn!(error = %e, "cannot reload key ids");
+                            }
                             loop {
                                 match listener.recv().await {
                                     Ok(n) => match n.payload().strip_prefix("key:") {

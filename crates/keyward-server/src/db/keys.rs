@@ -384,6 +384,16 @@ impl Db {
         Ok(Some(KeyRecord::new(&row.key, permissions)))
     }
 
+    /// Every key id (for the verification service's set of known ids).
+    pub async fn all_key_ids(&self) -> Result<Vec<String>, ApiError> {
+        Ok(api_key::Entity::find()
+            .select_only()
+            .column(api_key::Column::KeyId)
+            .into_tuple()
+            .all(&self.conn)
+            .await?)
+    }
+
     /// Whether any tenant exists with this id (cheap existence check).
     pub async fn tenant_exists(&self, conn_tenant: i64) -> Result<bool, ApiError> {
         Ok(tenant::Entity::find_by_id(conn_tenant)

@@ -1,0 +1,324 @@
+//! The only HTTP code of the SPA.
+//!
+//! [`request`] sends every call with the session cookie (same-origin
+//! credentials), the in-memory CSRF token on writes and, for a super user
+//! acting in another tenant, `X-Keyward-Tenant`; it decodes the shared
+//! [`ErrorEnvelope`] into an [`ApiError`]. A 401 anywhere (except the sign-in
+//! call itself) ends the local session, which sends the user to the sign-in
+//! page with a message. One typed function per endpoint follows.
+
+use crate::session::Session;
+use gloo_net::http::{Method, RequestBuilder};
+use keyward_core::ErrorCode;
+use keyward_core::api::{
+    ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, CreateApiKeyRequest, CreateGroupRequest,
+    ErrorBody, ErrorEnvelope, GroupList, GroupView, ListApiKeysQuery, LoginRequest, LoginResponse,
+    Me, PermissionCatalogView, RotateApiKeyRequest, TenantList, UpdateApiKeyRequest,
+    UpdateGroupRequest,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use web_sys::RequestCredentials;
+
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+pub const TENANT_HEADER: &str = "X-Keyward-Tenant";
+const LOGIN_PATH: &str = "/v1/auth/login";
+
+/// A failed call: the server's error envelope, or a transport failure
+/// described in the same shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status; 0 when no response arrived.
+    pub status: u16,
+    pub error: ErrorBody,
+}
+
+impl ApiError {
+    fn local(code: ErrorCode, message: String) -> Self {
+        Self {
+            status: 0,
+            error: ErrorBody {
+                code,
+                message,
+                field: None,
+            },
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.error.code
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.error.field.as_deref()
+    }
+
+    pub fn message(&self) -> &str {
+        &self.error.message
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The message for an error response whose body is not an error envelope
+/// (a proxy's page, an empty body).
+fn fallback_message(status: u16) -> (ErrorCode, String) {
+    match status {
+        401 => (
+            ErrorCode::Unauthenticated,
+            "You are not signed in.".to_owned(),
+        ),
+        403 => (
+            ErrorCode::Forbidden,
+            "You are not allowed to do this.".to_owned(),
+        ),
+        404 => (ErrorCode::NotFound, "Not found.".to_owned()),
+        429 => (
+            ErrorCode::Throttled,
+            "Too many requests; please wait a moment and try again.".to_owned(),
+        ),
+        _ => (
+            ErrorCode::Internal,
+            format!("The server could not complete the request (HTTP {status})."),
+        ),
+    }
+}
+
+/// Sends one request and decodes the JSON answer (`204` decodes as `()`).
+pub async fn request<B, T>(
+    session: Session,
+    method: Method,
+    path: &str,
+    body: Option<&B>,
+) -> Result<T, ApiError>
+where
+    B: Serialize + ?Sized,
+    T: DeserializeOwned,
+{
+    // Signed out, only the sign-in call may go out: a request still in
+    // flight from the page being left would only earn a 401.
+    if session.is_signed_out() && path != LOGIN_PATH {
+        return Err(ApiError {
+            status: 401,
+            error: ErrorBody {
+                code: ErrorCode::Unauthenticated,
+                message: "You are not signed in.".to_owned(),
+                field: None,
+            },
+        });
+    }
+    let is_write = method != Method::GET;
+    let mut builder = RequestBuilder::new(path)
+        .method(method)
+        .credentials(RequestCredentials::SameOrigin)
+        .header("Accept", "application/json");
+    if let Some(tenant) = session.acting_tenant() {
+        builder = builder.header(TENANT_HEADER, &tenant.to_string());
+    }
+    if is_write && let Some(token) = session.csrf_token() {
+        builder = builder.header(CSRF_HEADER, &token);
+    }
+    let built = match body {
+        Some(body) => builder.json(body),
+        None => builder.build(),
+    };
+    let request = built.map_err(|e| {
+        ApiError::local(
+            ErrorCode::MalformedRequest,
+            format!("The request could not be prepared: {e}"),
+        )
+    })?;
+    let response = request.send().await.map_err(|e| {
+        ApiError::local(
+            ErrorCode::Internal,
+            format!(
+                "Could not reach the Keyward server ({e}). Check your connection and try again."
+            ),
+        )
+    })?;
+    let status = response.status();
+    if response.ok() {
+        let decoded = if status == 204 {
+            T::deserialize(serde_json::Value::Null).map_err(|e| e.to_string())
+        } else {
+            response.json::<T>().await.map_err(|e| e.to_string())
+        };
+        return decoded.map_err(|e| {
+            ApiError::local(
+                ErrorCode::Internal,
+                format!("The server's answer could not be read: {e}"),
+            )
+        });
+    }
+    // An unreadable body still gets a message from its status below.
+    let text = match response.text().await {
+        Ok(text) => text,
+        Err(e) => {
+            leptos::logging::warn!("could not read the error response: {e}");
+            String::new()
+        }
+    };
+    let error = match serde_json::from_str::<ErrorEnvelope>(&text) {
+        Ok(envelope) => envelope.error,
+        Err(_) => {
+            let (code, message) = fallback_message(status);
+            ErrorBody {
+                code,
+                message,
+                field: None,
+            }
+        }
+    };
+    if status == 401 && path != LOGIN_PATH {
+        session.expire();
+    }
+    Err(ApiError { status, error })
+}
+
+async fn get<T: DeserializeOwned>(session: Session, path: &str) -> Result<T, ApiError> {
+    request::<(), T>(session, Method::GET, path, None).await
+}
+
+/// `?a=1&b=x` from the present fields of a query DTO (empty when none).
+pub fn query_string<Q: Serialize>(query: &Q) -> String {
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(query) else {
+        return String::new();
+    };
+    let pairs: Vec<String> = map
+        .iter()
+        .filter_map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some(format!("{}={}", encode(k), encode(&value)))
+        })
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
+/// Percent-encodes one URL component, as `encodeURIComponent` does.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- auth
+
+pub async fn login(session: Session, body: &LoginRequest) -> Result<LoginResponse, ApiError> {
+    request(session, Method::POST, LOGIN_PATH, Some(body)).await
+}
+
+pub async fn logout(session: Session) -> Result<(), ApiError> {
+    request::<(), ()>(session, Method::POST, "/v1/auth/logout", None).await
+}
+
+pub async fn me(session: Session) -> Result<Me, ApiError> {
+    get(session, "/v1/me").await
+}
+
+pub async fn tenants(session: Session) -> Result<TenantList, ApiError> {
+    get(session, "/v1/tenants").await
+}
+
+// ---------------------------------------------------------------- keys
+
+pub async fn list_keys(session: Session, query: &ListApiKeysQuery) -> Result<ApiKeyPage, ApiError> {
+    get(session, &format!("/v1/api-keys{}", query_string(query))).await
+}
+
+pub async fn create_key(
+    session: Session,
+    body: &CreateApiKeyRequest,
+) -> Result<ApiKeySecret, ApiError> {
+    request(session, Method::POST, "/v1/api-keys", Some(body)).await
+}
+
+pub async fn key_details(session: Session, id: &str) -> Result<ApiKeyDetails, ApiError> {
+    get(session, &format!("/v1/api-keys/{}", encode(id))).await
+}
+
+pub async fn update_key(
+    session: Session,
+    id: &str,
+    body: &UpdateApiKeyRequest,
+) -> Result<ApiKeyView, ApiError> {
+    let path = format!("/v1/api-keys/{}", encode(id));
+    request(session, Method::PATCH, &path, Some(body)).await
+}
+
+pub async fn rotate_key(
+    session: Session,
+    id: &str,
+    body: &RotateApiKeyRequest,
+) -> Result<ApiKeySecret, ApiError> {
+    let path = format!("/v1/api-keys/{}/rotate", encode(id));
+    request(session, Method::POST, &path, Some(body)).await
+}
+
+pub async fn revoke_key(session: Session, id: &str) -> Result<ApiKeyView, ApiError> {
+    let path = format!("/v1/api-keys/{}", encode(id));
+    request::<(), _>(session, Method::DELETE, &path, None).await
+}
+
+// ---------------------------------------------------------------- groups
+
+pub async fn groups(session: Session) -> Result<GroupList, ApiError> {
+    get(session, "/v1/groups").await
+}
+
+pub async fn permissions(session: Session) -> Result<PermissionCatalogView, ApiError> {
+    get(session, "/v1/permissions").await
+}
+
+pub async fn create_group(
+    session: Session,
+    body: &CreateGroupRequest,
+) -> Result<GroupView, ApiError> {
+    request(session, Method::POST, "/v1/groups", Some(body)).await
+}
+
+pub async fn update_group(
+    session: Session,
+    id: i64,
+    body: &UpdateGroupRequest,
+) -> Result<GroupView, ApiError> {
+    let path = format!("/v1/groups/{id}");
+    request(session, Method::PATCH, &path, Some(body)).await
+}
+
+pub async fn delete_group(session: Session, id: i64) -> Result<(), ApiError> {
+    let path = format!("/v1/groups/{id}");
+    request::<(), ()>(session, Method::DELETE, &path, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_encoded_like_encode_uri_component() {
+        assert_eq!(encode("erp sync/ä&=?"), "erp%20sync%2F%C3%A4%26%3D%3F");
+        assert_eq!(encode("sk_live_A1~"), "sk_live_A1~");
+    }
+}

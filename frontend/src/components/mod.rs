@@ -1,0 +1,11 @@
+//! Reusable pieces: dialogs, toasts, the secret modal, key forms and dialogs,
+//! the usage chart, icons and the loading and error states.
+
+pub mod icons;
+pub mod key_dialogs;
+pub mod key_form;
+pub mod modal;
+pub mod secret_modal;
+pub mod states;
+pub mod toast;
+pub mod usage_chart;

@@ -1,0 +1,264 @@
+//! One key: every field, the group's permissions, daily verifications over
+//! the last 30 days, where it was last used from, and its audit history.
+
+use crate::api;
+use crate::components::icons::{PencilIcon, RotateIcon, TrashIcon};
+use crate::components::key_dialogs::{KeyDialog, KeyDialogs};
+use crate::components::key_form::permissions_text;
+use crate::components::states::{Loading, error_view, set_title};
+use crate::components::usage_chart::UsageChart;
+use crate::format;
+use crate::session::use_session;
+use chrono::{DateTime, Utc};
+use keyward_core::api::{ApiKeyDetails, AuditEventView};
+use keyward_core::status::KeyStatus;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+fn when(at: Option<DateTime<Utc>>, none: &'static str) -> AnyView {
+    match at {
+        Some(at) => view! {
+            <time datetime=at.to_rfc3339()>{format::precise(at)}</time>
+        }
+        .into_any(),
+        None => view! { <span class="muted">{none}</span> }.into_any(),
+    }
+}
+
+#[component]
+pub fn KeyDetailsPage() -> impl IntoView {
+    let session = use_session();
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id").unwrap_or_default()));
+    let dialog = RwSignal::new(None::<KeyDialog>);
+    let details = LocalResource::new(move || {
+        let id = id.get();
+        session.tenant.track();
+        async move { api::key_details(session, &id).await }
+    });
+    set_title("API key");
+
+    view! {
+        <section class="page" aria-labelledby="details-title">
+            <nav class="breadcrumb" aria-label="Breadcrumb">
+                <a href="/api-keys">"API keys"</a>
+                <span aria-hidden="true">" / "</span>
+                <span aria-current="page">"Details"</span>
+            </nav>
+            <Transition fallback=|| view! { <Loading label="Loading the key…"/> }>
+                <ErrorBoundary fallback=move |errors| {
+                    error_view(errors, Callback::new(move |()| details.refetch()))
+                }>
+                    {move || Suspend::new(async move {
+                        details.await.map(|d| details_view(d, dialog))
+                    })}
+                </ErrorBoundary>
+            </Transition>
+            <KeyDialogs dialog=dialog on_changed=move |()| details.refetch()/>
+        </section>
+    }
+}
+
+fn details_view(details: ApiKeyDetails, dialog: RwSignal<Option<KeyDialog>>) -> impl IntoView {
+    let key = details.api_key;
+    set_title(&key.name);
+    let revoked = key.status == KeyStatus::Revoked;
+    let now = Utc::now();
+    let (edit_key, rotate_key, revoke_key) = (key.clone(), key.clone(), key.clone());
+    let last_used = match key.last_used_at {
+        Some(at) => {
+            let from = key
+                .last_used_from
+                .clone()
+                .map(|f| format!(" from {f}"))
+                .unwrap_or_default();
+            view! {
+                <span>
+                    <time datetime=at.to_rfc3339() title=format::precise(at)>
+                        {format::relative(at, now)}
+                    </time>
+                    {from}
+                </span>
+            }
+            .into_any()
+        }
+        None => view! { <span class="muted">"Never used"</span> }.into_any(),
+    };
+    let ips = if key.ip_allowlist.is_empty() {
+        view! { <span class="muted">"Any address"</span> }.into_any()
+    } else {
+        view! {
+            <ul class="plain-list mono">
+                {key.ip_allowlist.iter().map(|ip| view! { <li>{ip.clone()}</li> }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    let grace = key
+        .previous_secret_valid_until
+        .filter(|until| *until > now)
+        .map(|until| {
+            view! {
+                <dt>"Previous secret valid until"</dt>
+                <dd>{when(Some(until), "")}</dd>
+            }
+        });
+    let permissions = details.permissions.clone();
+
+    view! {
+        <div class="page-header">
+            <div>
+                <h1 id="details-title">{key.name.clone()}</h1>
+                <p>
+                    <span class=format::status_class(key.status) data-testid="status">
+                        {format::status_label(key.status)}
+                    </span>
+                </p>
+            </div>
+            <div class="page-actions">
+                <button
+                    type="button"
+                    class="button"
+                    disabled=revoked
+                    on:click=move |_| dialog.set(Some(KeyDialog::Edit(edit_key.clone())))
+                >
+                    <PencilIcon/>
+                    "Edit"
+                </button>
+                <button
+                    type="button"
+                    class="button"
+                    disabled=revoked
+                    on:click=move |_| dialog.set(Some(KeyDialog::Rotate(rotate_key.clone())))
+                >
+                    <RotateIcon/>
+                    "Rotate"
+                </button>
+                <button
+                    type="button"
+                    class="button button-danger"
+                    disabled=revoked
+                    on:click=move |_| dialog.set(Some(KeyDialog::Revoke(revoke_key.clone())))
+                >
+                    <TrashIcon/>
+                    "Revoke"
+                </button>
+            </div>
+        </div>
+
+        <div class="details-grid">
+            <section class="card" aria-labelledby="fields-title">
+                <h2 id="fields-title" class="section-title">"Key"</h2>
+                <dl class="details">
+                    <dt>"Description"</dt>
+                    <dd>
+                        {key
+                            .description
+                            .clone()
+                            .map(|d| view! { <span class="pre-line">{d}</span> }.into_any())
+                            .unwrap_or_else(|| view! { <span class="muted">"None"</span> }.into_any())}
+                    </dd>
+                    <dt>"API key"</dt>
+                    <dd>
+                        <code>{key.masked_key.clone()}</code>
+                    </dd>
+                    <dt>"Key id"</dt>
+                    <dd>
+                        <code>{key.id.clone()}</code>
+                    </dd>
+                    <dt>"Authorization group"</dt>
+                    <dd>
+                        <a href="/groups">{key.group.name.clone()}</a>
+                    </dd>
+                    <dt>"IP allowlist"</dt>
+                    <dd>{ips}</dd>
+                    <dt>"Created"</dt>
+                    <dd>
+                        {when(Some(key.created_at), "")} " by " {key.created_by.clone()}
+                    </dd>
+                    <dt>"Updated"</dt>
+                    <dd>{when(Some(key.updated_at), "")}</dd>
+                    <dt>"Expires"</dt>
+                    <dd>{when(key.expires_at, "Never")}</dd>
+                    <dt>"Rotated"</dt>
+                    <dd>{when(key.rotated_at, "Never")}</dd>
+                    {grace}
+                    <dt>"Revoked"</dt>
+                    <dd>{when(key.revoked_at, "No")}</dd>
+                    <dt>"Last used"</dt>
+                    <dd data-testid="last-used">{last_used}</dd>
+                </dl>
+            </section>
+            <section class="card" aria-labelledby="permissions-title">
+                <h2 id="permissions-title" class="section-title">"Permissions"</h2>
+                <p class="hint">
+                    {format!("From the group {}: {}", key.group.name, permissions_text(&permissions))}
+                </p>
+                <ul class="chips">
+                    {permissions
+                        .into_iter()
+                        .map(|p| view! { <li class="chip">{p}</li> })
+                        .collect_view()}
+                </ul>
+            </section>
+        </div>
+
+        <section class="card" aria-labelledby="usage-title">
+            <h2 id="usage-title" class="section-title">"Usage statistics"</h2>
+            <p class="hint">"Verifications per day over the last 30 days (UTC)."</p>
+            <UsageChart usage=details.usage today=now.date_naive()/>
+        </section>
+
+        <section class="card" aria-labelledby="history-title">
+            <h2 id="history-title" class="section-title">"History"</h2>
+            {history_view(details.history)}
+        </section>
+    }
+}
+
+fn history_view(history: Vec<AuditEventView>) -> impl IntoView {
+    if history.is_empty() {
+        return view! { <p class="empty">"No recorded events."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="data-table history-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"When"</th>
+                        <th scope="col">"Event"</th>
+                        <th scope="col">"By"</th>
+                        <th scope="col">"Changed"</th>
+                        <th scope="col">"Address"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {history
+                        .into_iter()
+                        .map(|e| {
+                            let changed = if e.changed_fields.is_empty() {
+                                "—".to_owned()
+                            } else {
+                                e.changed_fields.join(", ")
+                            };
+                            view! {
+                                <tr>
+                                    <td data-label="When">
+                                        <time datetime=e.at.to_rfc3339()>{format::date_time(e.at)}</time>
+                                    </td>
+                                    <td data-label="Event">{format::action_label(e.action)}</td>
+                                    <td data-label="By">{e.actor}</td>
+                                    <td data-label="Changed">{changed}</td>
+                                    <td data-label="Address">
+                                        {e.client_ip.unwrap_or_else(|| "—".to_owned())}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}

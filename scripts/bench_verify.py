@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Verification benchmark: the release server with 1,000 keys, driven by wrk on
+loopback, in one run per backend:
+
+  (a) GET /healthz            no authentication (the framework's own cost)
+  (b) GET /v1/whoami          valid keys chosen at random
+  (c) GET /v1/whoami          well-formed (valid checksum) but unknown keys
+  (d) GET /v1/whoami          malformed keys
+
+Prints requests/s, p50 and p99 of each, and the ratios b/a, c/a, d/a.
+The failure throttle is raised for the run so that (c) and (d) measure the
+verification path, not the cheaper 429 path.
+Usage: bench_verify.py [--backends sqlite,postgres] [--duration 10]
+"""
+import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request, zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "keyward")
+PG = os.environ.get("KEYWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+PASSWORD = "benchmark password 1"
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+PORT = 18181
+
+def b62(n, width):
+    out = []
+    for _ in range(width):
+        out.append(ALPHABET[n % 62]); n //= 62
+    return "".join(reversed(out))
+
+def forged_key(rng):
+    body = "sk_live_" + "".join(rng.choice(ALPHABET) for _ in range(12)) + "_" + "".join(rng.choice(ALPHABET) for _ in range(28))
+    return body + b62(zlib.crc32(body.encode()), 6)
+
+def call(method, path, token=None, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+def wrk(path, script, duration):
+    cmd = ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+def lua(keys_file, tmp, header="X-API-Key"):
+    """A wrk script sending a random line of keys_file in `header`. Run (a)
+    uses the same script with a header the server ignores, so the load
+    generator does the same work in every run and the ratios compare the
+    server alone."""
+    path = os.path.join(tmp, "keys.lua")
+    with open(path, "w") as f:
+        f.write(f"""local keys = {{}}
+for line in io.lines("{keys_file}") do keys[#keys + 1] = line end
+math.randomseed(os.time() + tonumber(tostring({{}}):sub(8), 16))
+request = function()
+  return wrk.format("GET", nil, {{["{header}"] = keys[math.random(#keys)]}})
+end
+""")
+    return path
+
+def run_backend(backend, duration):
+    tmp = tempfile.mkdtemp(prefix="keyward-bench-")
+    env = dict(os.environ, KEYWARD_LISTEN=f"127.0.0.1:{PORT}", KEYWARD_DATA_DIR=tmp,
+               KEYWARD_BOOTSTRAP_PASSWORD=PASSWORD, KEYWARD_LOG_LEVEL="warn",
+               KEYWARD_FAILED_VERIFICATIONS_PER_MINUTE="4000000000", KEYWARD_SPA_DIR=os.path.join(tmp, "none"))
+    dbname = None
+    if backend == "postgres":
+        dbname = f"keyward_bench_{random.randrange(1 << 32):08x}"
+        subprocess.run(["psql", f"{PG}/postgres", "-qc", f"CREATE DATABASE {dbname}"], check=True)
+        env["KEYWARD_DATABASE_URL"] = f"{PG}/{dbname}"
+    server = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = server.stdout.readline()
+        while "listening on" not in line:
+            if not line:
+                raise RuntimeError("the server did not start")
+            line = server.stdout.readline()
+        token = call("POST", "/v1/auth/login", body={"username": "admin", "password": PASSWORD})["token"]
+        call("PATCH", "/v1/tenants/1", token, {"key_limit": 2000})
+        group = call("POST", "/v1/groups", token, {"name": "Bench", "kind": "tenant_api_key", "permissions": ["customers:read"]})["id"]
+        valid = [call("POST", "/v1/api-keys", token, {"name": f"bench {i}", "group_id": group})["secret"] for i in range(1000)]
+        rng = random.Random(7)
+        files = {}
+        for name, keys in [("valid", valid), ("unknown", [forged_key(rng) for _ in range(1000)]),
+                           ("malformed", ["sk_live_" + "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(5, 60))) for _ in range(1000)])]:
+            path = os.path.join(tmp, name + ".txt")
+            with open(path, "w") as f:
+                f.write("\n".join(keys) + "\n")
+            d = os.path.join(tmp, name); os.makedirs(d)
+            files[name] = lua(path, d)
+            if name == "valid":
+                d = os.path.join(tmp, "none"); os.makedirs(d)
+                files["none"] = lua(path, d, header="X-Bench-Nonce")
+        wrk("/v1/whoami", files["valid"], 2)  # warm-up: fills the cache
+        res = {
+            "a": wrk("/healthz", files["none"], duration),
+            "b": wrk("/v1/whoami", files["valid"], duration),
+            "c": wrk("/v1/whoami", files["unknown"], duration),
+            "d": wrk("/v1/whoami", files["malformed"], duration),
+        }
+        if res["b"]["non2xx"]:
+            raise RuntimeError(f"valid keys were refused {res['b']['non2xx']} times")
+        return res
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        if dbname:
+            subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--duration", type=int, default=10)
+    args = ap.parse_args()
+    labels = {"a": "(a) /healthz, no auth", "b": "(b) whoami, valid keys", "c": "(c) whoami, unknown keys", "d": "(d) whoami, malformed keys"}
+    targets = {"b": 0.90, "c": 0.85, "d": 0.95}
+    ok = True
+    for backend in args.backends.split(","):
+        res = run_backend(backend, args.duration)
+        print(f"\n## {backend} (wrk -t2 -c64 -d{args.duration}s, 1,000 keys, release build, loopback)\n")
+        print("| run | requests/s | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |")
+        for k in "abcd":
+            r = res[k]
+            print(f"| {labels[k]} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} |")
+        print()
+        for k in "bcd":
+            ratio = res[k]["rps"] / res["a"]["rps"]
+            met = ratio >= targets[k]
+            ok &= met
+            print(f"- {k}/a = {ratio:.2f} (target ≥ {targets[k]:.2f}: {'met' if met else 'NOT met'})")
+    sys.exit(0 if ok else 1)
+
+if __name__ == "__main__":
+    main()

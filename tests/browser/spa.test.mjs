@@ -1,0 +1,639 @@
+// Keyward's browser tests: the real SPA (frontend/dist) served by the real
+// server (target/debug/keyward) with a fresh SQLite database, driven in
+// headless Chromium through playwright-core.
+//
+//   just spa && cargo build -p keyward-server && just browser-test
+//
+// Environment: KEYWARD_TEST_SERVER_BIN overrides the server binary. Every
+// screen is saved as a screenshot under tests/browser/artifacts/.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const dist = join(repo, 'frontend/dist');
+const artifacts = join(here, 'artifacts');
+const serverBin = process.env.KEYWARD_TEST_SERVER_BIN ?? join(repo, 'target/debug/keyward');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ADMIN_PASSWORD = 'correct-horse-battery-staple-1';
+const BOB_PASSWORD = 'tenant-b-admin-password-1';
+const STEP_TIMEOUT = 15_000;
+
+let server;
+let serverLog = '';
+let base;
+let dataDir;
+let userDataDir;
+let context;
+let page;
+let adminToken;
+let defaultTenantId;
+let integrationsGroupId;
+let consoleErrors = [];
+
+// ------------------------------------------------------------------ helpers
+
+function isoDate(daysFromNow) {
+  return new Date(Date.now() + daysFromNow * 86_400_000).toISOString().slice(0, 10);
+}
+
+async function api(method, path, { token, body, headers = {} } = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      accept: 'application/json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+  }
+  return { status: res.status, body: json };
+}
+
+async function ok(method, path, options) {
+  const res = await api(method, path, options);
+  assert.ok(res.status >= 200 && res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** GET /v1/whoami with a key: the status code. */
+async function whoamiStatus(secret) {
+  const res = await api('GET', '/v1/whoami', { headers: { 'X-API-Key': secret } });
+  return res.status;
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** Console errors since the last call, minus the failed loads a step expects (e.g. /409/). */
+function takeConsoleErrors(...expected) {
+  const errors = consoleErrors.filter(
+    (e) => !expected.some((re) => re.test(e)),
+  );
+  consoleErrors = [];
+  return errors;
+}
+
+function row(name) {
+  return page.locator('tr[data-testid="key-row"]', {
+    has: page.locator('a.key-name', { hasText: new RegExp(`^${name}$`) }),
+  });
+}
+
+/** Waits until the table lists exactly these key names, in this order. */
+async function waitForRows(names) {
+  await page
+    .waitForFunction(
+      (expected) =>
+        [...document.querySelectorAll('tr[data-testid="key-row"] a.key-name')]
+          .map((a) => a.textContent)
+          .join('|') === expected.join('|'),
+      names,
+      { timeout: STEP_TIMEOUT },
+    )
+    .catch(async (e) => {
+      throw new Error(`rows never became ${JSON.stringify(names)}: ${JSON.stringify(await rowNames())} (${e.message})`);
+    });
+}
+
+async function rowNames() {
+  return page.locator('tr[data-testid="key-row"] a.key-name').allTextContents();
+}
+
+async function signIn(username, password) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+}
+
+async function signOut() {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+}
+
+async function waitForUrl(predicate, what) {
+  await page.waitForURL((url) => predicate(new URL(url)), { timeout: STEP_TIMEOUT }).catch((e) => {
+    throw new Error(`URL never matched ${what}: ${page.url()} (${e.message})`);
+  });
+}
+
+async function closeSecretModal() {
+  await page.getByRole('dialog').getByRole('button', { name: 'Close', exact: true }).click();
+  await page.getByTestId('secret').waitFor({ state: 'detached' });
+}
+
+// ------------------------------------------------------------------ server and browser
+
+function startServer() {
+  return new Promise((resolvePromise, reject) => {
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('KEYWARD_')),
+    );
+    Object.assign(env, {
+      KEYWARD_LISTEN: '127.0.0.1:0',
+      KEYWARD_DATA_DIR: dataDir,
+      KEYWARD_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD,
+      KEYWARD_SPA_DIR: dist,
+      KEYWARD_USAGE_FLUSH_INTERVAL_MS: '200',
+    });
+    server = spawn(serverBin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(
+      () => reject(new Error(`the server did not report its port within 60 s:\n${serverLog}`)),
+      60_000,
+    );
+    const onData = (chunk) => {
+      serverLog += chunk.toString();
+      const m = serverLog.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise(m[1]);
+      }
+    };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', (chunk) => {
+      serverLog += chunk.toString();
+    });
+    server.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited with ${code}:\n${serverLog}`));
+    });
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(join(dist, 'index.html')), 'frontend/dist is missing: run `just spa` first');
+  assert.ok(existsSync(serverBin), `${serverBin} is missing: run \`cargo build -p keyward-server\` first`);
+  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: run \`just setup-frontend\``);
+  mkdirSync(artifacts, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'keyward-data-'));
+  userDataDir = mkdtempSync(join(tmpdir(), 'keyward-chromium-'));
+  base = await startServer();
+
+  const login = await ok('POST', '/v1/auth/login', { body: { username: 'admin', password: ADMIN_PASSWORD } });
+  adminToken = login.token;
+  defaultTenantId = login.me.tenant.id;
+  const group = await ok('POST', '/v1/groups', {
+    token: adminToken,
+    body: {
+      name: 'Integrations',
+      description: 'Read-only integrations',
+      kind: 'tenant_api_key',
+      permissions: ['customers:read', 'invoices:read'],
+    },
+  });
+  integrationsGroupId = group.id;
+
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1366, height: 900 },
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  context.setDefaultTimeout(STEP_TIMEOUT);
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+});
+
+after(async () => {
+  await context?.close();
+  if (server && server.exitCode === null) {
+    server.removeAllListeners('exit');
+    server.kill('SIGTERM');
+  }
+  for (const dir of [dataDir, userDataDir]) {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ------------------------------------------------------------------ the flow
+
+describe('Keyward SPA', () => {
+  let secret;
+  let keyId;
+
+  test('a visitor lands on the sign-in page without console errors', async () => {
+    await page.goto(`${base}/`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/login');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Username is required.').waitFor();
+    await shot('01-sign-in');
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('the super user signs in and sees the empty key list with its quota', async () => {
+    await signIn('admin', ADMIN_PASSWORD);
+    await page.getByTestId('empty').waitFor();
+    assert.match(await page.getByTestId('quota').innerText(), /^0\/10 keys/);
+    assert.equal(await page.getByTestId('widget-total').locator('.widget-value').innerText(), '0');
+    await shot('02-keys-empty');
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('the generate form validates while typing and the secret is shown once', async () => {
+    await page.getByTestId('generate').click();
+    await page.getByRole('heading', { level: 1, name: 'Generate API key' }).waitFor();
+
+    const name = page.getByLabel('Key name');
+    await name.fill('E');
+    await page.getByText('Name must be at least 2 characters.').waitFor();
+    const ips = page.getByLabel('IP allowlist');
+    await ips.fill('127.0.0.1\nnot-an-ip\n10.0.0.0/8\n10.0.0.300');
+    await page.getByText('IP allowlist line 2: "not-an-ip" is not a valid IP address or CIDR range.').waitFor();
+    await page.getByText('IP allowlist line 4: "10.0.0.300" is not a valid IP address or CIDR range.').waitFor();
+    await page.getByLabel('Expiration date').fill('2020-01-01');
+    await page.getByText('Expiration date must be in the future.').waitFor();
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    await page.getByText('Authorization group is required.').waitFor();
+    await shot('03-generate-errors');
+
+    await name.fill('ERP Integration');
+    await page.getByLabel('Description').fill('Nightly ERP export');
+    await page.getByLabel('Authorization group').selectOption(String(integrationsGroupId));
+    await page.getByText('Permissions: customers:read, invoices:read').waitFor();
+    await page.getByLabel('Expiration date').fill(isoDate(90));
+    await ips.fill('127.0.0.1\n10.0.0.0/8');
+    assert.equal(await page.locator('.field-error:visible').count(), 0, 'no error remains');
+    await shot('04-generate-form');
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+
+    const dialog = page.getByRole('dialog', { name: 'API key generated' });
+    await dialog.waitFor();
+    await dialog.getByText('it will not be shown again').waitFor();
+    secret = await page.getByTestId('secret').inputValue();
+    assert.match(secret, /^sk_live_[0-9A-Za-z]{12}_[0-9A-Za-z]{34}$/);
+    keyId = secret.slice('sk_live_'.length, 'sk_live_'.length + 12);
+    assert.ok((await page.content()).includes(secret), 'the secret is in the DOM while the modal is open');
+
+    await dialog.getByRole('button', { name: 'Copy to clipboard' }).click();
+    await dialog.getByRole('button', { name: 'Copied' }).waitFor();
+    await dialog.getByText('Copied to the clipboard.').waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+    await shot('05-secret-modal');
+
+    assert.equal(await whoamiStatus(secret), 200, 'the new key authenticates');
+    const who = await api('GET', '/v1/whoami', { headers: { 'X-API-Key': secret } });
+    assert.equal(who.body.name, 'ERP Integration');
+
+    await closeSecretModal();
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/api-keys');
+    assert.ok(!(await page.content()).includes(secret), 'the secret is gone from the DOM');
+    const values = await page.locator('input, textarea').evaluateAll((els) => els.map((e) => e.value));
+    assert.ok(!values.includes(secret), 'no field holds the secret');
+    await row('ERP Integration').waitFor();
+    assert.equal(await row('ERP Integration').getByTestId('status').innerText(), 'Active');
+    assert.match(await row('ERP Integration').locator('code.masked').innerText(), new RegExp(`^sk_live_…${secret.slice(-4)}$`));
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('keys are found by search, filter and sort, and the URL restores the view', async () => {
+    // Two more keys through the API: one expiring soon, one without expiry.
+    await ok('POST', '/v1/api-keys', {
+      token: adminToken,
+      body: { name: 'Monitoring', group_id: integrationsGroupId, expires_at: isoDate(10) },
+    });
+    await ok('POST', '/v1/api-keys', {
+      token: adminToken,
+      body: { name: 'Billing Sync', description: 'QuickBooks export', group_id: integrationsGroupId },
+    });
+    await page.reload();
+    await row('Monitoring').waitFor();
+    assert.match(await page.getByTestId('quota').innerText(), /^3\/10 keys/);
+    assert.equal(await page.getByTestId('widget-expiring').locator('.widget-value').innerText(), '1');
+    assert.equal(await row('Monitoring').getByTestId('status').innerText(), 'Expiring soon');
+
+    // Search (debounced, server side, in the URL).
+    await page.getByLabel('Search').fill('erp');
+    await waitForUrl((u) => u.searchParams.get('q') === 'erp', 'q=erp');
+    await waitForRows(['ERP Integration']);
+    await shot('06-search');
+    await page.reload();
+    await row('ERP Integration').waitFor();
+    assert.equal(await page.getByLabel('Search').inputValue(), 'erp');
+    assert.deepEqual(await rowNames(), ['ERP Integration']);
+
+    // By description, and by the last characters of the key.
+    await page.getByLabel('Search').fill('QuickBooks');
+    await waitForUrl((u) => u.searchParams.get('q') === 'QuickBooks', 'q=QuickBooks');
+    await waitForRows(['Billing Sync']);
+    await page.getByLabel('Search').fill(secret.slice(-4));
+    await waitForUrl((u) => u.searchParams.get('q') === secret.slice(-4), 'q=<last 4>');
+    await waitForRows(['ERP Integration']);
+    await page.getByLabel('Search').fill('');
+    await waitForUrl((u) => !u.searchParams.has('q'), 'no q');
+    await waitForRows(['Billing Sync', 'Monitoring', 'ERP Integration']);
+
+    // Expiration filter.
+    await page.getByLabel('Expiration').selectOption('expiring_soon');
+    await waitForUrl((u) => u.searchParams.get('expiration') === 'expiring_soon', 'expiration');
+    await waitForRows(['Monitoring']);
+    await shot('07-filter-expiring');
+    await page.getByLabel('Expiration').selectOption('');
+    await waitForUrl((u) => !u.searchParams.has('expiration'), 'no expiration');
+    await waitForRows(['Billing Sync', 'Monitoring', 'ERP Integration']);
+
+    // Sorting by header click, with aria-sort.
+    const nameHeader = page.locator('th', { has: page.locator('button[data-sort="name"]') });
+    await page.locator('button[data-sort="name"]').click();
+    await waitForUrl((u) => u.searchParams.get('sort') === 'name' && u.searchParams.get('order') === 'asc', 'sort=name asc');
+    await waitForRows(['Billing Sync', 'ERP Integration', 'Monitoring']);
+    assert.equal(await nameHeader.getAttribute('aria-sort'), 'ascending');
+    await page.locator('button[data-sort="name"]').click();
+    await waitForUrl((u) => u.searchParams.get('order') === 'desc', 'order=desc');
+    await waitForRows(['Monitoring', 'ERP Integration', 'Billing Sync']);
+    assert.equal(await nameHeader.getAttribute('aria-sort'), 'descending');
+    await shot('08-sorted');
+    await page.goBack();
+    await waitForUrl((u) => u.searchParams.get('order') === 'asc', 'back to asc');
+    await waitForRows(['Billing Sync', 'ERP Integration', 'Monitoring']);
+    assert.equal(await nameHeader.getAttribute('aria-sort'), 'ascending');
+
+    // Pagination.
+    await page.getByLabel('Per page').selectOption('10');
+    await waitForUrl((u) => u.searchParams.get('per_page') === '10', 'per_page=10');
+    assert.match(await page.getByTestId('pagination-info').innerText(), /Showing 1–3 of 3/);
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('the edit dialog is pre-filled, traps focus, closes on Escape and saves', async () => {
+    await page.goto(`${base}/api-keys`);
+    const editButton = row('ERP Integration').getByRole('button', { name: 'Edit API key ERP Integration' });
+    assert.equal(await editButton.getAttribute('title'), 'Edit');
+    await editButton.click();
+    let dialog = page.getByRole('dialog', { name: 'Edit API key ERP Integration' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Key name').waitFor();
+    assert.equal(await dialog.getByLabel('Key name').inputValue(), 'ERP Integration');
+    assert.equal(await dialog.getByLabel('Description').inputValue(), 'Nightly ERP export');
+    assert.equal(await dialog.getByLabel('Authorization group').inputValue(), String(integrationsGroupId));
+    assert.equal(await dialog.getByLabel('IP allowlist').inputValue(), '10.0.0.0/8\n127.0.0.1');
+    assert.equal(await dialog.getByLabel('Expiration date').inputValue(), isoDate(90));
+    for (let i = 0; i < 15; i += 1) {
+      await page.keyboard.press('Tab');
+      assert.ok(
+        await page.evaluate(() => document.querySelector('[role="dialog"]').contains(document.activeElement)),
+        'focus stays inside the dialog',
+      );
+    }
+    await page.keyboard.press('Shift+Tab');
+    assert.ok(await page.evaluate(() => document.querySelector('[role="dialog"]').contains(document.activeElement)));
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+
+    await editButton.click();
+    dialog = page.getByRole('dialog', { name: 'Edit API key ERP Integration' });
+    await dialog.getByLabel('Key name').fill('E');
+    await dialog.getByText('Name must be at least 2 characters.').waitFor();
+    await dialog.getByLabel('Key name').fill('ERP Integration v2');
+    await dialog.getByLabel('Expiration date').fill(isoDate(200));
+    await shot('09-edit-dialog');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByTestId('toast').filter({ hasText: 'saved' }).first().waitFor();
+    await row('ERP Integration v2').waitFor();
+    assert.equal(await whoamiStatus(secret), 200, 'an edit leaves the secret untouched');
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('rotation shows a new secret; the old one stops working at once', async () => {
+    await row('ERP Integration v2').getByRole('button', { name: 'Rotate API key ERP Integration v2' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Rotate API key ERP Integration v2' });
+    await dialog.waitFor();
+    await dialog.getByText('All applications using the current secret will lose access immediately.').waitFor();
+    await dialog.getByLabel('24 hours').check();
+    await dialog.getByText('keeps working for 24 hours').waitFor();
+    await dialog.getByLabel('None — the current secret stops working immediately').check();
+    await shot('10-rotate-confirm');
+    await dialog.getByRole('button', { name: 'Rotate', exact: true }).click();
+
+    const modal = page.getByRole('dialog', { name: 'API key rotated' });
+    await modal.waitFor();
+    const rotated = await page.getByTestId('secret').inputValue();
+    assert.notEqual(rotated, secret);
+    assert.equal(rotated.slice(0, 20), secret.slice(0, 20), 'same key id');
+    await shot('11-rotated-secret');
+    await closeSecretModal();
+    assert.ok(!(await page.content()).includes(rotated));
+    assert.equal(await whoamiStatus(secret), 401, 'the old secret is rejected');
+    assert.equal(await whoamiStatus(rotated), 200, 'the new secret works');
+    secret = rotated;
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('the details page shows fields, permissions, usage and history', async () => {
+    for (let i = 0; i < 3; i += 1) assert.equal(await whoamiStatus(secret), 200);
+    await row('ERP Integration v2').getByRole('link', { name: 'ERP Integration v2' }).click();
+    await page.getByRole('heading', { level: 1, name: 'ERP Integration v2' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, `/api-keys/${keyId}`);
+    await page.getByText('From the group Integrations: customers:read, invoices:read').waitFor();
+    const history = page.locator('.history-table');
+    await history.getByText('Key generated').waitFor();
+    await history.getByText('Key edited').waitFor();
+    await history.getByText('Key rotated').waitFor();
+    // Usage is flushed asynchronously: reload until the chart counts it.
+    let succeeded = 0;
+    for (let i = 0; i < 20 && succeeded === 0; i += 1) {
+      await page.reload();
+      const legend = await page.locator('.legend-ok').innerText();
+      succeeded = Number(legend.match(/\((\d+)\)/)[1]);
+      if (succeeded === 0) await page.waitForTimeout(300);
+    }
+    assert.ok(succeeded >= 3, `the chart counts the verifications (${succeeded})`);
+    assert.match(await page.getByTestId('last-used').innerText(), /127\.0\.0\.1/);
+    assert.equal(await page.locator('.chart svg rect.chart-ok').count(), 30);
+    await shot('12-details');
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('revoking asks the exact question, shows Revoked and rejects the key', async () => {
+    await page.goto(`${base}/api-keys`);
+    await row('ERP Integration v2').getByRole('button', { name: 'Revoke API key ERP Integration v2' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Revoke API key' });
+    await dialog.waitFor();
+    assert.equal(
+      await dialog.getByTestId('revoke-confirmation').innerText(),
+      'Are you sure you want to revoke the API key ERP Integration v2? This action cannot be undone and any applications using this key will lose access immediately.',
+    );
+    await shot('13-revoke-confirm');
+    await dialog.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('tr[data-testid="key-row"]')];
+      const r = rows.find((tr) => tr.querySelector('a.key-name')?.textContent === 'ERP Integration v2');
+      return r?.querySelector('[data-testid="status"]')?.textContent === 'Revoked';
+    });
+    assert.equal(await row('ERP Integration v2').getByRole('button', { name: 'Edit API key ERP Integration v2' }).isDisabled(), true);
+    assert.equal(await whoamiStatus(secret), 401, 'a revoked key is rejected');
+    await page.getByLabel('Status').selectOption('revoked');
+    await waitForUrl((u) => u.searchParams.get('status') === 'revoked', 'status=revoked');
+    await waitForRows(['ERP Integration v2']);
+    await shot('14-revoked');
+    await page.getByLabel('Status').selectOption('active');
+    await waitForUrl((u) => u.searchParams.get('status') === 'active', 'status=active');
+    await waitForRows(['Billing Sync', 'Monitoring']);
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('at the quota Generate is disabled with an explanation', async () => {
+    // Two keys count now (the revoked one does not): allow one more.
+    await ok('PATCH', `/v1/tenants/${defaultTenantId}`, { token: adminToken, body: { key_limit: 3 } });
+    await page.goto(`${base}/api-keys`);
+    assert.match(await page.getByTestId('quota').innerText(), /^2\/3 keys/);
+    await page.getByTestId('generate').click();
+    await page.getByLabel('Key name').fill('Last one');
+    await page.getByLabel('Authorization group').selectOption(String(integrationsGroupId));
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    await page.getByRole('dialog', { name: 'API key generated' }).waitFor();
+    await closeSecretModal();
+    await page.getByTestId('quota-note').waitFor();
+    assert.match(await page.getByTestId('quota').innerText(), /^3\/3 keys/);
+    assert.equal(await page.getByTestId('generate').isDisabled(), true);
+    assert.equal(await page.getByTestId('generate').getAttribute('aria-describedby'), 'quota-note');
+    await shot('15-quota-full');
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('authorization groups: create with checkboxes, admin means all, in-use groups are kept', async () => {
+    await page.getByRole('link', { name: 'Authorization groups' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Authorization groups' }).waitFor();
+    await page.locator('tr[data-testid="group-row"]', { hasText: 'Integrations' }).waitFor();
+    await page.getByTestId('new-group').click();
+    const dialog = page.getByRole('dialog', { name: 'New authorization group' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Name').fill('Operators');
+    await dialog.getByRole('button', { name: 'Save group' }).click();
+    await dialog.getByText('Permissions must contain at least one permission.').waitFor();
+    await dialog.locator('#perm-services-read').check();
+    await dialog.locator('#perm-admin').check();
+    assert.equal(await dialog.locator('#perm-services-write').isDisabled(), true, 'admin covers every permission');
+    assert.equal(await dialog.locator('#perm-services-write').isChecked(), true);
+    await shot('16-group-dialog');
+    await dialog.getByRole('button', { name: 'Save group' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const operators = page.locator('tr[data-testid="group-row"]', { hasText: 'Operators' });
+    await operators.getByText('All permissions (admin)').waitFor();
+
+    const integrations = page.locator('tr[data-testid="group-row"]', { hasText: 'Integrations' });
+    await integrations.getByRole('button', { name: 'Delete group Integrations' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete authorization group' });
+    await confirm.getByRole('button', { name: 'Delete', exact: true }).click();
+    await confirm.locator('.form-error').waitFor();
+    assert.ok((await confirm.locator('.form-error').innerText()).length > 0, 'the server says why');
+    await shot('17-group-in-use');
+    await page.keyboard.press('Escape');
+    await confirm.waitFor({ state: 'detached' });
+
+    await operators.getByRole('button', { name: 'Delete group Operators' }).click();
+    await page.getByRole('dialog', { name: 'Delete authorization group' }).getByRole('button', { name: 'Delete', exact: true }).click();
+    await operators.waitFor({ state: 'detached' });
+    await shot('18-groups');
+    assert.deepEqual(takeConsoleErrors(/status of 409/), []);
+  });
+
+  test('the super user switches tenant; tenant B\'s admin cannot see tenant A\'s keys', async () => {
+    const tenantB = await ok('POST', '/v1/tenants', { token: adminToken, body: { name: 'Tenant B', key_limit: 3 } });
+    await ok('POST', `/v1/tenants/${tenantB.id}/users`, {
+      token: adminToken,
+      body: { username: 'bob', password: BOB_PASSWORD, role: 'tenant_admin' },
+    });
+
+    await page.goto(`${base}/api-keys`);
+    await page.getByTestId('tenant-switcher').selectOption(String(tenantB.id));
+    await page.getByTestId('empty').waitFor();
+    assert.match(await page.getByTestId('quota').innerText(), /^0\/3 keys/);
+    await shot('19-tenant-b-as-super-user');
+    await page.getByTestId('tenant-switcher').selectOption(String(defaultTenantId));
+    await row('Monitoring').waitFor();
+
+    await signOut();
+    await page.getByTestId('login-notice').waitFor();
+    await signIn('bob', BOB_PASSWORD);
+    await page.getByTestId('empty').waitFor();
+    assert.equal(await page.getByTestId('tenant-name').innerText(), 'Tenant B');
+    assert.match(await page.getByTestId('quota').innerText(), /^0\/3 keys/);
+    await page.getByLabel('Search').fill('Monitoring');
+    await waitForUrl((u) => u.searchParams.get('q') === 'Monitoring', 'q=Monitoring');
+    await page.getByText('No API keys yet.').waitFor();
+    assert.equal(await page.locator('tr[data-testid="key-row"]').count(), 0);
+    await page.goto(`${base}/api-keys/${keyId}`);
+    await page.locator('.error-state').waitFor();
+    await shot('20-tenant-b-cannot-see-a');
+    const direct = await page.evaluate(async (id) => (await fetch(`/v1/api-keys/${id}`)).status, keyId);
+    assert.equal(direct, 404);
+    assert.deepEqual(takeConsoleErrors(/status of 404/), []);
+  });
+
+  test('an expired session sends the user to sign-in with a message', async () => {
+    await page.goto(`${base}/api-keys`);
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await context.clearCookies();
+    await page.getByRole('link', { name: 'Authorization groups' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    assert.match(await page.getByTestId('login-notice').innerText(), /session has expired/);
+    const url = new URL(page.url());
+    assert.equal(url.pathname, '/login');
+    assert.equal(url.searchParams.get('next'), '/groups');
+    await shot('21-session-expired');
+    await page.getByLabel('Username').fill('bob');
+    await page.getByLabel('Password').fill(BOB_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Authorization groups' }).waitFor();
+    assert.deepEqual(takeConsoleErrors(/status of 401/), []);
+  });
+
+  test('phones: the list fits 360 px and stays usable', async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    await signOut();
+    await signIn('admin', ADMIN_PASSWORD);
+    await row('Monitoring').waitFor();
+    await shot('22-phone-list');
+    const overflow = await page.evaluate(() => {
+      const wide = [...document.querySelectorAll('body *')]
+        .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+        .slice(0, 5)
+        .map((el) => `${el.tagName.toLowerCase()}.${el.className}`);
+      return { by: document.documentElement.scrollWidth - window.innerWidth, wide };
+    });
+    assert.ok(overflow.by <= 0, `no horizontal scrolling: ${JSON.stringify(overflow)}`);
+    await row('Monitoring').getByRole('button', { name: 'Edit API key Monitoring' }).click();
+    await page.getByRole('dialog', { name: 'Edit API key Monitoring' }).getByLabel('Key name').waitFor();
+    await shot('23-phone-edit');
+    await page.keyboard.press('Escape');
+    await page.setViewportSize({ width: 1366, height: 900 });
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+});
