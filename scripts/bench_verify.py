@@ -111,6 +111,7 @@ def run_backend(backend, duration):
         }
         if res["b"]["non2xx"]:
             raise RuntimeError(f"valid keys were refused {res['b']['non2xx']} times")
+        res["list"] = list_bench(backend, env, tmp, token, group)
         return res
     finally:
         server.send_signal(signal.SIGTERM)
@@ -118,6 +119,55 @@ def run_backend(backend, duration):
         if dbname:
             subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+
+LIST_QUERIES = [
+    ("first page, newest first", "/v1/api-keys"),
+    ("active + valid, by name, page 100", "/v1/api-keys?status=active&expiration=valid&sort=name&order=asc&page=100"),
+    ("expiring soon, by expiry", "/v1/api-keys?expiration=expiring_soon&sort=expires_at&order=asc"),
+    ("revoked, by last use", "/v1/api-keys?status=revoked&sort=last_used_at&order=desc&page=3"),
+    ("search by name (substring scan)", "/v1/api-keys?q=load%20key%2099999"),
+    ("search by key id prefix", "/v1/api-keys?q=L0000004"),
+]
+
+def list_bench(backend, env, tmp, token, group):
+    """Adds 100,000 keys to the tenant with plain SQL, then times list pages
+    (median of 15 requests, including the dashboard counts)."""
+    n = 100_000
+    if backend == "sqlite":
+        import sqlite3
+        db = sqlite3.connect(os.path.join(tmp, "keyward.db"), timeout=30)
+        db.execute(f"""WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})
+            INSERT INTO api_keys (key_id, tenant_id, name, description, group_id, ip_allowlist, expires_at, prefix, last4,
+                digest, digest_version, created_by, created_at, updated_at, revoked_at)
+            SELECT printf('L%011d', i), 1, 'load key ' || i, NULL, {group}, '',
+                CASE WHEN i % 3 = 0 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '+' || (i % 400) || ' days') END,
+                'sk_live_', 'abcd', randomblob(32), 1, 'loader ' || (i % 7),
+                strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-' || i || ' seconds'),
+                strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'),
+                CASE WHEN i % 10 = 0 THEN strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now') ELSE NULL END
+            FROM s""")
+        db.commit()
+        db.execute("ANALYZE")
+        db.close()
+    else:
+        sql = f"""INSERT INTO api_keys (key_id, tenant_id, name, description, group_id, ip_allowlist, expires_at, prefix, last4,
+                digest, digest_version, created_by, created_at, updated_at, revoked_at)
+            SELECT 'L' || lpad(i::text, 11, '0'), 1, 'load key ' || i, NULL, {group}, '',
+                CASE WHEN i % 3 = 0 THEN NULL ELSE now() + (i % 400) * interval '1 day' END,
+                'sk_live_', 'abcd', decode(md5(i::text) || md5(i::text), 'hex'), 1, 'loader ' || (i % 7),
+                now() - i * interval '1 second', now(), CASE WHEN i % 10 = 0 THEN now() ELSE NULL END
+            FROM generate_series(1, {n}) AS i; ANALYZE api_keys;"""
+        subprocess.run(["psql", env["KEYWARD_DATABASE_URL"], "-qc", sql], check=True)
+    out = []
+    for label, path in LIST_QUERIES:
+        times = []
+        for _ in range(15):
+            t0 = time.perf_counter()
+            page = call("GET", path, token)
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        out.append((label, times[len(times) // 2], page["total"]))
+    return out
 
 def main():
     ap = argparse.ArgumentParser()
@@ -134,6 +184,10 @@ def main():
         for k in "abcd":
             r = res[k]
             print(f"| {labels[k]} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} |")
+        print(f"\nList pages with {100_000 + 1000:,} keys in the tenant (median of 15, ms, including the dashboard counts):\n")
+        print("| query | ms | matching |\n| --- | ---: | ---: |")
+        for label, ms, total in res["list"]:
+            print(f"| {label} | {ms:.1f} | {total:,} |")
         print()
         for k in "bcd":
             ratio = res[k]["rps"] / res["a"]["rps"]

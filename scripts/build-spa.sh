@@ -64,6 +64,13 @@ if grep -q '{{' "$dist/index.html" "$dist/$boot_name"; then
     exit 1
 fi
 
+# Precompressed at maximum quality; the server sends these to clients that accept br.
+if command -v brotli >/dev/null; then
+    for f in "$dist/$wasm_name" "$dist/$js_name" "$dist/$boot_name" "$dist/$css_name"; do
+        brotli -f -q 11 -k -o "$f.br" "$f"
+    done
+fi
+
 size() { wc -c < "$1" | tr -d ' '; }
 br() {
     if command -v brotli >/dev/null; then

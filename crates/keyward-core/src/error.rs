@@ -158,6 +158,8 @@ pub enum Invalid {
     BadDate,
     #[error("must be in the future")]
     NotInFuture,
+    #[error("must be before the year 10000")]
+    TooLate,
     #[error("line {line}: \"{value}\" is not a valid IP address or CIDR range")]
     BadIpEntry { line: usize, value: String },
     #[error("is not a valid IP address")]

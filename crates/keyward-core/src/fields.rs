@@ -1,7 +1,7 @@
 //! Validated values: once you hold one, it is valid ("parse, don't validate").
 
 use crate::error::{Field, Invalid, ValidationError, echo};
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -106,10 +106,14 @@ impl Expiry {
         Self::at(at, now)
     }
 
-    /// An expiry at the given instant, which must lie after `now`.
+    /// An expiry at the given instant, which must lie after `now` and
+    /// before the year 10000 (what every store can represent).
     pub fn at(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Self, ValidationError> {
         if at <= now {
             return Err(ValidationError::new(Field::ExpiresAt, Invalid::NotInFuture));
+        }
+        if at.year() > 9999 {
+            return Err(ValidationError::new(Field::ExpiresAt, Invalid::TooLate));
         }
         Ok(Self(at))
     }
@@ -357,6 +361,13 @@ mod tests {
             e.instant(),
             Utc.with_ymd_and_hms(2026, 1, 10, 10, 30, 0).unwrap()
         );
+    }
+
+    #[test]
+    fn expiry_stays_before_the_year_10000() {
+        assert!(Expiry::parse("9999-12-31", now()).is_ok());
+        let e = Expiry::parse("9999-12-31T23:59:59-01:00", now()).unwrap_err();
+        assert_eq!(e.invalid, Invalid::TooLate);
     }
 
     #[test]

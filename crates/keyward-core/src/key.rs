@@ -317,6 +317,21 @@ impl fmt::Debug for ParsedKey<'_> {
     }
 }
 
+/// If `text` ends with a whole key (any prefix), its public key id: search
+/// boxes use it so that a pasted secret is never sent or stored as a query.
+pub fn pasted_key_id(text: &str) -> Option<&str> {
+    let t = text.trim();
+    let tail_len = BODY_LEN;
+    if t.len() < tail_len || !t.is_char_boundary(t.len() - tail_len) {
+        return None;
+    }
+    let body = &t.as_bytes()[t.len() - tail_len..];
+    let shape = body[..KEY_ID_LEN].iter().all(u8::is_ascii_alphanumeric)
+        && body[KEY_ID_LEN] == b'_'
+        && body[KEY_ID_LEN + 1..].iter().all(u8::is_ascii_alphanumeric);
+    shape.then(|| &t[t.len() - tail_len..t.len() - tail_len + KEY_ID_LEN])
+}
+
 /// The masked form shown everywhere after creation: prefix + `…` + last 4.
 pub fn mask(prefix: &str, last4: &str) -> String {
     format!("{prefix}…{last4}")
@@ -412,6 +427,16 @@ mod tests {
         let k2 = f.generate_for(&id, &mut rng(7));
         assert_ne!(k.expose(), k2.expose());
         assert_eq!(f.parse(k2.expose()).unwrap().key_id(), id.as_str());
+    }
+
+    #[test]
+    fn pasted_keys_are_reduced_to_their_id() {
+        let f = KeyFormat::default();
+        let k = f.generate(&mut rng(8));
+        let id = f.parse(k.expose()).unwrap().key_id();
+        assert_eq!(pasted_key_id(&format!("  {} ", k.expose())), Some(id));
+        assert_eq!(pasted_key_id("billing"), None);
+        assert_eq!(pasted_key_id(&"é".repeat(40)), None);
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl CsrfKey {
 }
 
 /// Who is calling a management route, and in which tenant.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Actor {
     User {
         id: i64,
@@ -175,6 +175,34 @@ pub enum Actor {
         key_id: String,
         name: String,
     },
+}
+
+impl fmt::Debug for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User {
+                id,
+                username,
+                role,
+                session_id,
+                expires_at,
+                ..
+            } => f
+                .debug_struct("User")
+                .field("id", id)
+                .field("username", username)
+                .field("role", role)
+                .field("session_id", session_id)
+                .field("csrf_token", &"[redacted]")
+                .field("expires_at", expires_at)
+                .finish(),
+            Self::ApiKey { key_id, name } => f
+                .debug_struct("ApiKey")
+                .field("key_id", key_id)
+                .field("name", name)
+                .finish(),
+        }
+    }
 }
 
 /// An authenticated management caller: a signed-in user (bearer token or

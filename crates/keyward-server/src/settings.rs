@@ -6,7 +6,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
@@ -48,6 +48,50 @@ pub struct Settings {
     pub failed_logins_per_window: u32,
     /// Largest accepted JSON body, in bytes.
     pub max_body_bytes: usize,
+}
+
+/// Secrets (the hashing secret, the bootstrap password, a password in the
+/// database URL) are redacted.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |o: &Option<String>| o.as_ref().map(|_| "[redacted]");
+        let url = self.database_url.as_deref().map(redact_url_password);
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &url)
+            .field("database_pool_size", &self.database_pool_size)
+            .field("hashing_secret", &redact(&self.hashing_secret))
+            .field("key_prefix", &self.key_prefix)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("spa_dir", &self.spa_dir)
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("session_ttl_seconds", &self.session_ttl_seconds)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("bootstrap_password", &redact(&self.bootstrap_password))
+            .field("cache_capacity", &self.cache_capacity)
+            .field("cache_ttl_seconds", &self.cache_ttl_seconds)
+            .field("usage_flush_interval_ms", &self.usage_flush_interval_ms)
+            .field(
+                "failed_verifications_per_minute",
+                &self.failed_verifications_per_minute,
+            )
+            .field("failed_logins_per_window", &self.failed_logins_per_window)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
+fn redact_url_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((creds, host)) = rest.split_once('@')
+        && let Some((user, _)) = creds.split_once(':')
+    {
+        return format!("{scheme}://{user}:[redacted]@{host}");
+    }
+    url.to_owned()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +185,21 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let s = Settings {
+            hashing_secret: Some("00ff".repeat(16)),
+            bootstrap_password: Some("hunter2hunter2".into()),
+            database_url: Some("postgres://kw:s3cret@db/keyward".into()),
+            ..Settings::default()
+        };
+        let dbg = format!("{s:?}");
+        for secret in ["00ff00ff", "hunter2", "s3cret"] {
+            assert!(!dbg.contains(secret), "{dbg}");
+        }
+        assert!(dbg.contains("postgres://kw:[redacted]@db/keyward"));
     }
 
     #[test]

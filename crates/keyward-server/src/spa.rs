@@ -45,6 +45,40 @@ async fn index(dir: PathBuf, req: ServiceRequest) -> Result<ServiceResponse, act
     Ok(ServiceResponse::new(req, resp))
 }
 
+/// Serves a content-hashed asset, preferring the brotli file the build
+/// precompressed at maximum quality (`name.br`) when the client accepts it;
+/// otherwise the plain file (which the `Compress` middleware may compress).
+pub async fn hashed_asset(dir: PathBuf, req: HttpRequest, name: String) -> HttpResponse {
+    if !is_hashed(&name) || name.contains('/') || name.contains("..") {
+        return index_response(&dir, &req);
+    }
+    let accepts_br = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.trim().split(';').next() == Some("br"))
+        });
+    let ext = name.rsplit('.').next().unwrap_or_default();
+    let mime = actix_files::file_extension_to_mime(ext);
+    if accepts_br && let Ok(f) = NamedFile::open(dir.join(format!("{name}.br"))) {
+        let mut resp = f
+            .set_content_type(mime)
+            .set_content_encoding(actix_web::http::header::ContentEncoding::Brotli)
+            .into_response(&req);
+        resp.headers_mut().insert(
+            actix_web::http::header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        );
+        return resp;
+    }
+    match NamedFile::open(dir.join(&name)) {
+        Ok(f) => f.set_content_type(mime).into_response(&req),
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}
+
 /// The SPA service; register it after every API route.
 pub fn service(dir: &Path) -> Files {
     let fallback_dir = dir.to_path_buf();

@@ -203,6 +203,14 @@ pub fn app(
             let dir = spa_root.clone();
             async move { crate::spa::index_response(&dir, &req) }
         }))
+        .service(
+            web::resource("/{name:[A-Za-z0-9_]+-[0-9a-f]{8,64}(?:_bg)?\\.(?:wasm|js|css)}").to({
+                let dir = spa_dir.clone();
+                move |req: HttpRequest, name: web::Path<String>| {
+                    crate::spa::hashed_asset(dir.clone(), req, name.into_inner())
+                }
+            }),
+        )
         .service(crate::spa::service(&spa_dir))
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Route"))

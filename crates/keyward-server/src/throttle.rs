@@ -13,8 +13,8 @@ const SHARDS: usize = 16;
 /// Counts failures per key in a fixed window; once `limit` failures are seen,
 /// further attempts are refused until the window ends. Each shard holds at
 /// most `capacity / 16` keys: when full, expired windows are dropped first,
-/// then the shard is cleared (an attacker rotating addresses can only reset
-/// counters, never grow memory).
+/// then the windows that are not blocking, then the oldest ones, so memory
+/// never grows and a flood of new keys cannot unblock a blocked one cheaply.
 #[derive(Debug)]
 pub struct Throttle<K> {
     shards: Vec<RwLock<HashMap<K, (Instant, u32)>>>,
@@ -66,10 +66,18 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if shard.len() >= self.per_shard && !shard.contains_key(key) {
-            let window = self.window;
+            let (window, limit) = (self.window, self.limit);
             shard.retain(|_, (start, _)| start.elapsed() < window);
             if shard.len() >= self.per_shard {
-                shard.clear();
+                shard.retain(|_, (_, n)| *n >= limit);
+            }
+            if shard.len() >= self.per_shard
+                && let Some(oldest) = shard
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(k, _)| k.clone())
+            {
+                shard.remove(&oldest);
             }
         }
         let now = Instant::now();

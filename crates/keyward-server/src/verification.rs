@@ -48,6 +48,22 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
     trusted.client_ip(peer, headers)
 }
 
+/// Who is asking: the client itself, or a service verifying on its behalf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VerifyScope {
+    Direct,
+    OnBehalf { caller: [u8; 12], tenant_id: i64 },
+}
+
+impl VerifyScope {
+    fn caller(self) -> Option<[u8; 12]> {
+        match self {
+            Self::Direct => None,
+            Self::OnBehalf { caller, .. } => Some(caller),
+        }
+    }
+}
+
 /// Why verification did not yield a principal.
 #[derive(Debug)]
 pub enum VerifyFailure {
@@ -192,7 +208,7 @@ pub struct KeyVerification {
     /// Every key id in the database (see the module documentation).
     known_ids: RwLock<HashSet<[u8; 12]>>,
     pub usage: UsageRecorder,
-    failures: Throttle<IpAddr>,
+    failures: Throttle<(Option<[u8; 12]>, IpAddr)>,
 }
 
 impl KeyVerification {
@@ -320,8 +336,9 @@ impl KeyVerification {
         }
     }
 
-    /// Verifies a presented key: throttle, format, cached lookup, the core's
-    /// checks. Usage is counted in memory; failures count toward `throttle_key`.
+    /// Verifies a key presented directly by a client (`X-API-Key`):
+    /// throttle, format, cached lookup, the core's checks. Usage is counted
+    /// in memory; unauthenticated failures count toward the client address.
     pub async fn verify<S: AsRef<str>>(
         &self,
         presented: &str,
@@ -329,7 +346,44 @@ impl KeyVerification {
         required: &[S],
         now: DateTime<Utc>,
     ) -> Result<Principal, VerifyFailure> {
-        let throttle_key = client_ip.to_canonical();
+        self.verify_scoped(presented, client_ip, required, now, VerifyScope::Direct)
+            .await
+    }
+
+    /// Verifies a key on behalf of a calling service (`POST /v1/keys/verify`):
+    /// only keys of `tenant_id` can be found (another tenant's key is
+    /// unknown, whatever its state), and failures are counted per calling key
+    /// and reported address, so that one service cannot throttle an address
+    /// for everybody else.
+    pub async fn verify_for<S: AsRef<str>>(
+        &self,
+        presented: &str,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        caller_key_id: &str,
+        tenant_id: i64,
+    ) -> Result<Principal, VerifyFailure> {
+        let caller = Self::id_bytes(caller_key_id).unwrap_or([0; 12]);
+        self.verify_scoped(
+            presented,
+            client_ip,
+            required,
+            now,
+            VerifyScope::OnBehalf { caller, tenant_id },
+        )
+        .await
+    }
+
+    async fn verify_scoped<S: AsRef<str>>(
+        &self,
+        presented: &str,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        scope: VerifyScope,
+    ) -> Result<Principal, VerifyFailure> {
+        let throttle_key = (scope.caller(), client_ip.to_canonical());
         if let Err(retry_after) = self.failures.check(&throttle_key) {
             return Err(VerifyFailure::Throttled { retry_after });
         }
@@ -340,10 +394,15 @@ impl KeyVerification {
                 return Err(VerifyFailure::Denied(reason));
             }
         };
-        let record = self
+        let mut record = self
             .record(parsed.key_id())
             .await
             .map_err(VerifyFailure::Internal)?;
+        if let VerifyScope::OnBehalf { tenant_id, .. } = scope
+            && record.as_ref().is_some_and(|r| r.tenant_id != tenant_id)
+        {
+            record = None;
+        }
         let result = self
             .verifier
             .check(&parsed, record.as_deref(), client_ip, required, now);
@@ -354,7 +413,11 @@ impl KeyVerification {
                     self.usage.record(r, false, client_ip, now);
                 }
                 tracing::debug!(key_id = parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
-                self.failures.fail(&throttle_key);
+                // Only failures to authenticate count: a valid key calling a
+                // route it lacks a permission for does not lock out its address.
+                if reason.kind() == DenialKind::Unauthenticated {
+                    self.failures.fail(&throttle_key);
+                }
             }
             (Ok(_), None) => {}
         }

@@ -184,7 +184,12 @@ pub fn ApiKeysPage() -> impl IntoView {
             handle.clear();
         }
         let fire = move || {
-            let trimmed = text.trim().to_owned();
+            // A pasted secret is searched by its public key id, so that the
+            // secret never reaches the URL, the history or access logs.
+            let trimmed = match keyward_core::key::pasted_key_id(&text) {
+                Some(id) => id.to_owned(),
+                None => text.trim().to_owned(),
+            };
             last_sent.set_value(trimmed.clone());
             update(
                 &|q| {

@@ -89,10 +89,19 @@ impl Db {
         tenant_id: i64,
         group_id: i64,
     ) -> Result<Option<auth_group::Model>, ApiError> {
+        Self::live_group(&self.conn, tenant_id, group_id).await
+    }
+
+    /// A group of the tenant that is not retired.
+    pub(super) async fn live_group(
+        conn: &impl ConnectionTrait,
+        tenant_id: i64,
+        group_id: i64,
+    ) -> Result<Option<auth_group::Model>, ApiError> {
         Ok(auth_group::Entity::find_by_id(group_id)
             .filter(auth_group::Column::TenantId.eq(tenant_id))
             .filter(auth_group::Column::DeletedAt.is_null())
-            .one(&self.conn)
+            .one(conn)
             .await?)
     }
 
@@ -194,10 +203,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(GroupView, Vec<String>), ApiError> {
         let txn = self.begin_tenant_write(tenant_id).await?;
-        let g = auth_group::Entity::find_by_id(group_id)
-            .filter(auth_group::Column::TenantId.eq(tenant_id))
-            .filter(auth_group::Column::DeletedAt.is_null())
-            .one(&txn)
+        let g = Self::live_group(&txn, tenant_id, group_id)
             .await?
             .ok_or(ApiError::NotFound("Authorization group"))?;
         let mut changed = Vec::new();
@@ -261,10 +267,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         let txn = self.begin_tenant_write(tenant_id).await?;
-        let g = auth_group::Entity::find_by_id(group_id)
-            .filter(auth_group::Column::TenantId.eq(tenant_id))
-            .filter(auth_group::Column::DeletedAt.is_null())
-            .one(&txn)
+        let g = Self::live_group(&txn, tenant_id, group_id)
             .await?
             .ok_or(ApiError::NotFound("Authorization group"))?;
         let refs = api_key::Entity::find()

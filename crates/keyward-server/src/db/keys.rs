@@ -13,6 +13,7 @@ use keyward_core::key::{KeyId, PlainKey};
 use keyward_core::lifecycle::{ApiKey, Credential, KeyQuota, LifecycleError, PreviousCredential};
 use keyward_core::status::{DashboardCounts, ExpirationState, StatusFilter};
 use keyward_core::verify::KeyRecord;
+use keyward_core::{Field, Invalid, ValidationError};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction,
@@ -191,6 +192,7 @@ impl Db {
             let quota = KeyQuota::new(t.key_limit)?;
             let used = Self::count_live_keys(&txn, tenant_id).await?;
             let (key, plain) = build(quota, used)?;
+            Self::check_group(&txn, tenant_id, key.group_id).await?;
             let mut am = api_key::ActiveModel {
                 id: ActiveValue::NotSet,
                 ..Default::default()
@@ -224,6 +226,19 @@ impl Db {
             .transpose()
     }
 
+    /// The group still exists inside the write transaction (a concurrent
+    /// delete cannot leave a live key in a retired group).
+    async fn check_group(
+        txn: &DatabaseTransaction,
+        tenant_id: i64,
+        group_id: i64,
+    ) -> Result<(), ApiError> {
+        match Self::live_group(txn, tenant_id, group_id).await? {
+            Some(_) => Ok(()),
+            None => Err(ValidationError::new(Field::GroupId, Invalid::NoSuchGroup).into()),
+        }
+    }
+
     async fn find_key_in(
         txn: &DatabaseTransaction,
         tenant_id: i64,
@@ -251,6 +266,9 @@ impl Db {
         let m = Self::find_key_in(&txn, tenant_id, key_id).await?;
         let mut row = to_row(m.clone())?;
         let (result, audit) = apply(&mut row.key)?;
+        if row.key.group_id != m.group_id {
+            Self::check_group(&txn, tenant_id, row.key.group_id).await?;
+        }
         if let Some(a) = audit {
             let mut am: api_key::ActiveModel = m.into();
             fill(&mut am, &row.key);

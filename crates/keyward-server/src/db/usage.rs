@@ -33,7 +33,12 @@ impl Db {
             return Ok(());
         }
         let txn = self.conn.begin().await?;
-        for ((key_id, day), (tenant_id, ok, denied)) in &batch.counts {
+        // A fixed order, so that instances flushing at once cannot deadlock.
+        let mut counts: Vec<_> = batch.counts.iter().collect();
+        counts.sort_by(|a, b| a.0.cmp(b.0));
+        let mut last_used: Vec<_> = batch.last_used.iter().collect();
+        last_used.sort_by(|a, b| a.0.cmp(b.0));
+        for ((key_id, day), (tenant_id, ok, denied)) in counts {
             let row = key_usage::ActiveModel {
                 tenant_id: Set(*tenant_id),
                 key_id: Set(key_id.clone()),
@@ -57,7 +62,7 @@ impl Db {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        for (key_id, (at, from)) in &batch.last_used {
+        for (key_id, (at, from)) in last_used {
             api_key::Entity::update_many()
                 .col_expr(api_key::Column::LastUsedAt, Expr::value(*at))
                 .col_expr(api_key::Column::LastUsedFrom, Expr::value(from.clone()))

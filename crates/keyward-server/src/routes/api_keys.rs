@@ -52,13 +52,18 @@ async fn group_choice(
     Ok(GroupChoice::new(g.id, group_kind(&g))?)
 }
 
-async fn view_one(
-    state: &AppState,
-    tenant_id: i64,
-    row: &crate::db::KeyRow,
-) -> Result<ApiKeyView, ApiError> {
-    let names = state.db.group_names(tenant_id, &[row.key.group_id]).await?;
-    Ok(key_view(row, &names, crate::now()))
+/// The view of a key just written. Infallible on purpose: after a commit
+/// that issued a secret, failing to read the group name must not lose the
+/// secret (the name is then empty).
+async fn view_one(state: &AppState, tenant_id: i64, row: &crate::db::KeyRow) -> ApiKeyView {
+    let names = match state.db.group_names(tenant_id, &[row.key.group_id]).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the group name");
+            HashMap::new()
+        }
+    };
+    key_view(row, &names, crate::now())
 }
 
 /// List the tenant's API keys: search, filters, sorting, pagination, and the
@@ -98,7 +103,12 @@ pub async fn list_api_keys(
     }
     let now = crate::now();
     let filter = KeyFilter {
-        q: q.q,
+        // A pasted secret is searched by its public key id only.
+        q: q.q
+            .map(|text| match keyward_core::key::pasted_key_id(&text) {
+                Some(id) => id.to_owned(),
+                None => text,
+            }),
         status: q.status.unwrap_or_default(),
         expiration: q.expiration,
         sort: q.sort.unwrap_or_default(),
@@ -194,7 +204,7 @@ pub async fn create_api_key(
         .await?;
     tracing::Span::current().record("key_id", row.key.key_id.as_str());
     state.keys.invalidate(row.key.key_id.as_str());
-    let api_key = view_one(&state, caller.tenant_id, &row).await?;
+    let api_key = view_one(&state, caller.tenant_id, &row).await;
     Ok(HttpResponse::Created().json(ApiKeySecret {
         api_key,
         secret: plain.into_exposed(),
@@ -321,7 +331,7 @@ pub async fn update_api_key(
         )
         .await?;
     state.keys.invalidate(id.as_str());
-    Ok(Json(view_one(&state, caller.tenant_id, &row).await?))
+    Ok(Json(view_one(&state, caller.tenant_id, &row).await))
 }
 
 /// Issue a new secret for the same key id and configuration.
@@ -379,7 +389,7 @@ pub async fn rotate_api_key(
         )
         .await?;
     state.keys.invalidate(id.as_str());
-    let api_key = view_one(&state, caller.tenant_id, &row).await?;
+    let api_key = view_one(&state, caller.tenant_id, &row).await;
     Ok(Json(ApiKeySecret {
         api_key,
         secret: plain.into_exposed(),
@@ -424,5 +434,5 @@ pub async fn revoke_api_key(
         )
         .await?;
     state.keys.invalidate(id.as_str());
-    Ok(Json(view_one(&state, caller.tenant_id, &row).await?))
+    Ok(Json(view_one(&state, caller.tenant_id, &row).await))
 }

@@ -48,7 +48,16 @@ pub async fn login(
     let ip = client_ip(&req, &state.trusted_proxies);
     let username = body.username.trim().to_owned();
     let user_key = format!("user:{}", username.to_lowercase());
-    let ip_key = format!("ip:{ip}");
+    // IPv6 clients are counted per /64: one host usually owns the whole range.
+    let ip_key = match ip {
+        std::net::IpAddr::V6(v6) => format!(
+            "ip:{}/64",
+            ipnet::Ipv6Net::new(v6, 64)
+                .map(|n| n.trunc().addr())
+                .unwrap_or(v6)
+        ),
+        v4 => format!("ip:{v4}"),
+    };
     for k in [&user_key, &ip_key] {
         if let Err(retry_after) = state.login_throttle.check(k) {
             return Err(ApiError::Throttled { retry_after });

@@ -71,24 +71,29 @@ pub async fn verify_api_key(
         permissions: vec![],
         expires_at: None,
     };
-    Ok(Json(
-        match state
-            .keys
-            .verify(&body.key, ip, &body.required_permissions, crate::now())
-            .await
-        {
-            Ok(p) if p.tenant_id == auth.0.tenant_id => VerifyResponse {
-                valid: true,
-                code: VerifyCode::Valid,
-                key_id: Some(p.key_id.to_string()),
-                tenant_id: Some(p.tenant_id),
-                permissions: p.permissions.to_strings(),
-                expires_at: p.expires_at,
-            },
-            Ok(_) => denied(VerifyCode::NotFound),
-            Err(VerifyFailure::Denied(reason)) => denied(reason.public_code()),
-            Err(VerifyFailure::Throttled { .. }) => denied(VerifyCode::RateLimited),
-            Err(VerifyFailure::Internal(e)) => return Err(e),
+    let caller = &auth.0;
+    let verdict = state
+        .keys
+        .verify_for(
+            &body.key,
+            ip,
+            &body.required_permissions,
+            crate::now(),
+            caller.key_id.as_str(),
+            caller.tenant_id,
+        )
+        .await;
+    Ok(Json(match verdict {
+        Ok(p) => VerifyResponse {
+            valid: true,
+            code: VerifyCode::Valid,
+            key_id: Some(p.key_id.to_string()),
+            tenant_id: Some(p.tenant_id),
+            permissions: p.permissions.to_strings(),
+            expires_at: p.expires_at,
         },
-    ))
+        Err(VerifyFailure::Denied(reason)) => denied(reason.public_code()),
+        Err(VerifyFailure::Throttled { .. }) => denied(VerifyCode::RateLimited),
+        Err(VerifyFailure::Internal(e)) => return Err(e),
+    }))
 }

@@ -50,6 +50,7 @@ pub struct TestApp {
     /// The super user's session token.
     pub admin: String,
     pub database_url: String,
+    pub spa_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -104,6 +105,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         client,
         admin: String::new(),
         database_url,
+        spa_dir: dir.path().join("no-spa"),
         _dir: dir,
     };
     t.admin = t.login("admin", ADMIN_PASSWORD).await;

@@ -76,3 +76,129 @@ async fn every_migration_has_a_working_down() {
     let app = spawn_app().await;
     check_down_and_up(&app.database_url).await;
 }
+
+#[tokio::test]
+async fn the_cli_creates_tenants_and_users_and_resets_passwords() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str], password: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.args(args)
+            .env("KEYWARD_DATABASE_URL", &app.database_url)
+            .env("KEYWARD_DATA_DIR", dir.path())
+            .env("KEYWARD_HASHING_SECRET", HASHING_SECRET)
+            .env_remove("KEYWARD_NEW_PASSWORD");
+        if let Some(p) = password {
+            cmd.env("KEYWARD_NEW_PASSWORD", p);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = cli(
+        &["create-tenant", "--name", "Cli Tenant", "--key-limit", "4"],
+        None,
+    );
+    let id: String = out
+        .split("(id ")
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches(')')
+        .to_owned();
+    let out = cli(
+        &["create-user", "--tenant-id", &id, "--username", "cli-admin"],
+        None,
+    );
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .to_owned();
+    let token = app.login("cli-admin", &generated).await;
+    let (_, me) = app.get("/v1/me", &token).await;
+    assert_eq!(
+        (me["tenant"]["name"].as_str(), me["role"].as_str()),
+        (Some("Cli Tenant"), Some("tenant_admin"))
+    );
+    cli(
+        &["reset-password", "--username", "cli-admin"],
+        Some("a brand new password"),
+    );
+    assert_error(
+        &app.get("/v1/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    app.login("cli-admin", "a brand new password").await;
+    assert!(cli(&["openapi"], None).contains("\"/v1/api-keys\""));
+}
+
+#[tokio::test]
+async fn spa_assets_are_precompressed_cached_forever_and_index_never() {
+    let app = spawn_app().await;
+    std::fs::create_dir_all(&app.spa_dir).unwrap();
+    std::fs::write(
+        app.spa_dir.join("index.html"),
+        "<!doctype html><title>Keyward SPA</title>",
+    )
+    .unwrap();
+    std::fs::write(
+        app.spa_dir.join("frontend-0123456789abcdef.js"),
+        "console.log('plain')",
+    )
+    .unwrap();
+    std::fs::write(
+        app.spa_dir.join("frontend-0123456789abcdef.js.br"),
+        [1u8, 2, 3],
+    )
+    .unwrap();
+    let get = |path: &str, br: bool| {
+        let mut r = app.client.get(app.url(path));
+        if br {
+            r = r.header("accept-encoding", "gzip, br");
+        }
+        r.send()
+    };
+    let r = get("/frontend-0123456789abcdef.js", true).await.unwrap();
+    assert_eq!(r.headers()["content-encoding"], "br");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        &[1u8, 2, 3],
+        "the precompressed file, not compressed again"
+    );
+    let r = get("/frontend-0123456789abcdef.js", false).await.unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(r.text().await.unwrap(), "console.log('plain')");
+    assert_eq!(
+        get("/frontend-fedcba9876543210.js", true)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    for deep_link in ["/", "/api-keys", "/api-keys/abcDEF123456", "/index.html"] {
+        let r = get(deep_link, true).await.unwrap();
+        assert_eq!(
+            (r.status(), r.headers()["cache-control"].to_str().unwrap()),
+            (StatusCode::OK, "no-cache"),
+            "{deep_link}"
+        );
+        assert!(r.headers().contains_key("content-security-policy"));
+    }
+}

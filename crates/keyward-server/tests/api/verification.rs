@@ -465,3 +465,49 @@ async fn a_revoke_through_one_instance_is_seen_by_another_within_a_second() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_verifying_service_cannot_throttle_an_address_for_others() {
+    let app = spawn_with(Opts {
+        failed_verifications_per_minute: 3,
+        ..Opts::default()
+    })
+    .await;
+    let vg = app
+        .group(&app.admin, "Verifiers", &["api_keys:verify"])
+        .await;
+    let (_, caller) = app.key(&app.admin, "Gateway", vg, json!({})).await;
+    let g = app.group(&app.admin, "Readers", &["customers:read"]).await;
+    let (_, key) = app.key(&app.admin, "Reader", g, json!({})).await;
+    for _ in 0..3 {
+        let (_, v) = verify(
+            &app,
+            &caller,
+            json!({"key": "sk_live_junk", "client_ip": "127.0.0.1"}),
+        )
+        .await;
+        assert_eq!(v["code"], "malformed");
+    }
+    let (_, v) = verify(&app, &caller, json!({"key": key, "client_ip": "127.0.0.1"})).await;
+    assert_eq!(
+        v["code"], "rate_limited",
+        "the calling service is throttled for that address"
+    );
+    assert_eq!(
+        app.whoami(&key).await,
+        StatusCode::OK,
+        "but the address itself is not"
+    );
+    // A valid key lacking a permission does not lock out its own address.
+    for _ in 0..5 {
+        let r = app
+            .client
+            .get(app.url("/v1/api-keys"))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(app.whoami(&key).await, StatusCode::OK);
+}
