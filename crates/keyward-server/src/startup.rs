@@ -234,5 +234,5 @@ pub fn app(
                 .add(("Referrer-Policy", "no-referrer"))
                 .add(("Cross-Origin-Opener-Policy", "same-origin")),
         )
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
 }

@@ -23,3 +23,29 @@ pub fn init(settings: &Settings) {
         LogFormat::Human => builder.try_init(),
     };
 }
+
+/// The root span of every request: tracing-actix-web's default, except that
+/// client errors (4xx) only record their status. They are part of normal
+/// operation — a flood of bad keys must stay cheap — and their causes are
+/// already in the response; server errors keep the full details.
+#[derive(Debug)]
+pub struct RootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_start(request)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        if let Ok(response) = outcome
+            && response.status().is_client_error()
+        {
+            span.record("http.status_code", i32::from(response.status().as_u16()));
+            return;
+        }
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

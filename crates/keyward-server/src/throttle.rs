@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::{PoisonError, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
@@ -17,11 +18,21 @@ const SHARDS: usize = 16;
 /// never grows and a flood of new keys cannot unblock a blocked one cheaply.
 #[derive(Debug)]
 pub struct Throttle<K> {
-    shards: Vec<RwLock<HashMap<K, (Instant, u32)>>>,
+    shards: Vec<RwLock<HashMap<K, Arc<Window>>>>,
     hasher: RandomState,
     limit: u32,
     window: Duration,
     per_shard: usize,
+    epoch: Instant,
+}
+
+/// One key's window: its start (ms since the throttle's epoch) and count.
+/// Updated with atomics under the shard's read lock, so concurrent failures
+/// of one key never wait for each other.
+#[derive(Debug)]
+struct Window {
+    start_ms: AtomicU64,
+    count: AtomicU32,
 }
 
 impl<K: Hash + Eq + Clone> Throttle<K> {
@@ -32,12 +43,21 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             limit,
             window,
             per_shard: (capacity / SHARDS).max(16),
+            epoch: Instant::now(),
         }
     }
 
-    fn shard(&self, key: &K) -> &RwLock<HashMap<K, (Instant, u32)>> {
+    fn shard(&self, key: &K) -> &RwLock<HashMap<K, Arc<Window>>> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         &self.shards[i]
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn window_ms(&self) -> u64 {
+        u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// `Err(seconds)` when `key` is throttled.
@@ -46,46 +66,79 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             .shard(key)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        match shard.get(key) {
-            Some((start, n)) if *n >= self.limit => {
-                let left = self.window.saturating_sub(start.elapsed());
-                if left.is_zero() {
-                    Ok(())
-                } else {
-                    Err(left.as_secs().max(1))
-                }
-            }
-            _ => Ok(()),
+        let Some(w) = shard.get(key) else {
+            return Ok(());
+        };
+        if w.count.load(Ordering::Relaxed) < self.limit {
+            return Ok(());
+        }
+        let age = self
+            .now_ms()
+            .saturating_sub(w.start_ms.load(Ordering::Relaxed));
+        let left = self.window_ms().saturating_sub(age);
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(left.div_ceil(1000).max(1))
         }
     }
 
     /// Records a failure.
     pub fn fail(&self, key: &K) {
+        let now = self.now_ms();
+        {
+            let shard = self
+                .shard(key)
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(w) = shard.get(key) {
+                self.bump(w, now);
+                return;
+            }
+        }
         let mut shard = self
             .shard(key)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if shard.len() >= self.per_shard && !shard.contains_key(key) {
-            let (window, limit) = (self.window, self.limit);
-            shard.retain(|_, (start, _)| start.elapsed() < window);
-            if shard.len() >= self.per_shard {
-                shard.retain(|_, (_, n)| *n >= limit);
-            }
-            if shard.len() >= self.per_shard
-                && let Some(oldest) = shard
-                    .iter()
-                    .min_by_key(|(_, (start, _))| *start)
-                    .map(|(k, _)| k.clone())
-            {
-                shard.remove(&oldest);
-            }
+            self.evict(&mut shard, now);
         }
-        let now = Instant::now();
-        let e = shard.entry(key.clone()).or_insert((now, 0));
-        if e.0.elapsed() >= self.window {
-            *e = (now, 0);
+        let w = shard.entry(key.clone()).or_insert_with(|| {
+            Arc::new(Window {
+                start_ms: AtomicU64::new(now),
+                count: AtomicU32::new(0),
+            })
+        });
+        self.bump(w, now);
+    }
+
+    fn bump(&self, w: &Window, now: u64) {
+        let start = w.start_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(start) >= self.window_ms()
+            && w.start_ms
+                .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            w.count.store(0, Ordering::Relaxed);
         }
-        e.1 = e.1.saturating_add(1);
+        w.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes room: expired windows go first, then those not blocking, then the oldest.
+    fn evict(&self, shard: &mut HashMap<K, Arc<Window>>, now: u64) {
+        let (window, limit) = (self.window_ms(), self.limit);
+        shard.retain(|_, w| now.saturating_sub(w.start_ms.load(Ordering::Relaxed)) < window);
+        if shard.len() >= self.per_shard {
+            shard.retain(|_, w| w.count.load(Ordering::Relaxed) >= limit);
+        }
+        if shard.len() >= self.per_shard
+            && let Some(oldest) = shard
+                .iter()
+                .min_by_key(|(_, w)| w.start_ms.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone())
+        {
+            shard.remove(&oldest);
+        }
     }
 
     pub fn reset(&self, key: &K) {

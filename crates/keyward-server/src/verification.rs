@@ -16,6 +16,7 @@
 
 use crate::db::{Db, NOTIFY_CHANNEL, UsageBatch};
 use crate::error::ApiError;
+use crate::record_cache::RecordCache;
 use crate::state::AppState;
 use crate::throttle::Throttle;
 use actix_web::dev::Payload;
@@ -25,7 +26,6 @@ use futures_util::future::LocalBoxFuture;
 use keyward_core::verify::{
     DenialKind, DenialReason, KeyRecord, Principal, TrustedProxies, Verifier,
 };
-use moka::sync::Cache;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,91 +104,94 @@ struct UsageShard {
     last_used: HashMap<[u8; 12], (DateTime<Utc>, IpAddr)>,
 }
 
-/// In-memory usage aggregation (16 shards by key id), flushed in batches.
+/// In-memory usage aggregation, flushed in batches. Each worker thread
+/// writes its own buffer (an uncontended lock); the flusher drains them all.
 /// Memory is bounded by the number of existing keys: only known keys are counted.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct UsageRecorder {
-    shards: Vec<Mutex<UsageShard>>,
-}
-
-impl Default for UsageRecorder {
-    fn default() -> Self {
-        Self {
-            shards: (0..16).map(|_| Mutex::new(UsageShard::default())).collect(),
-        }
-    }
+    per_thread: thread_local::ThreadLocal<Mutex<UsageShard>>,
+    /// Batches put back after a failed write.
+    restored: Mutex<UsageShard>,
 }
 
 fn id_string(id: &[u8; 12]) -> String {
     String::from_utf8_lossy(id).into_owned()
 }
 
+impl UsageShard {
+    fn add(&mut self, id: [u8; 12], day: NaiveDate, tenant_id: i64, ok: i64, denied: i64) {
+        let e = self.counts.entry((id, day)).or_insert((tenant_id, 0, 0));
+        e.1 += ok;
+        e.2 += denied;
+    }
+
+    fn used(&mut self, id: [u8; 12], at: DateTime<Utc>, ip: IpAddr) {
+        let cur = self.last_used.entry(id).or_insert((at, ip));
+        if cur.0 < at {
+            *cur = (at, ip);
+        }
+    }
+}
+
 impl UsageRecorder {
-    fn shard(&self, id: &[u8; 12]) -> std::sync::MutexGuard<'_, UsageShard> {
-        let i = id.iter().fold(0usize, |h, b| {
-            h.wrapping_mul(31).wrapping_add(usize::from(*b))
-        }) % self.shards.len();
-        self.shards[i]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(m: &Mutex<UsageShard>) -> std::sync::MutexGuard<'_, UsageShard> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn record(&self, record: &KeyRecord, ok: bool, ip: IpAddr, now: DateTime<Utc>) {
         let Some(id) = KeyVerification::id_bytes(record.key_id.as_str()) else {
             return;
         };
-        let mut shard = self.shard(&id);
-        let e = shard
-            .counts
-            .entry((id, now.date_naive()))
-            .or_insert((record.tenant_id, 0, 0));
+        let mut local = Self::lock(self.per_thread.get_or_default());
+        local.add(
+            id,
+            now.date_naive(),
+            record.tenant_id,
+            i64::from(ok),
+            i64::from(!ok),
+        );
         if ok {
-            e.1 += 1;
-            shard.last_used.insert(id, (now, ip));
-        } else {
-            e.2 += 1;
+            local.used(id, now, ip);
         }
     }
 
     /// Everything gathered since the last call.
     pub fn take(&self) -> UsageBatch {
-        let mut batch = UsageBatch::default();
-        for s in &self.shards {
-            let s = std::mem::take(&mut *s.lock().unwrap_or_else(PoisonError::into_inner));
-            batch.counts.extend(
-                s.counts
-                    .into_iter()
-                    .map(|((id, day), v)| ((id_string(&id), day), v)),
-            );
-            batch.last_used.extend(
-                s.last_used
-                    .into_iter()
-                    .map(|(id, (at, ip))| (id_string(&id), (at, ip.to_string()))),
-            );
+        let mut all = std::mem::take(&mut *Self::lock(&self.restored));
+        for cell in self.per_thread.iter() {
+            let s = std::mem::take(&mut *Self::lock(cell));
+            for ((id, day), (t, ok, denied)) in s.counts {
+                all.add(id, day, t, ok, denied);
+            }
+            for (id, (at, ip)) in s.last_used {
+                all.used(id, at, ip);
+            }
         }
-        batch
+        UsageBatch {
+            counts: all
+                .counts
+                .into_iter()
+                .map(|((id, day), v)| ((id_string(&id), day), v))
+                .collect(),
+            last_used: all
+                .last_used
+                .into_iter()
+                .map(|(id, (at, ip))| (id_string(&id), (at, ip.to_string())))
+                .collect(),
+        }
     }
 
     /// Puts back a batch whose write failed, so that nothing is lost.
     pub fn restore(&self, failed: UsageBatch) {
+        let mut r = Self::lock(&self.restored);
         for ((key_id, day), (t, ok, denied)) in failed.counts {
-            let Some(id) = KeyVerification::id_bytes(&key_id) else {
-                continue;
-            };
-            let mut shard = self.shard(&id);
-            let e = shard.counts.entry((id, day)).or_insert((t, 0, 0));
-            e.1 += ok;
-            e.2 += denied;
+            if let Some(id) = KeyVerification::id_bytes(&key_id) {
+                r.add(id, day, t, ok, denied);
+            }
         }
         for (key_id, (at, ip)) in failed.last_used {
-            let (Some(id), Ok(ip)) = (KeyVerification::id_bytes(&key_id), ip.parse::<IpAddr>())
-            else {
-                continue;
-            };
-            let mut shard = self.shard(&id);
-            let cur = shard.last_used.entry(id).or_insert((at, ip));
-            if cur.0 < at {
-                *cur = (at, ip);
+            if let (Some(id), Ok(ip)) = (KeyVerification::id_bytes(&key_id), ip.parse::<IpAddr>()) {
+                r.used(id, at, ip);
             }
         }
     }
@@ -199,7 +202,7 @@ impl UsageRecorder {
 pub struct KeyVerification {
     verifier: Verifier,
     db: Db,
-    cache: Cache<[u8; 12], Option<Arc<KeyRecord>>>,
+    cache: RecordCache,
     /// Recent per-key invalidations (epoch, when), consulted only after a
     /// load, so that a load racing a mutation never leaves a stale entry.
     invalidated: Mutex<HashMap<[u8; 12], (u64, Instant)>>,
@@ -222,10 +225,7 @@ impl KeyVerification {
         Self {
             verifier,
             db,
-            cache: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build(),
+            cache: RecordCache::new(capacity, ttl),
             invalidated: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(1),
             all_invalidated: AtomicU64::new(0),

@@ -104,7 +104,9 @@ impl Modify for SecuritySchemes {
 
 /// Registers every documented route (used by the server and by the OpenAPI generator).
 pub fn configure(cfg: &mut ServiceConfig) {
+    // The integrators' hot path sits at the top: the router tries routes in order.
     cfg.service(health::healthz)
+        .service(verify::whoami)
         .service(health::readyz)
         .service(
             scope::scope("/v1")
@@ -130,7 +132,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(tenants::list_users)
                 .service(tenants::create_user)
                 .service(audit::list_audit_events)
-                .service(verify::whoami)
                 .service(
                     scope::scope("/keys")
                         .app_data(KeyAuthConfig::require([Permission::API_KEYS_VERIFY]))

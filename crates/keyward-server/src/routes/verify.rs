@@ -22,7 +22,7 @@ use std::net::IpAddr;
     ),
     security(("api_key" = []))
 )]
-#[get("/whoami")]
+#[get("/v1/whoami")]
 pub async fn whoami(auth: ApiKeyAuth) -> Json<WhoAmI> {
     let p = auth.0;
     Json(WhoAmI {
