@@ -50,11 +50,6 @@ impl KeyStatus {
             Self::Revoked => "revoked",
         }
     }
-
-    /// Whether the key can authenticate (expiry permitting).
-    pub const fn is_usable(self) -> bool {
-        matches!(self, Self::Active | Self::ExpiringSoon)
-    }
 }
 
 /// Seed 001's first filter view: revocation state.

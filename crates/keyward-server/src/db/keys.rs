@@ -411,14 +411,6 @@ impl Db {
             .all(&self.conn)
             .await?)
     }
-
-    /// Whether any tenant exists with this id (cheap existence check).
-    pub async fn tenant_exists(&self, conn_tenant: i64) -> Result<bool, ApiError> {
-        Ok(tenant::Entity::find_by_id(conn_tenant)
-            .count(&self.conn)
-            .await?
-            > 0)
-    }
 }
 
 #[cfg(test)]
