@@ -18,8 +18,6 @@ pub enum ErrorCode {
     MalformedRequest,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
-    /// The route exists but not with this HTTP method.
-    MethodNotAllowed,
     /// No valid credentials were presented.
     Unauthenticated,
     /// The credentials are valid but do not allow this action.
@@ -49,7 +47,6 @@ impl ErrorCode {
             Self::ValidationFailed => "validation_failed",
             Self::MalformedRequest => "malformed_request",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::MethodNotAllowed => "method_not_allowed",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",

@@ -11,8 +11,6 @@ use sea_orm::{DbErr, SqlErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("This route does not accept the {0} method.")]
-    MethodNotAllowed(String),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error(transparent)]
@@ -50,7 +48,6 @@ impl ApiError {
         match self {
             Self::Invalid(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
-            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::Malformed(_) => ErrorCode::MalformedRequest,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
@@ -80,7 +77,6 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::MalformedRequest => StatusCode::BAD_REQUEST,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden | ErrorCode::CsrfFailed => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -163,14 +159,4 @@ pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
 
 pub fn path_error(_err: actix_web::error::PathError) -> ApiError {
     ApiError::NotFound("Resource")
-}
-
-/// Turns actix's bare 405 responses into the error envelope.
-pub fn method_not_allowed<B>(
-    res: actix_web::dev::ServiceResponse<B>,
-) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
-    let (req, _) = res.into_parts();
-    let resp = ApiError::MethodNotAllowed(req.method().to_string()).error_response();
-    let res = actix_web::dev::ServiceResponse::new(req, resp).map_into_right_body();
-    Ok(actix_web::middleware::ErrorHandlerResponse::Response(res))
 }

@@ -4,14 +4,13 @@
 
 use crate::auth::{CsrfKey, Passwords, os_rng};
 use crate::db::Db;
-use crate::error::{ApiError, json_error, method_not_allowed, path_error, query_error};
+use crate::error::{ApiError, json_error, path_error, query_error};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::throttle::Throttle;
 use crate::verification::KeyVerification;
 use actix_web::dev::{Server, Service};
-use actix_web::http::StatusCode;
-use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers};
+use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use keyward_core::digest::{HashingSecret, KeyHasher};
 use keyward_core::key::KeyFormat;
@@ -215,7 +214,6 @@ pub fn app(
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Route"))
         }))
-        .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed))
         .wrap_fn(|req, srv| {
             let path = req.path().to_owned();
             let fut = srv.call(req);

@@ -43,6 +43,10 @@ async fn health_readiness_docs_and_openapi_are_served() {
 #[tokio::test]
 async fn unknown_routes_get_the_envelope_and_spa_paths_get_html() {
     let app = spawn_app().await;
+    let wrong_method = app
+        .call(reqwest::Method::PUT, "/v1/api-keys", &app.admin, None)
+        .await;
+    assert_error(&wrong_method, StatusCode::NOT_FOUND, "not_found", None);
     assert_error(
         &app.get("/v1/nothing-here", &app.admin).await,
         StatusCode::NOT_FOUND,
