@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
     pub listen: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
     /// Directory for the embedded SQLite database and the key-hashing secret.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default: SQLite in `data_dir`.
@@ -58,6 +60,7 @@ impl std::fmt::Debug for Settings {
         let url = self.database_url.as_deref().map(redact_url_password);
         f.debug_struct("Settings")
             .field("listen", &self.listen)
+            .field("workers", &self.workers)
             .field("data_dir", &self.data_dir)
             .field("database_url", &url)
             .field("database_pool_size", &self.database_pool_size)
@@ -105,6 +108,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            workers: 0,
             data_dir: PathBuf::from("data"),
             database_url: None,
             database_pool_size: 16,

@@ -136,10 +136,11 @@ impl Application {
             .keys
             .spawn_listener(Duration::from_secs(state.settings.cache_ttl_seconds.max(1)));
         let data = state.clone();
-        let server = HttpServer::new(move || app(data.clone()))
-            .listen(listener)?
-            .shutdown_timeout(10)
-            .run();
+        let mut server = HttpServer::new(move || app(data.clone()));
+        if state.settings.workers > 0 {
+            server = server.workers(state.settings.workers);
+        }
+        let server = server.listen(listener)?.shutdown_timeout(10).run();
         Ok(Self {
             port,
             server,

@@ -24,6 +24,11 @@ pub struct Throttle<K> {
     window: Duration,
     per_shard: usize,
     epoch: Instant,
+    /// When a window last reached the limit (ms since `epoch`, plus one; 0:
+    /// never). While that is a whole window ago no key can be blocked, and
+    /// `check` answers without touching the shards: a read of one atomic
+    /// that nothing writes in normal operation.
+    blocked_at: AtomicU64,
 }
 
 /// One key's window: its start (ms since the throttle's epoch) and count.
@@ -44,6 +49,7 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             window,
             per_shard: (capacity / SHARDS).max(16),
             epoch: Instant::now(),
+            blocked_at: AtomicU64::new(0),
         }
     }
 
@@ -62,6 +68,10 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
 
     /// `Err(seconds)` when `key` is throttled.
     pub fn check(&self, key: &K) -> Result<(), u64> {
+        let blocked_at = self.blocked_at.load(Ordering::Relaxed);
+        if blocked_at == 0 || self.now_ms().saturating_sub(blocked_at - 1) >= self.window_ms() {
+            return Ok(());
+        }
         let shard = self
             .shard(key)
             .read()
@@ -121,7 +131,10 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         {
             w.count.store(0, Ordering::Relaxed);
         }
-        w.count.fetch_add(1, Ordering::Relaxed);
+        if w.count.fetch_add(1, Ordering::Relaxed).saturating_add(1) >= self.limit {
+            self.blocked_at
+                .fetch_max(now.saturating_add(1), Ordering::Relaxed);
+        }
     }
 
     /// Makes room: expired windows go first, then those not blocking, then the oldest.
@@ -164,6 +177,18 @@ mod tests {
         assert!((1..=60).contains(&wait));
         assert!(t.check(&"b").is_ok());
         t.reset(&"a");
+        assert!(t.check(&"a").is_ok());
+    }
+
+    #[test]
+    fn a_key_blocked_long_ago_does_not_block_others_and_a_new_block_is_seen() {
+        let t = Throttle::new(1, Duration::from_millis(50), 100);
+        t.fail(&"a");
+        assert!(t.check(&"a").is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(t.check(&"a").is_ok() && t.check(&"b").is_ok());
+        t.fail(&"b");
+        assert!(t.check(&"b").is_err(), "the fast path must see a new block");
         assert!(t.check(&"a").is_ok());
     }
 

@@ -20,9 +20,11 @@ use crate::record_cache::RecordCache;
 use crate::state::AppState;
 use crate::throttle::Throttle;
 use actix_web::dev::Payload;
+use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
+use keyward_core::key::ParsedKey;
 use keyward_core::verify::{
     DenialKind, DenialReason, KeyRecord, Principal, TrustedProxies, Verifier,
 };
@@ -34,6 +36,8 @@ use std::time::Duration;
 use std::time::Instant;
 
 pub const API_KEY_HEADER: &str = "X-API-Key";
+const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The real client address of a request (socket peer, or `X-Forwarded-For`
 /// through trusted proxies only).
@@ -43,7 +47,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let headers = req
         .headers()
-        .get_all("x-forwarded-for")
+        .get_all(X_FORWARDED_FOR)
         .filter_map(|v| v.to_str().ok());
     trusted.client_ip(peer, headers)
 }
@@ -62,6 +66,13 @@ impl VerifyScope {
             Self::OnBehalf { caller, .. } => Some(caller),
         }
     }
+}
+
+/// A presented key that passed the throttle and the format check.
+struct Begun<'p> {
+    parsed: ParsedKey<'p>,
+    id: [u8; 12],
+    throttle_key: (Option<[u8; 12]>, IpAddr),
 }
 
 /// Why verification did not yield a principal.
@@ -247,15 +258,6 @@ impl KeyVerification {
         key_id.as_bytes().try_into().ok()
     }
 
-    fn is_known(&self, key_id: &str) -> bool {
-        Self::id_bytes(key_id).is_some_and(|id| {
-            self.known_ids
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(&id)
-        })
-    }
-
     /// Reloads the set of existing key ids from the database.
     pub async fn reload_known_ids(&self) -> Result<(), ApiError> {
         let ids: HashSet<[u8; 12]> = self
@@ -314,16 +316,24 @@ impl KeyVerification {
                 .is_some_and(|(e, _)| *e > start)
     }
 
-    async fn record(&self, key_id: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        let Some(id) = Self::id_bytes(key_id) else {
-            return Ok(None);
-        };
-        if !self.is_known(key_id) {
-            return Ok(None);
+    /// The cached record of a known id: `Some(record or known absence)`, or
+    /// `None` when it must be loaded. A cache hit proves the id is known, so
+    /// the known-id set is consulted only on a miss.
+    fn cached(&self, id: &[u8; 12]) -> Option<Option<Arc<KeyRecord>>> {
+        if let Some(hit) = self.cache.get(id) {
+            return Some(hit);
         }
-        if let Some(hit) = self.cache.get(&id) {
-            return Ok(hit);
-        }
+        let known = self
+            .known_ids
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id);
+        (!known).then_some(None)
+    }
+
+    /// Reads a record from the database into the cache.
+    async fn load(&self, id: [u8; 12]) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        let key_id = std::str::from_utf8(&id).map_err(ApiError::internal)?;
         loop {
             let start = self.epoch.load(Ordering::SeqCst);
             let record = self.db.load_key_record(key_id).await?.map(Arc::new);
@@ -348,6 +358,31 @@ impl KeyVerification {
     ) -> Result<Principal, VerifyFailure> {
         self.verify_scoped(presented, client_ip, required, now, VerifyScope::Direct)
             .await
+    }
+
+    /// The synchronous part of [`Self::verify`]: the whole verification
+    /// when the key is malformed, unknown or cached (the common case, with
+    /// no allocation and no future), `None` when its record must be loaded.
+    pub fn try_verify<S: AsRef<str>>(
+        &self,
+        presented: &str,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+    ) -> Option<Result<Principal, VerifyFailure>> {
+        match self.begin(presented, client_ip, VerifyScope::Direct) {
+            Err(failure) => Some(Err(failure)),
+            Ok(begun) => self.cached(&begun.id).map(|record| {
+                self.finish(
+                    &begun,
+                    record,
+                    client_ip,
+                    required,
+                    now,
+                    VerifyScope::Direct,
+                )
+            }),
+        }
     }
 
     /// Verifies a key on behalf of a calling service (`POST /v1/keys/verify`):
@@ -383,6 +418,21 @@ impl KeyVerification {
         now: DateTime<Utc>,
         scope: VerifyScope,
     ) -> Result<Principal, VerifyFailure> {
+        let begun = self.begin(presented, client_ip, scope)?;
+        let record = match self.cached(&begun.id) {
+            Some(record) => record,
+            None => self.load(begun.id).await.map_err(VerifyFailure::Internal)?,
+        };
+        self.finish(&begun, record, client_ip, required, now, scope)
+    }
+
+    /// Steps without a record: the failure throttle, then format and checksum.
+    fn begin<'p>(
+        &self,
+        presented: &'p str,
+        client_ip: IpAddr,
+        scope: VerifyScope,
+    ) -> Result<Begun<'p>, VerifyFailure> {
         let throttle_key = (scope.caller(), client_ip.to_canonical());
         if let Err(retry_after) = self.failures.check(&throttle_key) {
             return Err(VerifyFailure::Throttled { retry_after });
@@ -394,29 +444,47 @@ impl KeyVerification {
                 return Err(VerifyFailure::Denied(reason));
             }
         };
-        let mut record = self
-            .record(parsed.key_id())
-            .await
-            .map_err(VerifyFailure::Internal)?;
+        let Some(id) = Self::id_bytes(parsed.key_id()) else {
+            // The core's format guarantees 12 bytes; treat anything else as unknown.
+            self.failures.fail(&throttle_key);
+            return Err(VerifyFailure::Denied(DenialReason::UnknownKey));
+        };
+        Ok(Begun {
+            parsed,
+            id,
+            throttle_key,
+        })
+    }
+
+    /// Steps with the record: the core's checks, usage, failure counting.
+    fn finish<S: AsRef<str>>(
+        &self,
+        begun: &Begun<'_>,
+        mut record: Option<Arc<KeyRecord>>,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        scope: VerifyScope,
+    ) -> Result<Principal, VerifyFailure> {
         if let VerifyScope::OnBehalf { tenant_id, .. } = scope
             && record.as_ref().is_some_and(|r| r.tenant_id != tenant_id)
         {
             record = None;
         }
-        let result = self
-            .verifier
-            .check(&parsed, record.as_deref(), client_ip, required, now);
+        let result =
+            self.verifier
+                .check(&begun.parsed, record.as_deref(), client_ip, required, now);
         match (&result, &record) {
             (Ok(_), Some(r)) => self.usage.record(r, true, client_ip, now),
             (Err(reason), r) => {
                 if let (Some(r), false) = (r, matches!(reason, DenialReason::DigestMismatch)) {
                     self.usage.record(r, false, client_ip, now);
                 }
-                tracing::debug!(key_id = parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
+                tracing::debug!(key_id = begun.parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
                 // Only failures to authenticate count: a valid key calling a
                 // route it lacks a permission for does not lock out its address.
                 if reason.kind() == DenialKind::Unauthenticated {
-                    self.failures.fail(&throttle_key);
+                    self.failures.fail(&begun.throttle_key);
                 }
             }
             (Ok(_), None) => {}
@@ -527,7 +595,7 @@ pub struct ApiKeyAuth(pub Principal);
 impl ApiKeyAuth {
     pub fn presented(req: &HttpRequest) -> Option<&str> {
         req.headers()
-            .get(API_KEY_HEADER)
+            .get(API_KEY)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     }
@@ -536,6 +604,16 @@ impl ApiKeyAuth {
         req: &HttpRequest,
         config: &KeyAuthConfig,
     ) -> Result<Principal, ApiError> {
+        let (state, presented, ip) = Self::inputs(req)?;
+        Ok(state
+            .keys
+            .verify(presented, ip, &config.required, crate::now())
+            .await?)
+    }
+
+    /// What verification needs from the request: the state, the presented
+    /// key and the client address.
+    fn inputs(req: &HttpRequest) -> Result<(&web::Data<AppState>, &str, IpAddr), ApiError> {
         let state = req
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| ApiError::internal("no state"))?;
@@ -544,23 +622,43 @@ impl ApiKeyAuth {
                 "Present an API key in the X-API-Key header.",
             ));
         };
-        let ip = client_ip(req, &state.trusted_proxies);
-        Ok(state
+        Ok((state, presented, client_ip(req, &state.trusted_proxies)))
+    }
+
+    /// The synchronous part of [`Self::authenticate`]; `None` when the key's
+    /// record must be loaded from the database first.
+    fn try_authenticate(req: &HttpRequest) -> Option<Result<Principal, ApiError>> {
+        let (state, presented, ip) = match Self::inputs(req) {
+            Ok(inputs) => inputs,
+            Err(e) => return Some(Err(e)),
+        };
+        let required = req
+            .app_data::<KeyAuthConfig>()
+            .map_or(&[][..], |c| c.required.as_slice());
+        state
             .keys
-            .verify(presented, ip, &config.required, crate::now())
-            .await?)
+            .try_verify(presented, ip, required, crate::now())
+            .map(|r| r.map_err(ApiError::from))
     }
 }
 
 impl FromRequest for ApiKeyAuth {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    type Future = Either<
+        Ready<Result<Self, Self::Error>>,
+        LocalBoxFuture<'static, Result<Self, Self::Error>>,
+    >;
 
+    /// Malformed, unknown and cached keys are answered without a future or
+    /// an allocation; only a cache miss boxes the database load.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(done) = Self::try_authenticate(req) {
+            return Either::Left(ready(done.map(Self)));
+        }
         let req = req.clone();
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let config = req.app_data::<KeyAuthConfig>().cloned().unwrap_or_default();
             Self::authenticate(&req, &config).await.map(Self)
-        })
+        }))
     }
 }

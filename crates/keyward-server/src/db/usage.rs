@@ -5,11 +5,18 @@ use super::entities::{api_key, key_usage};
 use crate::error::ApiError;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::api::UsageDay;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, IntoIden, OnConflict, Query, TableRef, ValueTuple,
+};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use std::collections::HashMap;
+
+/// Rows per statement of a usage flush (well under the bound-parameter
+/// limits of SQLite and PostgreSQL).
+const USAGE_ROWS_PER_STATEMENT: usize = 500;
 
 /// Usage accumulated in memory since the last flush.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,53 +34,85 @@ impl UsageBatch {
 }
 
 impl Db {
-    /// Writes a batch in one transaction: counters are added, last-used only moves forward.
+    /// Writes a batch in one transaction, a few hundred rows per statement:
+    /// counters are added, last-used only moves forward. Rows go in key
+    /// order, so that instances flushing at once take row locks in the same
+    /// order; a failed write (a deadlock included) is retried by the caller.
     pub async fn write_usage(&self, batch: &UsageBatch) -> Result<(), ApiError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let txn = self.conn.begin().await?;
-        // A fixed order, so that instances flushing at once cannot deadlock.
         let mut counts: Vec<_> = batch.counts.iter().collect();
         counts.sort_by(|a, b| a.0.cmp(b.0));
         let mut last_used: Vec<_> = batch.last_used.iter().collect();
         last_used.sort_by(|a, b| a.0.cmp(b.0));
-        for ((key_id, day), (tenant_id, ok, denied)) in counts {
-            let row = key_usage::ActiveModel {
-                tenant_id: Set(*tenant_id),
-                key_id: Set(key_id.clone()),
-                day: Set(*day),
-                succeeded: Set(*ok),
-                denied: Set(*denied),
-            };
-            key_usage::Entity::insert(row)
+        let txn = self.conn.begin().await?;
+        for chunk in counts.chunks(USAGE_ROWS_PER_STATEMENT) {
+            let rows = chunk
+                .iter()
+                .map(
+                    |((key_id, day), (tenant_id, ok, denied))| key_usage::ActiveModel {
+                        tenant_id: Set(*tenant_id),
+                        key_id: Set(key_id.clone()),
+                        day: Set(*day),
+                        succeeded: Set(*ok),
+                        denied: Set(*denied),
+                    },
+                );
+            key_usage::Entity::insert_many(rows)
                 .on_conflict(
                     OnConflict::columns([key_usage::Column::KeyId, key_usage::Column::Day])
                         .value(
                             key_usage::Column::Succeeded,
-                            Expr::col((key_usage::Entity, key_usage::Column::Succeeded)).add(*ok),
+                            Expr::col((key_usage::Entity, key_usage::Column::Succeeded))
+                                .add(Expr::cust("excluded.succeeded")),
                         )
                         .value(
                             key_usage::Column::Denied,
-                            Expr::col((key_usage::Entity, key_usage::Column::Denied)).add(*denied),
+                            Expr::col((key_usage::Entity, key_usage::Column::Denied))
+                                .add(Expr::cust("excluded.denied")),
                         )
                         .to_owned(),
                 )
                 .exec_without_returning(&txn)
                 .await?;
         }
-        for (key_id, (at, from)) in last_used {
-            api_key::Entity::update_many()
-                .col_expr(api_key::Column::LastUsedAt, Expr::value(*at))
-                .col_expr(api_key::Column::LastUsedFrom, Expr::value(from.clone()))
-                .filter(api_key::Column::KeyId.eq(key_id.as_str()))
-                .filter(
-                    Condition::any()
-                        .add(api_key::Column::LastUsedAt.is_null())
-                        .add(api_key::Column::LastUsedAt.lt(*at)),
+        // UPDATE api_keys SET … FROM (VALUES (id, at, from), …) AS v: the
+        // columns of a VALUES list are column1, column2, … on both databases.
+        let v = Alias::new("v");
+        let col = |n: &str| Expr::col((v.clone(), Alias::new(n)));
+        for chunk in last_used.chunks(USAGE_ROWS_PER_STATEMENT) {
+            let values = chunk
+                .iter()
+                .map(|(key_id, (at, from))| {
+                    ValueTuple::Three(key_id.as_str().into(), (*at).into(), from.as_str().into())
+                })
+                .collect();
+            let at = col("column2");
+            let update = Query::update()
+                .table(api_key::Entity)
+                .value(api_key::Column::LastUsedAt, at.clone())
+                .value(api_key::Column::LastUsedFrom, col("column3"))
+                .from(TableRef::ValuesList(values, v.clone().into_iden()))
+                .cond_where(
+                    Condition::all()
+                        .add(
+                            Expr::col((api_key::Entity, api_key::Column::KeyId)).eq(col("column1")),
+                        )
+                        .add(
+                            Condition::any()
+                                .add(
+                                    Expr::col((api_key::Entity, api_key::Column::LastUsedAt))
+                                        .is_null(),
+                                )
+                                .add(
+                                    Expr::col((api_key::Entity, api_key::Column::LastUsedAt))
+                                        .lt(at),
+                                ),
+                        ),
                 )
-                .exec(&txn)
-                .await?;
+                .to_owned();
+            txn.execute(&update).await?;
         }
         txn.commit().await?;
         Ok(())

@@ -424,6 +424,61 @@ async fn usage_and_last_used_are_written_in_batches() {
     assert!(p["items"][0]["last_used_at"].is_string());
 }
 
+/// A flush larger than one statement: counters add up across flushes and
+/// statements, and last-used never moves backwards.
+#[tokio::test]
+async fn large_usage_batches_add_up_and_last_used_only_moves_forward() {
+    use keyward_server::db::{Db, UsageBatch};
+    use keyward_server::settings::Settings;
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Batch", &["customers:read"]).await;
+    let (a, _) = app.key(&app.admin, "Busy", g, json!({})).await;
+    let (b, _) = app.key(&app.admin, "Quiet", g, json!({})).await;
+    let db = Db::connect(&Settings {
+        database_url: Some(app.database_url.clone()),
+        database_pool_size: 2,
+        data_dir: app.spa_dir.parent().unwrap().to_path_buf(),
+        ..Settings::default()
+    })
+    .await
+    .unwrap();
+    let today = Utc::now().date_naive();
+    let t1 = Utc::now() - Duration::minutes(5);
+    let batch = |days: i64, at: chrono::DateTime<Utc>, from: &str| {
+        let mut batch = UsageBatch::default();
+        for d in 0..days {
+            batch
+                .counts
+                .insert((a.clone(), today - Duration::days(d)), (1, 2, 1));
+        }
+        batch.counts.insert((b.clone(), today), (1, 5, 0));
+        batch.last_used.insert(a.clone(), (at, from.to_owned()));
+        batch.last_used.insert(b.clone(), (at, from.to_owned()));
+        batch
+    };
+    db.write_usage(&batch(1200, t1, "10.0.0.1")).await.unwrap();
+    db.write_usage(&batch(3, t1 - Duration::minutes(1), "10.0.0.2"))
+        .await
+        .unwrap();
+    let (_, d) = app.get(&format!("/v1/api-keys/{a}"), &app.admin).await;
+    let usage = d["usage"].as_array().unwrap();
+    let last = |i: usize| {
+        let u = &usage[usage.len() - 1 - i];
+        (u["succeeded"].as_u64(), u["denied"].as_u64())
+    };
+    assert_eq!(last(0), (Some(4), Some(2)), "two flushes of today");
+    assert_eq!(last(2), (Some(4), Some(2)));
+    assert_eq!(last(3), (Some(2), Some(1)), "only the first flush");
+    assert_eq!(usage.len(), 30);
+    assert_eq!(d["api_key"]["last_used_from"], "10.0.0.1", "{d}");
+    let (_, d) = app.get(&format!("/v1/api-keys/{b}"), &app.admin).await;
+    assert_eq!(
+        d["usage"].as_array().unwrap().last().unwrap()["succeeded"],
+        10
+    );
+    assert_eq!(d["api_key"]["last_used_from"], "10.0.0.1");
+}
+
 #[tokio::test]
 async fn a_revoke_through_one_instance_is_seen_by_another_within_a_second() {
     if backend() != "postgres" {
