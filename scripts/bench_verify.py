@@ -8,13 +8,15 @@ loopback, in one run per backend:
   (d) GET /v1/whoami          malformed keys
 
 Prints requests/s, p50 and p99 of each, and the ratios b/a, c/a, d/a.
-The four runs are repeated in interleaved rounds (a b c d a b c d …) and each
-figure is the median over the rounds: on a small shared machine one run can
-be 10–15 % off, depending on where the scheduler puts wrk's and the server's
-threads, and interleaving spreads any drift over all four.
+The four runs are repeated in short interleaved rounds, alternating the order
+(a b c d, d c b a, …); each ratio is the median of the per-round ratios and
+each figure the median over the rounds. On this kind of small virtual machine
+throughput drifts by 10–20 % over tens of seconds, whatever is being measured
+(the host reclaims memory in the background), so only runs seconds apart are
+compared with each other.
 The failure throttle is raised for the run so that (c) and (d) measure the
 verification path, not the cheaper 429 path.
-Usage: bench_verify.py [--backends sqlite,postgres] [--rounds 5] [--duration 5]
+Usage: bench_verify.py [--backends sqlite,postgres] [--rounds 10] [--duration 3]
 """
 import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request, zlib
 
@@ -116,14 +118,17 @@ def run_backend(backend, rounds, duration):
         runs = {"a": ("/healthz", "none"), "b": ("/v1/whoami", "valid"),
                 "c": ("/v1/whoami", "unknown"), "d": ("/v1/whoami", "malformed")}
         samples = {k: [] for k in runs}
-        for _ in range(rounds):
-            for k, (path, script) in runs.items():
+        for i in range(rounds):
+            for k in (list(runs) if i % 2 == 0 else list(reversed(runs))):
+                path, script = runs[k]
                 samples[k].append(wrk(path, files[script], duration))
         refused = sum(r["non2xx"] for r in samples["b"])
         if refused:
             raise RuntimeError(f"valid keys were refused {refused} times")
         res = {k: {m: median([r[m] for r in rs]) for m in ("rps", "p50", "p99")} | {"all": [r["rps"] for r in rs]}
                for k, rs in samples.items()}
+        for k in "bcd":
+            res[k]["ratio"] = median([x["rps"] / y["rps"] for x, y in zip(samples[k], samples["a"])])
         res["list"] = list_bench(backend, env, tmp, token, group)
         return res
     finally:
@@ -185,15 +190,15 @@ def list_bench(backend, env, tmp, token, group):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--backends", default="sqlite,postgres")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--duration", type=int, default=3)
     args = ap.parse_args()
     labels = {"a": "(a) /healthz, no auth", "b": "(b) whoami, valid keys", "c": "(c) whoami, unknown keys", "d": "(d) whoami, malformed keys"}
     targets = {"b": 0.90, "c": 0.85, "d": 0.95}
     ok = True
     for backend in args.backends.split(","):
         res = run_backend(backend, args.rounds, args.duration)
-        print(f"\n## {backend} (wrk -t2 -c64, {args.rounds} interleaved rounds of {args.duration} s, medians; 1,000 keys, release build, loopback)\n")
+        print(f"\n## {backend} (wrk -t2 -c64, {args.rounds} interleaved rounds of {args.duration} s each, medians; 1,000 keys, release build, loopback)\n")
         print("| run | requests/s | p50 ms | p99 ms | every round, requests/s |\n| --- | ---: | ---: | ---: | --- |")
         for k in "abcd":
             r = res[k]
@@ -205,10 +210,10 @@ def main():
             print(f"| {label} | {ms:.1f} | {total:,} |")
         print()
         for k in "bcd":
-            ratio = res[k]["rps"] / res["a"]["rps"]
+            ratio = res[k]["ratio"]
             met = ratio >= targets[k]
             ok &= met
-            print(f"- {k}/a = {ratio:.2f} (target ≥ {targets[k]:.2f}: {'met' if met else 'NOT met'})")
+            print(f"- {k}/a = {ratio:.2f} (median of the per-round ratios; target ≥ {targets[k]:.2f}: {'met' if met else 'NOT met'})")
     sys.exit(0 if ok else 1)
 
 if __name__ == "__main__":

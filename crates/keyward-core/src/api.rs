@@ -5,11 +5,13 @@
 //! distinguish "absent" (leave alone) from `null` (clear).
 
 use crate::error::{ErrorCode, Field, Invalid, ValidationError};
-use crate::permission::GroupKind;
+use crate::key::KeyId;
+use crate::permission::{GroupKind, PermissionSet};
 use crate::status::{DashboardCounts, ExpirationState, KeyStatus, StatusFilter};
 use crate::verify::VerifyCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::sync::Arc;
 
 #[cfg(feature = "openapi")]
 use utoipa::{IntoParams, ToSchema};
@@ -649,10 +651,13 @@ pub struct AuditPage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct WhoAmI {
-    pub key_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub key_id: KeyId,
     pub tenant_id: i64,
-    pub name: String,
-    pub permissions: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Arc<str>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub permissions: PermissionSet,
     pub expires_at: Option<DateTime<Utc>>,
 }
 

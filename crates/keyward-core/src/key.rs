@@ -126,7 +126,7 @@ impl KeyFormat {
     pub fn generate<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> PlainKey {
         let mut id = [0u8; KEY_ID_LEN];
         fill_base62(rng, &mut id);
-        let key_id = KeyId(String::from_utf8_lossy(&id).into_owned());
+        let key_id = KeyId(id);
         self.generate_for(&key_id, rng)
     }
 
@@ -165,11 +165,9 @@ impl KeyFormat {
             return Err(ParseKeyError::WrongLength);
         }
         let bytes = body.as_bytes();
-        let id_ok = bytes[..KEY_ID_LEN].iter().all(u8::is_ascii_alphanumeric);
+        let id_ok = all_base62(&bytes[..KEY_ID_LEN]);
         let sep_ok = bytes[KEY_ID_LEN] == b'_';
-        let rest_ok = bytes[KEY_ID_LEN + 1..]
-            .iter()
-            .all(u8::is_ascii_alphanumeric);
+        let rest_ok = all_base62(&bytes[KEY_ID_LEN + 1..]);
         if !(id_ok && sep_ok && rest_ok) {
             return Err(ParseKeyError::BadCharacter);
         }
@@ -214,44 +212,86 @@ fn encode_checksum(mut value: u32) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn decode_checksum(chars: &[u8]) -> Option<u32> {
-    let mut value: u64 = 0;
-    for &c in chars {
-        let digit = match c {
-            b'0'..=b'9' => c - b'0',
-            b'A'..=b'Z' => c - b'A' + 10,
-            b'a'..=b'z' => c - b'a' + 36,
-            _ => return None,
-        };
-        value = value * 62 + u64::from(digit);
+/// Each byte's base62 digit value, or `INVALID`.
+const DIGITS: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
     }
+    t
+};
+const INVALID: u8 = 0x80;
+
+/// Whether every byte is a base62 character. Branch-free over the bytes, so
+/// that random input (every key a client sends is random) costs no
+/// mispredicted branches.
+fn all_base62(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(0u8, |acc, &b| acc | (DIGITS[usize::from(b)] & INVALID))
+        == 0
+}
+
+fn decode_checksum(chars: &[u8]) -> Option<u32> {
+    if !all_base62(chars) {
+        return None;
+    }
+    let value = chars
+        .iter()
+        .fold(0u64, |v, &c| v * 62 + u64::from(DIGITS[usize::from(c)]));
     u32::try_from(value).ok()
 }
 
 /// The public identifier of a key: 12 base62 characters, unique, safe to log.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct KeyId(String);
+/// Held inline (it is `Copy`): verification copies it into every principal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; KEY_ID_LEN]);
 
 impl KeyId {
     /// Validates a key id taken from a URL or a database row.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == KEY_ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()))
-            .then(|| Self(s.to_owned()))
+        let bytes = <[u8; KEY_ID_LEN]>::try_from(s.as_bytes()).ok()?;
+        all_base62(&bytes).then_some(Self(bytes))
     }
 
     pub(crate) fn from_generated(s: &str) -> Self {
-        Self(s.to_owned())
+        Self::parse(s).unwrap_or(Self([b'0'; KEY_ID_LEN]))
     }
 
     pub fn as_str(&self) -> &str {
+        // Only base62 bytes are ever stored (ASCII), so this cannot fail.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn as_bytes(&self) -> &[u8; KEY_ID_LEN] {
         &self.0
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl serde::Serialize for KeyId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom("not a key id"))
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

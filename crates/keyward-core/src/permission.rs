@@ -173,12 +173,25 @@ impl PermissionCatalog {
 }
 
 /// A set of permissions held by a group (and so by its keys). Cloning is
-/// cheap (shared), since every verified request carries one.
+/// cheap (shared), since every verified request carries one. It is
+/// (de)serialised as a list of names; reading keeps the grammatical ones,
+/// as [`PermissionSet::from_stored`] does.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct PermissionSet(Arc<BTreeSet<Permission>>);
 
+impl<'de> serde::Deserialize<'de> for PermissionSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::from_stored(Vec::<String>::deserialize(d)?))
+    }
+}
+
 impl PermissionSet {
+    /// An equal set with its own allocation (see `KeyRecord::unshared`).
+    pub fn unshared(&self) -> Self {
+        Self(Arc::new(BTreeSet::clone(&self.0)))
+    }
+
     /// Rebuilds a set from storage, keeping entries that are grammatical
     /// (a permission later removed from the catalog simply grants nothing new).
     pub fn from_stored<S: AsRef<str>>(raw: impl IntoIterator<Item = S>) -> Self {

@@ -388,7 +388,7 @@ impl FromRequest for Caller {
                 return Ok(Caller {
                     actor: Actor::ApiKey {
                         key_id: principal.key_id.to_string(),
-                        name: principal.name.clone(),
+                        name: principal.name.to_string(),
                     },
                     tenant_id: tenant.id,
                     tenant_name: tenant.name,

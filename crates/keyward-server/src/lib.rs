@@ -45,6 +45,7 @@ pub mod telemetry;
 pub mod throttle;
 pub mod verification;
 pub mod views;
+pub mod worker_cache;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

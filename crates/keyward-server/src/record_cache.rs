@@ -40,16 +40,16 @@ impl RecordCache {
         &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 
-    /// `Some(record or known absence)` when cached and not expired.
-    pub fn get(&self, id: &[u8; 12]) -> Option<Option<Arc<KeyRecord>>> {
+    /// `Some((record or known absence, end of its lifetime))` when cached
+    /// and not expired.
+    pub fn get(&self, id: &[u8; 12]) -> Option<(Option<Arc<KeyRecord>>, Instant)> {
         let shard = self
             .shard(id)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        shard
-            .get(id)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(r, _)| r.clone())
+        let (record, at) = shard.get(id)?;
+        let expires = *at + self.ttl;
+        (Instant::now() < expires).then(|| (record.clone(), expires))
     }
 
     pub fn insert(&self, id: [u8; 12], record: Option<Arc<KeyRecord>>) {
@@ -107,15 +107,15 @@ mod tests {
     fn hits_expire_and_invalidate() {
         let c = RecordCache::new(1000, Duration::from_millis(50));
         c.insert(id(1), None);
-        assert_eq!(c.get(&id(1)), Some(None));
+        assert_eq!(c.get(&id(1)).map(|(r, _)| r), Some(None));
         c.invalidate(&id(1));
-        assert_eq!(c.get(&id(1)), None);
+        assert!(c.get(&id(1)).is_none());
         c.insert(id(2), None);
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(c.get(&id(2)), None, "expired");
+        assert!(c.get(&id(2)).is_none(), "expired");
         c.insert(id(3), None);
         c.invalidate_all();
-        assert_eq!(c.get(&id(3)), None);
+        assert!(c.get(&id(3)).is_none());
     }
 
     #[test]

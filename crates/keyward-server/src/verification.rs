@@ -14,15 +14,16 @@
 //!   key, bounded by the keys in the database, not by what callers send), so
 //!   a flood of well-formed random keys is answered without a database read.
 
-use crate::db::{Db, NOTIFY_CHANNEL, UsageBatch};
+use crate::db::{Db, NOTIFY_CHANNEL};
 use crate::error::ApiError;
 use crate::record_cache::RecordCache;
 use crate::state::AppState;
 use crate::throttle::Throttle;
+use crate::worker_cache::{WorkerCache, WorkerCaches};
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 use keyward_core::key::ParsedKey;
 use keyward_core::verify::{
@@ -75,6 +76,16 @@ struct Begun<'p> {
     throttle_key: (Option<[u8; 12]>, IpAddr),
 }
 
+/// What the shared cache knows of a key id.
+enum Shared {
+    /// The record (or its known absence), fresh until then.
+    Cached(Option<Arc<KeyRecord>>, DateTime<Utc>),
+    /// The id is not in the database.
+    Unknown,
+    /// The id exists but its record must be read.
+    Load,
+}
+
 /// Why verification did not yield a principal.
 #[derive(Debug)]
 pub enum VerifyFailure {
@@ -106,122 +117,27 @@ impl From<VerifyFailure> for ApiError {
     }
 }
 
-/// Per key and day: (tenant, succeeded, denied).
-type Counts = HashMap<([u8; 12], NaiveDate), (i64, i64, i64)>;
-
-#[derive(Debug, Default)]
-struct UsageShard {
-    counts: Counts,
-    last_used: HashMap<[u8; 12], (DateTime<Utc>, IpAddr)>,
-}
-
-/// In-memory usage aggregation, flushed in batches. Each worker thread
-/// writes its own buffer (an uncontended lock); the flusher drains them all.
-/// Memory is bounded by the number of existing keys: only known keys are counted.
-#[derive(Debug, Default)]
-pub struct UsageRecorder {
-    per_thread: thread_local::ThreadLocal<Mutex<UsageShard>>,
-    /// Batches put back after a failed write.
-    restored: Mutex<UsageShard>,
-}
-
-fn id_string(id: &[u8; 12]) -> String {
-    String::from_utf8_lossy(id).into_owned()
-}
-
-impl UsageShard {
-    fn add(&mut self, id: [u8; 12], day: NaiveDate, tenant_id: i64, ok: i64, denied: i64) {
-        let e = self.counts.entry((id, day)).or_insert((tenant_id, 0, 0));
-        e.1 += ok;
-        e.2 += denied;
-    }
-
-    fn used(&mut self, id: [u8; 12], at: DateTime<Utc>, ip: IpAddr) {
-        let cur = self.last_used.entry(id).or_insert((at, ip));
-        if cur.0 < at {
-            *cur = (at, ip);
-        }
-    }
-}
-
-impl UsageRecorder {
-    fn lock(m: &Mutex<UsageShard>) -> std::sync::MutexGuard<'_, UsageShard> {
-        m.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn record(&self, record: &KeyRecord, ok: bool, ip: IpAddr, now: DateTime<Utc>) {
-        let Some(id) = KeyVerification::id_bytes(record.key_id.as_str()) else {
-            return;
-        };
-        let mut local = Self::lock(self.per_thread.get_or_default());
-        local.add(
-            id,
-            now.date_naive(),
-            record.tenant_id,
-            i64::from(ok),
-            i64::from(!ok),
-        );
-        if ok {
-            local.used(id, now, ip);
-        }
-    }
-
-    /// Everything gathered since the last call.
-    pub fn take(&self) -> UsageBatch {
-        let mut all = std::mem::take(&mut *Self::lock(&self.restored));
-        for cell in self.per_thread.iter() {
-            let s = std::mem::take(&mut *Self::lock(cell));
-            for ((id, day), (t, ok, denied)) in s.counts {
-                all.add(id, day, t, ok, denied);
-            }
-            for (id, (at, ip)) in s.last_used {
-                all.used(id, at, ip);
-            }
-        }
-        UsageBatch {
-            counts: all
-                .counts
-                .into_iter()
-                .map(|((id, day), v)| ((id_string(&id), day), v))
-                .collect(),
-            last_used: all
-                .last_used
-                .into_iter()
-                .map(|(id, (at, ip))| (id_string(&id), (at, ip.to_string())))
-                .collect(),
-        }
-    }
-
-    /// Puts back a batch whose write failed, so that nothing is lost.
-    pub fn restore(&self, failed: UsageBatch) {
-        let mut r = Self::lock(&self.restored);
-        for ((key_id, day), (t, ok, denied)) in failed.counts {
-            if let Some(id) = KeyVerification::id_bytes(&key_id) {
-                r.add(id, day, t, ok, denied);
-            }
-        }
-        for (key_id, (at, ip)) in failed.last_used {
-            if let (Some(id), Ok(ip)) = (KeyVerification::id_bytes(&key_id), ip.parse::<IpAddr>()) {
-                r.used(id, at, ip);
-            }
-        }
-    }
-}
-
-/// The verification service: verifier, cache, usage and the failure throttle.
+/// The verification service: verifier, caches, usage and the failure throttle.
 #[derive(Debug)]
 pub struct KeyVerification {
     verifier: Verifier,
     db: Db,
+    /// Records shared by all threads (filled from the database).
     cache: RecordCache,
-    /// Recent per-key invalidations (epoch, when), consulted only after a
-    /// load, so that a load racing a mutation never leaves a stale entry.
+    /// Each worker thread's front cache, with usage counted in its entries.
+    workers: WorkerCaches,
+    worker_capacity: usize,
+    /// Recent per-key invalidations (epoch, when): read after a load, so
+    /// that a load racing a mutation never leaves a stale entry, and by
+    /// worker threads catching up with the epoch.
     invalidated: Mutex<HashMap<[u8; 12], (u64, Instant)>>,
+    /// Bumped (under `invalidated`'s lock) by every invalidation.
     epoch: AtomicU64,
     all_invalidated: AtomicU64,
+    /// The newest epoch dropped from `invalidated` when it was pruned.
+    pruned_epoch: AtomicU64,
     /// Every key id in the database (see the module documentation).
     known_ids: RwLock<HashSet<[u8; 12]>>,
-    pub usage: UsageRecorder,
     failures: Throttle<(Option<[u8; 12]>, IpAddr)>,
 }
 
@@ -233,20 +149,19 @@ impl KeyVerification {
         ttl: Duration,
         failures_per_minute: u32,
     ) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(100_000).max(16);
         Self {
             verifier,
             db,
-            cache: RecordCache::new(capacity, ttl),
+            cache: RecordCache::new(capacity as u64, ttl),
+            workers: WorkerCaches::default(),
+            worker_capacity: capacity,
             invalidated: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(1),
             all_invalidated: AtomicU64::new(0),
+            pruned_epoch: AtomicU64::new(0),
             known_ids: RwLock::new(HashSet::new()),
-            usage: UsageRecorder::default(),
-            failures: Throttle::new(
-                failures_per_minute,
-                Duration::from_secs(60),
-                usize::try_from(capacity).unwrap_or(100_000),
-            ),
+            failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
         }
     }
 
@@ -274,8 +189,18 @@ impl KeyVerification {
         Ok(())
     }
 
-    /// Drops a key's cached record (before the mutating request responds).
+    fn lock_invalidated(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 12], (u64, Instant)>> {
+        self.invalidated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops a key's cached records (before the mutating request responds).
     /// Any change notice also proves the id exists (it may be a new key).
+    ///
+    /// The shared entry goes first, then the epoch moves: a thread that
+    /// copied the old shared entry did so before the epoch moved, so it
+    /// drops its copy on its next verification.
     pub fn invalidate(&self, key_id: &str) {
         let Some(id) = Self::id_bytes(key_id) else {
             return;
@@ -284,54 +209,78 @@ impl KeyVerification {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id);
-        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        {
-            let mut inv = self
-                .invalidated
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if inv.len() > 10_000 {
-                inv.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(60));
-            }
-            inv.insert(id, (e, Instant::now()));
-        }
         self.cache.invalidate(&id);
+        let mut inv = self.lock_invalidated();
+        if inv.len() > 10_000 {
+            let mut pruned = 0;
+            inv.retain(|_, (e, at)| {
+                let keep = at.elapsed() < Duration::from_secs(60);
+                if !keep {
+                    pruned = pruned.max(*e);
+                }
+                keep
+            });
+            self.pruned_epoch.fetch_max(pruned, Ordering::SeqCst);
+        }
+        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        inv.insert(id, (e, Instant::now()));
     }
 
     /// Drops every cached record (group permission changes, lost notifications).
     pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+        let _inv = self.lock_invalidated();
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         self.all_invalidated.store(e, Ordering::SeqCst);
-        self.cache.invalidate_all();
     }
 
     /// Whether an invalidation of `id` happened after `start`.
     fn invalidated_since(&self, id: &[u8; 12], start: u64) -> bool {
+        let inv = self.lock_invalidated();
         self.all_invalidated.load(Ordering::SeqCst) > start
-            || self
-                .invalidated
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(id)
-                .is_some_and(|(e, _)| *e > start)
+            || self.pruned_epoch.load(Ordering::SeqCst) > start
+            || inv.get(id).is_some_and(|(e, _)| *e > start)
     }
 
-    /// The cached record of a known id: `Some(record or known absence)`, or
-    /// `None` when it must be loaded. A cache hit proves the id is known, so
-    /// the known-id set is consulted only on a miss.
-    fn cached(&self, id: &[u8; 12]) -> Option<Option<Arc<KeyRecord>>> {
-        if let Some(hit) = self.cache.get(id) {
-            return Some(hit);
+    /// Brings a thread's cache up to the current epoch. The common case is
+    /// one read of an atomic that only invalidations write.
+    fn catch_up(&self, local: &mut WorkerCache) {
+        if self.epoch.load(Ordering::SeqCst) == local.seen_epoch() {
+            return;
+        }
+        let inv = self.lock_invalidated();
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let seen = local.seen_epoch();
+        if self.all_invalidated.load(Ordering::SeqCst) > seen
+            || self.pruned_epoch.load(Ordering::SeqCst) > seen
+        {
+            local.apply(epoch, None);
+        } else {
+            let mut changed = inv
+                .iter()
+                .filter(|(_, (e, _))| *e > seen)
+                .map(|(id, _)| *id);
+            local.apply(epoch, Some(&mut changed));
+        }
+    }
+
+    /// What the shared cache knows of an id. A hit proves the id exists,
+    /// so the known-id set is consulted only on a miss.
+    fn shared(&self, id: &[u8; 12], now: DateTime<Utc>) -> Shared {
+        if let Some((record, expires)) = self.cache.get(id) {
+            let left = expires.saturating_duration_since(Instant::now());
+            let left = chrono::Duration::from_std(left).unwrap_or_default();
+            return Shared::Cached(record, now + left);
         }
         let known = self
             .known_ids
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(id);
-        (!known).then_some(None)
+        if known { Shared::Load } else { Shared::Unknown }
     }
 
-    /// Reads a record from the database into the cache.
+    /// Reads a record from the database into the shared cache.
     async fn load(&self, id: [u8; 12]) -> Result<Option<Arc<KeyRecord>>, ApiError> {
         let key_id = std::str::from_utf8(&id).map_err(ApiError::internal)?;
         loop {
@@ -362,7 +311,7 @@ impl KeyVerification {
 
     /// The synchronous part of [`Self::verify`]: the whole verification
     /// when the key is malformed, unknown or cached (the common case, with
-    /// no allocation and no future), `None` when its record must be loaded.
+    /// no future and no database), `None` when its record must be loaded.
     pub fn try_verify<S: AsRef<str>>(
         &self,
         presented: &str,
@@ -372,16 +321,7 @@ impl KeyVerification {
     ) -> Option<Result<Principal, VerifyFailure>> {
         match self.begin(presented, client_ip, VerifyScope::Direct) {
             Err(failure) => Some(Err(failure)),
-            Ok(begun) => self.cached(&begun.id).map(|record| {
-                self.finish(
-                    &begun,
-                    record,
-                    client_ip,
-                    required,
-                    now,
-                    VerifyScope::Direct,
-                )
-            }),
+            Ok(begun) => self.verify_cached(&begun, client_ip, required, now, VerifyScope::Direct),
         }
     }
 
@@ -419,11 +359,25 @@ impl KeyVerification {
         scope: VerifyScope,
     ) -> Result<Principal, VerifyFailure> {
         let begun = self.begin(presented, client_ip, scope)?;
-        let record = match self.cached(&begun.id) {
-            Some(record) => record,
-            None => self.load(begun.id).await.map_err(VerifyFailure::Internal)?,
-        };
-        self.finish(&begun, record, client_ip, required, now, scope)
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
+            return done;
+        }
+        let record = self.load(begun.id).await.map_err(VerifyFailure::Internal)?;
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
+            return done;
+        }
+        // The entry was dropped again at once (a racing change or eviction):
+        // decide on the record just read, which is at least as new.
+        let mut local = self.workers.mine();
+        self.decide(
+            &mut local,
+            &begun,
+            record.as_deref(),
+            client_ip,
+            required,
+            now,
+            scope,
+        )
     }
 
     /// Steps without a record: the failure throttle, then format and checksum.
@@ -456,29 +410,70 @@ impl KeyVerification {
         })
     }
 
-    /// Steps with the record: the core's checks, usage, failure counting.
-    fn finish<S: AsRef<str>>(
+    /// The steps with the record, from the thread's cache (copied from the
+    /// shared cache on a miss); `None` when the record must be loaded.
+    fn verify_cached<S: AsRef<str>>(
         &self,
         begun: &Begun<'_>,
-        mut record: Option<Arc<KeyRecord>>,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        scope: VerifyScope,
+    ) -> Option<Result<Principal, VerifyFailure>> {
+        let mut local = self.workers.mine();
+        self.catch_up(&mut local);
+        if local.get(&begun.id, now).is_none() {
+            match self.shared(&begun.id, now) {
+                Shared::Cached(record, fresh_until) => {
+                    // A private copy, so that this thread's reference counts are its own.
+                    let record = record.map(|r| Arc::new(r.unshared()));
+                    local.insert(begun.id, record, fresh_until, now, self.worker_capacity);
+                }
+                // Not a key at all: nothing to cache.
+                Shared::Unknown => {
+                    return Some(
+                        self.decide(&mut local, begun, None, client_ip, required, now, scope),
+                    );
+                }
+                Shared::Load => return None,
+            }
+        }
+        let record = local.get(&begun.id, now).cloned().flatten();
+        Some(self.decide(
+            &mut local,
+            begun,
+            record.as_deref(),
+            client_ip,
+            required,
+            now,
+            scope,
+        ))
+    }
+
+    /// The core's checks on the record, then usage and failure counting.
+    #[allow(clippy::too_many_arguments)]
+    fn decide<S: AsRef<str>>(
+        &self,
+        local: &mut WorkerCache,
+        begun: &Begun<'_>,
+        record: Option<&KeyRecord>,
         client_ip: IpAddr,
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
     ) -> Result<Principal, VerifyFailure> {
-        if let VerifyScope::OnBehalf { tenant_id, .. } = scope
-            && record.as_ref().is_some_and(|r| r.tenant_id != tenant_id)
-        {
-            record = None;
-        }
-        let result =
-            self.verifier
-                .check(&begun.parsed, record.as_deref(), client_ip, required, now);
-        match (&result, &record) {
-            (Ok(_), Some(r)) => self.usage.record(r, true, client_ip, now),
+        let record = match scope {
+            VerifyScope::OnBehalf { tenant_id, .. } => record.filter(|r| r.tenant_id == tenant_id),
+            VerifyScope::Direct => record,
+        };
+        let result = self
+            .verifier
+            .check(&begun.parsed, record, client_ip, required, now);
+        match (&result, record) {
+            (Ok(_), Some(r)) => local.count(r.tenant_id, begun.id, true, client_ip, now),
             (Err(reason), r) => {
                 if let (Some(r), false) = (r, matches!(reason, DenialReason::DigestMismatch)) {
-                    self.usage.record(r, false, client_ip, now);
+                    local.count(r.tenant_id, begun.id, false, client_ip, now);
                 }
                 tracing::debug!(key_id = begun.parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
                 // Only failures to authenticate count: a valid key calling a
@@ -494,13 +489,13 @@ impl KeyVerification {
 
     /// Writes the usage gathered since the last flush.
     pub async fn flush_usage(&self) {
-        let batch = self.usage.take();
+        let batch = self.workers.take_usage();
         if batch.is_empty() {
             return;
         }
         if let Err(e) = self.db.write_usage(&batch).await {
             tracing::warn!(error = %e, "usage flush failed; will retry");
-            self.usage.restore(batch);
+            self.workers.restore(batch);
         }
     }
 

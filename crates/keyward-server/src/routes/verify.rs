@@ -26,10 +26,10 @@ use std::net::IpAddr;
 pub async fn whoami(auth: ApiKeyAuth) -> Json<WhoAmI> {
     let p = auth.0;
     Json(WhoAmI {
-        key_id: p.key_id.to_string(),
+        key_id: p.key_id,
         tenant_id: p.tenant_id,
         name: p.name,
-        permissions: p.permissions.to_strings(),
+        permissions: p.permissions,
         expires_at: p.expires_at,
     })
 }

@@ -58,6 +58,8 @@ pub struct Opts {
     pub trusted_proxies: Vec<String>,
     pub failed_verifications_per_minute: u32,
     pub database_url: Option<String>,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
 }
 
 impl Default for Opts {
@@ -66,6 +68,7 @@ impl Default for Opts {
             trusted_proxies: vec![],
             failed_verifications_per_minute: 1000,
             database_url: None,
+            workers: 0,
         }
     }
 }
@@ -91,6 +94,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         bootstrap_password: Some(ADMIN_PASSWORD.into()),
         usage_flush_interval_ms: 100,
         failed_verifications_per_minute: opts.failed_verifications_per_minute,
+        workers: opts.workers,
         ..Settings::default()
     };
     let app = Application::build(settings).await.expect("app builds");

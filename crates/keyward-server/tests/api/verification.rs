@@ -424,6 +424,63 @@ async fn usage_and_last_used_are_written_in_batches() {
     assert!(p["items"][0]["last_used_at"].is_string());
 }
 
+/// Each worker thread keeps its own cache: a change must reach all of them
+/// before the mutating request returns.
+#[tokio::test]
+async fn a_change_is_seen_by_every_worker_thread_at_once() {
+    let app = spawn_with(Opts {
+        workers: 4,
+        ..Opts::default()
+    })
+    .await;
+    let g = app.group(&app.admin, "Workers", &["customers:read"]).await;
+    let (id, secret) = app.key(&app.admin, "Everywhere", g, json!({})).await;
+    // A new connection per request: actix hands connections to its workers
+    // in turn, so every worker verifies (and caches) the key.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let whoami = |expected: StatusCode| {
+        let (fresh, url, secret) = (fresh.clone(), app.url("/v1/whoami"), secret.clone());
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..16 {
+                let r = fresh
+                    .get(&url)
+                    .header("X-API-Key", &secret)
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, body) = json_of(r).await;
+                assert_eq!(status, expected, "{body}");
+                seen.push(body["permissions"].clone());
+            }
+            seen
+        }
+    };
+    for p in whoami(StatusCode::OK).await {
+        assert_eq!(p, json!(["customers:read"]));
+    }
+    let (s, _) = app
+        .patch(
+            &format!("/v1/groups/{g}"),
+            &app.admin,
+            json!({"permissions": ["customers:read", "invoices:read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for p in whoami(StatusCode::OK).await {
+        assert_eq!(
+            p,
+            json!(["customers:read", "invoices:read"]),
+            "every worker sees the group change"
+        );
+    }
+    app.delete(&format!("/v1/api-keys/{id}"), &app.admin).await;
+    whoami(StatusCode::UNAUTHORIZED).await;
+}
+
 /// A flush larger than one statement: counters add up across flushes and
 /// statements, and last-used never moves backwards.
 #[tokio::test]

@@ -1,0 +1,386 @@
+//! Each worker thread's own front cache of key records, with the usage of
+//! each key counted in its entry.
+//!
+//! A verification by a cached key touches only memory of its own thread: one
+//! hash lookup, whose slot also holds the key's usage counters, and one read
+//! of a shared epoch that changes only when a key changes. No lock word,
+//! reference count or counter is written that another thread also writes,
+//! so worker threads never bounce cache lines between cores on the hot path.
+//!
+//! Invalidation (see `verification.rs`) bumps the epoch; a thread that sees
+//! a new epoch drops the entries of the keys changed since it last looked
+//! (or everything, after a group change) before it verifies anything.
+//! The flusher drains every thread's counters under each thread's lock,
+//! which the thread itself takes uncontended on every verification.
+
+use crate::db::UsageBatch;
+use chrono::{DateTime, NaiveDate, Utc};
+use keyward_core::verify::KeyRecord;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Per key and day: (tenant, succeeded, denied).
+type Counts = HashMap<([u8; 12], NaiveDate), (i64, i64, i64)>;
+
+/// Usage gathered outside the entries: counts of entries that left a
+/// cache, of past days, and of batches whose write failed.
+#[derive(Debug, Default)]
+pub struct UsageShard {
+    counts: Counts,
+    last_used: HashMap<[u8; 12], (DateTime<Utc>, IpAddr)>,
+}
+
+impl UsageShard {
+    pub fn add(&mut self, id: [u8; 12], day: NaiveDate, tenant_id: i64, ok: i64, denied: i64) {
+        let e = self.counts.entry((id, day)).or_insert((tenant_id, 0, 0));
+        e.1 += ok;
+        e.2 += denied;
+    }
+
+    pub fn used(&mut self, id: [u8; 12], at: DateTime<Utc>, ip: IpAddr) {
+        let cur = self.last_used.entry(id).or_insert((at, ip));
+        if cur.0 < at {
+            *cur = (at, ip);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for ((id, day), (t, ok, denied)) in other.counts {
+            self.add(id, day, t, ok, denied);
+        }
+        for (id, (at, ip)) in other.last_used {
+            self.used(id, at, ip);
+        }
+    }
+
+    pub fn into_batch(self) -> UsageBatch {
+        let id_string = |id: &[u8; 12]| String::from_utf8_lossy(id).into_owned();
+        UsageBatch {
+            counts: self
+                .counts
+                .into_iter()
+                .map(|((id, day), v)| ((id_string(&id), day), v))
+                .collect(),
+            last_used: self
+                .last_used
+                .into_iter()
+                .map(|(id, (at, ip))| (id_string(&id), (at, ip.to_string())))
+                .collect(),
+        }
+    }
+}
+
+/// One key's usage on one thread since the last flush, for one day.
+#[derive(Debug, Default)]
+struct KeyUsage {
+    day: Option<NaiveDate>,
+    tenant_id: i64,
+    ok: i64,
+    denied: i64,
+    last: Option<(DateTime<Utc>, IpAddr)>,
+}
+
+impl KeyUsage {
+    fn count(
+        &mut self,
+        id: [u8; 12],
+        tenant_id: i64,
+        ok: bool,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+        spill: &mut UsageShard,
+    ) {
+        let day = now.date_naive();
+        if self.day != Some(day) {
+            self.drain_into(id, spill);
+            self.day = Some(day);
+            self.tenant_id = tenant_id;
+        }
+        if ok {
+            self.ok += 1;
+            if self.last.is_none_or(|(at, _)| at < now) {
+                self.last = Some((now, ip));
+            }
+        } else {
+            self.denied += 1;
+        }
+    }
+
+    fn drain_into(&mut self, id: [u8; 12], out: &mut UsageShard) {
+        if let Some(day) = self.day
+            && (self.ok != 0 || self.denied != 0)
+        {
+            out.add(id, day, self.tenant_id, self.ok, self.denied);
+        }
+        self.ok = 0;
+        self.denied = 0;
+        if let Some((at, ip)) = self.last.take() {
+            out.used(id, at, ip);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The record, or its known absence.
+    record: Option<Arc<KeyRecord>>,
+    /// The end of the shared cache entry's lifetime it was copied from.
+    fresh_until: DateTime<Utc>,
+    usage: KeyUsage,
+}
+
+/// One thread's cache: see the module documentation.
+#[derive(Debug, Default)]
+pub struct WorkerCache {
+    /// The invalidation epoch this thread has applied.
+    seen_epoch: u64,
+    entries: HashMap<[u8; 12], Entry>,
+    /// Usage of entries that left `entries` since the last flush.
+    spill: UsageShard,
+}
+
+impl WorkerCache {
+    /// The cached record of `id` when fresh at `now`.
+    pub fn get(&self, id: &[u8; 12], now: DateTime<Utc>) -> Option<&Option<Arc<KeyRecord>>> {
+        self.entries
+            .get(id)
+            .filter(|e| now < e.fresh_until)
+            .map(|e| &e.record)
+    }
+
+    /// Caches a record copied from the shared cache; when full, expired
+    /// entries go first, then an arbitrary half (their usage is kept).
+    pub fn insert(
+        &mut self,
+        id: [u8; 12],
+        record: Option<Arc<KeyRecord>>,
+        fresh_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        capacity: usize,
+    ) {
+        if self.entries.len() >= capacity && !self.entries.contains_key(&id) {
+            let spill = &mut self.spill;
+            self.entries.retain(|id, e| {
+                let keep = now < e.fresh_until;
+                if !keep {
+                    e.usage.drain_into(*id, spill);
+                }
+                keep
+            });
+            if self.entries.len() >= capacity {
+                let mut keep = false;
+                self.entries.retain(|id, e| {
+                    keep = !keep;
+                    if !keep {
+                        e.usage.drain_into(*id, spill);
+                    }
+                    keep
+                });
+            }
+        }
+        match self.entries.get_mut(&id) {
+            Some(e) => {
+                e.record = record;
+                e.fresh_until = fresh_until;
+            }
+            None => {
+                self.entries.insert(
+                    id,
+                    Entry {
+                        record,
+                        fresh_until,
+                        usage: KeyUsage::default(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Counts a verification of a key that exists (in its entry when cached).
+    pub fn count(
+        &mut self,
+        tenant_id: i64,
+        id: [u8; 12],
+        ok: bool,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) {
+        let Self { entries, spill, .. } = self;
+        match entries.get_mut(&id) {
+            Some(e) => e.usage.count(id, tenant_id, ok, ip, now, spill),
+            None => {
+                let mut usage = KeyUsage::default();
+                usage.count(id, tenant_id, ok, ip, now, spill);
+                usage.drain_into(id, spill);
+            }
+        }
+    }
+
+    /// Applies invalidations: `None` drops every entry, else the given ids.
+    pub fn apply(&mut self, epoch: u64, changed: Option<&mut dyn Iterator<Item = [u8; 12]>>) {
+        let spill = &mut self.spill;
+        match changed {
+            None => {
+                for (id, mut e) in self.entries.drain() {
+                    e.usage.drain_into(id, spill);
+                }
+            }
+            Some(ids) => {
+                for id in ids {
+                    if let Some(mut e) = self.entries.remove(&id) {
+                        e.usage.drain_into(id, spill);
+                    }
+                }
+            }
+        }
+        self.seen_epoch = epoch;
+    }
+
+    pub fn seen_epoch(&self) -> u64 {
+        self.seen_epoch
+    }
+
+    /// Moves this thread's usage since the last flush into `out`.
+    fn drain_into(&mut self, out: &mut UsageShard) {
+        for (id, e) in &mut self.entries {
+            e.usage.drain_into(*id, out);
+        }
+        out.merge(std::mem::take(&mut self.spill));
+    }
+}
+
+/// Every worker thread's cache, and the usage put back after failed writes.
+#[derive(Debug, Default)]
+pub struct WorkerCaches {
+    per_thread: thread_local::ThreadLocal<Mutex<WorkerCache>>,
+    restored: Mutex<UsageShard>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl WorkerCaches {
+    /// The calling thread's cache (its lock is uncontended but for flushes).
+    pub fn mine(&self) -> MutexGuard<'_, WorkerCache> {
+        lock(self.per_thread.get_or_default())
+    }
+
+    /// All usage gathered since the last call.
+    pub fn take_usage(&self) -> UsageBatch {
+        let mut all = std::mem::take(&mut *lock(&self.restored));
+        for cell in self.per_thread.iter() {
+            lock(cell).drain_into(&mut all);
+        }
+        all.into_batch()
+    }
+
+    /// Puts back a batch whose write failed, so that nothing is lost.
+    pub fn restore(&self, failed: UsageBatch) {
+        let mut r = lock(&self.restored);
+        let id_bytes = |s: &str| <[u8; 12]>::try_from(s.as_bytes()).ok();
+        for ((key_id, day), (t, ok, denied)) in failed.counts {
+            if let Some(id) = id_bytes(&key_id) {
+                r.add(id, day, t, ok, denied);
+            }
+        }
+        for (key_id, (at, ip)) in failed.last_used {
+            if let (Some(id), Ok(ip)) = (id_bytes(&key_id), ip.parse::<IpAddr>()) {
+                r.used(id, at, ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn id(i: u32) -> [u8; 12] {
+        let mut b = [b'0'; 12];
+        b[8..].copy_from_slice(format!("{i:04}").as_bytes());
+        b
+    }
+
+    fn at(day: u32, secs: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, 0, 0, secs).unwrap()
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    fn totals(batch: &UsageBatch, key: u32, day: u32) -> Option<(i64, i64, i64)> {
+        let k = String::from_utf8_lossy(&id(key)).into_owned();
+        batch.counts.get(&(k, at(day, 0).date_naive())).copied()
+    }
+
+    fn last_used(batch: &UsageBatch, key: u32) -> Option<(DateTime<Utc>, String)> {
+        batch
+            .last_used
+            .get(String::from_utf8_lossy(&id(key)).as_ref())
+            .cloned()
+    }
+
+    #[test]
+    fn counts_add_up_per_day_and_survive_invalidation_and_eviction() {
+        let caches = WorkerCaches::default();
+        {
+            let mut c = caches.mine();
+            for k in 0..3 {
+                c.insert(id(k), None, at(30, 59), at(20, 0), 2);
+            }
+            assert!(c.entries.len() <= 2, "bounded: {}", c.entries.len());
+            c.insert(id(7), None, at(30, 59), at(20, 0), 100);
+            c.count(1, id(7), true, ip(1), at(20, 5));
+            c.count(1, id(7), true, ip(2), at(20, 9));
+            c.count(1, id(7), false, ip(3), at(20, 10));
+            // The next day: yesterday's counts move aside, not lost.
+            c.count(1, id(7), true, ip(4), at(21, 1));
+            // A key not cached on this thread is counted too.
+            c.count(2, id(8), false, ip(5), at(21, 2));
+        }
+        let batch = caches.take_usage();
+        assert_eq!(totals(&batch, 7, 20), Some((1, 2, 1)));
+        assert_eq!(totals(&batch, 7, 21), Some((1, 1, 0)));
+        assert_eq!(totals(&batch, 8, 21), Some((2, 0, 1)));
+        assert_eq!(last_used(&batch, 7), Some((at(21, 1), "10.0.0.4".into())));
+        assert_eq!(last_used(&batch, 8), None, "denied uses are not last uses");
+        assert!(caches.take_usage().is_empty(), "taken once");
+
+        {
+            let mut c = caches.mine();
+            c.count(1, id(7), true, ip(6), at(21, 3));
+            c.apply(5, Some(&mut [id(7)].into_iter()));
+            assert_eq!(c.seen_epoch(), 5);
+            assert!(c.get(&id(7), at(21, 4)).is_none(), "dropped");
+            c.insert(id(9), None, at(30, 59), at(21, 0), 100);
+            c.count(1, id(9), true, ip(7), at(21, 4));
+            c.apply(6, None);
+            assert!(c.entries.is_empty());
+        }
+        let batch = caches.take_usage();
+        assert_eq!(totals(&batch, 7, 21), Some((1, 1, 0)));
+        assert_eq!(totals(&batch, 9, 21), Some((1, 1, 0)));
+    }
+
+    #[test]
+    fn entries_expire_and_failed_batches_come_back() {
+        let caches = WorkerCaches::default();
+        {
+            let mut c = caches.mine();
+            c.insert(id(1), None, at(20, 30), at(20, 0), 100);
+            assert!(c.get(&id(1), at(20, 29)).is_some());
+            assert!(c.get(&id(1), at(20, 30)).is_none(), "expired");
+            c.count(1, id(1), true, ip(1), at(20, 1));
+        }
+        let batch = caches.take_usage();
+        caches.restore(batch.clone());
+        caches.mine().count(1, id(1), true, ip(2), at(20, 2));
+        let again = caches.take_usage();
+        assert_eq!(totals(&again, 1, 20), Some((1, 2, 0)));
+        assert_eq!(last_used(&again, 1), Some((at(20, 2), "10.0.0.2".into())));
+    }
+}
