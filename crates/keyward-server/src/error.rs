@@ -105,7 +105,10 @@ impl ResponseError for ApiError {
             resp.insert_header((RETRY_AFTER, v));
         }
         if matches!(self, Self::Unauthenticated(_)) {
-            resp.insert_header(("WWW-Authenticate", "Bearer, ApiKey"));
+            resp.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer, ApiKey"),
+            ));
         }
         resp.json(ErrorEnvelope::new(
             self.code(),

@@ -1,13 +1,19 @@
 //! Bounded, in-memory failure throttles (failed logins, failed verifications).
 //!
-//! The check runs on every verification, so it is a read lock and one hash
-//! lookup in one of 16 shards; only failures take a write lock.
+//! The check runs on every verification: while no key has been blocked for
+//! a whole window it reads one atomic and nothing else. A failure updates
+//! its key's window with atomics; each thread remembers the windows it
+//! updated lately, so repeated failures from one client touch no lock (a
+//! lock word written by every thread is a cache line bouncing between
+//! cores). Only a key's first failure takes a shard's write lock.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
+use thread_local::ThreadLocal;
 
 const SHARDS: usize = 16;
 
@@ -17,8 +23,10 @@ const SHARDS: usize = 16;
 /// then the windows that are not blocking, then the oldest ones, so memory
 /// never grows and a flood of new keys cannot unblock a blocked one cheaply.
 #[derive(Debug)]
-pub struct Throttle<K> {
+pub struct Throttle<K: Send> {
     shards: Vec<RwLock<HashMap<K, Arc<Window>>>>,
+    /// Per thread: windows this thread updated lately (at most `RECENT`).
+    recent: ThreadLocal<RefCell<HashMap<K, Arc<Window>>>>,
     hasher: RandomState,
     limit: u32,
     window: Duration,
@@ -38,12 +46,18 @@ pub struct Throttle<K> {
 struct Window {
     start_ms: AtomicU64,
     count: AtomicU32,
+    /// False once removed from its shard (threads then forget it).
+    live: AtomicBool,
 }
 
-impl<K: Hash + Eq + Clone> Throttle<K> {
+/// Windows remembered per thread.
+const RECENT: usize = 64;
+
+impl<K: Hash + Eq + Clone + Send> Throttle<K> {
     pub fn new(limit: u32, window: Duration, capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            recent: ThreadLocal::new(),
             hasher: RandomState::new(),
             limit,
             window,
@@ -72,13 +86,39 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         if blocked_at == 0 || self.now_ms().saturating_sub(blocked_at - 1) >= self.window_ms() {
             return Ok(());
         }
+        if let Some(verdict) = self.with_recent(key, |w| self.verdict(w)) {
+            return verdict;
+        }
         let shard = self
             .shard(key)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let Some(w) = shard.get(key) else {
-            return Ok(());
-        };
+        match shard.get(key) {
+            Some(w) => self.verdict(w),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `f` on this thread's remembered window of `key`, if it is live.
+    fn with_recent<R>(&self, key: &K, f: impl FnOnce(&Window) -> R) -> Option<R> {
+        let mut recent = self.recent.get_or_default().borrow_mut();
+        let w = recent.get(key)?;
+        if w.live.load(Ordering::Relaxed) {
+            return Some(f(w));
+        }
+        recent.remove(key);
+        None
+    }
+
+    fn remember(&self, key: &K, w: &Arc<Window>) {
+        let mut recent = self.recent.get_or_default().borrow_mut();
+        if recent.len() >= RECENT {
+            recent.clear();
+        }
+        recent.insert(key.clone(), Arc::clone(w));
+    }
+
+    fn verdict(&self, w: &Window) -> Result<(), u64> {
         if w.count.load(Ordering::Relaxed) < self.limit {
             return Ok(());
         }
@@ -96,6 +136,9 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     /// Records a failure.
     pub fn fail(&self, key: &K) {
         let now = self.now_ms();
+        if self.with_recent(key, |w| self.bump(w, now)).is_some() {
+            return;
+        }
         {
             let shard = self
                 .shard(key)
@@ -103,6 +146,7 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(w) = shard.get(key) {
                 self.bump(w, now);
+                self.remember(key, w);
                 return;
             }
         }
@@ -117,9 +161,11 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             Arc::new(Window {
                 start_ms: AtomicU64::new(now),
                 count: AtomicU32::new(0),
+                live: AtomicBool::new(true),
             })
         });
         self.bump(w, now);
+        self.remember(key, w);
     }
 
     fn bump(&self, w: &Window, now: u64) {
@@ -140,25 +186,41 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     /// Makes room: expired windows go first, then those not blocking, then the oldest.
     fn evict(&self, shard: &mut HashMap<K, Arc<Window>>, now: u64) {
         let (window, limit) = (self.window_ms(), self.limit);
-        shard.retain(|_, w| now.saturating_sub(w.start_ms.load(Ordering::Relaxed)) < window);
+        let keep_if = |keep: bool, w: &Window| {
+            if !keep {
+                w.live.store(false, Ordering::Relaxed);
+            }
+            keep
+        };
+        shard.retain(|_, w| {
+            keep_if(
+                now.saturating_sub(w.start_ms.load(Ordering::Relaxed)) < window,
+                w,
+            )
+        });
         if shard.len() >= self.per_shard {
-            shard.retain(|_, w| w.count.load(Ordering::Relaxed) >= limit);
+            shard.retain(|_, w| keep_if(w.count.load(Ordering::Relaxed) >= limit, w));
         }
         if shard.len() >= self.per_shard
             && let Some(oldest) = shard
                 .iter()
                 .min_by_key(|(_, w)| w.start_ms.load(Ordering::Relaxed))
                 .map(|(k, _)| k.clone())
+            && let Some(w) = shard.remove(&oldest)
         {
-            shard.remove(&oldest);
+            w.live.store(false, Ordering::Relaxed);
         }
     }
 
     pub fn reset(&self, key: &K) {
-        self.shard(key)
+        if let Some(w) = self
+            .shard(key)
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+            .remove(key)
+        {
+            w.live.store(false, Ordering::Relaxed);
+        }
     }
 }
 

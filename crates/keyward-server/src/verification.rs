@@ -46,6 +46,10 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    if !trusted.is_trusted(peer) {
+        // The common case, without looking for the header at all.
+        return peer.to_canonical();
+    }
     let headers = req
         .headers()
         .get_all(X_FORWARDED_FOR)
@@ -312,16 +316,19 @@ impl KeyVerification {
     /// The synchronous part of [`Self::verify`]: the whole verification
     /// when the key is malformed, unknown or cached (the common case, with
     /// no future and no database), `None` when its record must be loaded.
+    /// `now` is only asked for when the key is well-formed.
     pub fn try_verify<S: AsRef<str>>(
         &self,
         presented: &str,
         client_ip: IpAddr,
         required: &[S],
-        now: DateTime<Utc>,
+        now: impl FnOnce() -> DateTime<Utc>,
     ) -> Option<Result<Principal, VerifyFailure>> {
         match self.begin(presented, client_ip, VerifyScope::Direct) {
             Err(failure) => Some(Err(failure)),
-            Ok(begun) => self.verify_cached(&begun, client_ip, required, now, VerifyScope::Direct),
+            Ok(begun) => {
+                self.verify_cached(&begun, client_ip, required, now(), VerifyScope::Direct)
+            }
         }
     }
 
@@ -632,7 +639,7 @@ impl ApiKeyAuth {
             .map_or(&[][..], |c| c.required.as_slice());
         state
             .keys
-            .try_verify(presented, ip, required, crate::now())
+            .try_verify(presented, ip, required, crate::now)
             .map(|r| r.map_err(ApiError::from))
     }
 }
