@@ -188,7 +188,7 @@ impl Verifier {
         now: DateTime<Utc>,
     ) -> Result<Principal, DenialReason> {
         let record = record
-            .filter(|r| r.key_id.as_str() == parsed.key_id())
+            .filter(|r| r.key_id.as_bytes() == parsed.key_id().as_bytes())
             .ok_or(DenialReason::UnknownKey)?;
         let digest = self.hasher.digest(parsed);
         let current = digest.ct_matches(&record.digest);

@@ -110,11 +110,10 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Bearer, ApiKey"),
             ));
         }
-        resp.json(ErrorEnvelope::new(
-            self.code(),
-            self.to_string(),
-            self.field(),
-        ))
+        crate::views::json_response(
+            resp,
+            &ErrorEnvelope::new(self.code(), self.to_string(), self.field()),
+        )
     }
 }
 

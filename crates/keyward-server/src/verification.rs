@@ -375,16 +375,14 @@ impl KeyVerification {
         }
         // The entry was dropped again at once (a racing change or eviction):
         // decide on the record just read, which is at least as new.
-        let mut local = self.workers.mine();
-        self.decide(
-            &mut local,
-            &begun,
-            record.as_deref(),
-            client_ip,
-            required,
-            now,
-            scope,
-        )
+        let (result, count) =
+            self.decide(&begun, record.as_deref(), client_ip, required, now, scope);
+        if let Some((tenant_id, ok)) = count {
+            self.workers
+                .mine()
+                .count(tenant_id, begun.id, ok, client_ip, now);
+        }
+        result
     }
 
     /// Steps without a record: the failure throttle, then format and checksum.
@@ -429,46 +427,36 @@ impl KeyVerification {
     ) -> Option<Result<Principal, VerifyFailure>> {
         let mut local = self.workers.mine();
         self.catch_up(&mut local);
-        if local.get(&begun.id, now).is_none() {
-            match self.shared(&begun.id, now) {
-                Shared::Cached(record, fresh_until) => {
-                    // A private copy, so that this thread's reference counts are its own.
-                    let record = record.map(|r| Arc::new(r.unshared()));
-                    local.insert(begun.id, record, fresh_until, now, self.worker_capacity);
-                }
-                // Not a key at all: nothing to cache.
-                Shared::Unknown => {
-                    return Some(
-                        self.decide(&mut local, begun, None, client_ip, required, now, scope),
-                    );
-                }
-                Shared::Load => return None,
-            }
+        let decide = |record: Option<&KeyRecord>| {
+            self.decide(begun, record, client_ip, required, now, scope)
+        };
+        if let Some(done) = local.with_record(&begun.id, now, client_ip, decide) {
+            return Some(done);
         }
-        let record = local.get(&begun.id, now).cloned().flatten();
-        Some(self.decide(
-            &mut local,
-            begun,
-            record.as_deref(),
-            client_ip,
-            required,
-            now,
-            scope,
-        ))
+        match self.shared(&begun.id, now) {
+            Shared::Cached(record, fresh_until) => {
+                // A private copy, so that this thread's reference counts are its own.
+                let record = record.map(|r| Arc::new(r.unshared()));
+                local.insert(begun.id, record, fresh_until, now, self.worker_capacity);
+                local.with_record(&begun.id, now, client_ip, decide)
+            }
+            // Not a key at all: nothing to cache or count.
+            Shared::Unknown => Some(decide(None).0),
+            Shared::Load => None,
+        }
     }
 
-    /// The core's checks on the record, then usage and failure counting.
-    #[allow(clippy::too_many_arguments)]
+    /// The core's checks on the record, and failure counting. Returns the
+    /// use to count for the key, if any: (tenant, succeeded).
     fn decide<S: AsRef<str>>(
         &self,
-        local: &mut WorkerCache,
         begun: &Begun<'_>,
         record: Option<&KeyRecord>,
         client_ip: IpAddr,
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
-    ) -> Result<Principal, VerifyFailure> {
+    ) -> (Result<Principal, VerifyFailure>, Option<(i64, bool)>) {
         let record = match scope {
             VerifyScope::OnBehalf { tenant_id, .. } => record.filter(|r| r.tenant_id == tenant_id),
             VerifyScope::Direct => record,
@@ -476,22 +464,22 @@ impl KeyVerification {
         let result = self
             .verifier
             .check(&begun.parsed, record, client_ip, required, now);
-        match (&result, record) {
-            (Ok(_), Some(r)) => local.count(r.tenant_id, begun.id, true, client_ip, now),
+        let count = match (&result, record) {
+            (Ok(_), Some(r)) => Some((r.tenant_id, true)),
             (Err(reason), r) => {
-                if let (Some(r), false) = (r, matches!(reason, DenialReason::DigestMismatch)) {
-                    local.count(r.tenant_id, begun.id, false, client_ip, now);
-                }
                 tracing::debug!(key_id = begun.parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
                 // Only failures to authenticate count: a valid key calling a
                 // route it lacks a permission for does not lock out its address.
                 if reason.kind() == DenialKind::Unauthenticated {
                     self.failures.fail(&begun.throttle_key);
                 }
+                // A wrong secret is not a use of the key.
+                r.filter(|_| !matches!(reason, DenialReason::DigestMismatch))
+                    .map(|r| (r.tenant_id, false))
             }
-            (Ok(_), None) => {}
-        }
-        result.map_err(VerifyFailure::Denied)
+            (Ok(_), None) => None,
+        };
+        (result.map_err(VerifyFailure::Denied), count)
     }
 
     /// Writes the usage gathered since the last flush.

@@ -10,6 +10,9 @@
 //! Invalidation (see `verification.rs`) bumps the epoch; a thread that sees
 //! a new epoch drops the entries of the keys changed since it last looked
 //! (or everything, after a group change) before it verifies anything.
+//! Key ids are server-generated random strings and only ids of existing keys
+//! are ever inserted, so the map uses a fast hasher (foldhash) rather than
+//! SipHash: presented ids only look up, they cannot build collisions.
 //! The flusher drains every thread's counters under each thread's lock,
 //! which the thread itself takes uncontended on every verification.
 
@@ -135,18 +138,45 @@ struct Entry {
 pub struct WorkerCache {
     /// The invalidation epoch this thread has applied.
     seen_epoch: u64,
-    entries: HashMap<[u8; 12], Entry>,
+    entries: HashMap<[u8; 12], Entry, foldhash::fast::RandomState>,
     /// Usage of entries that left `entries` since the last flush.
     spill: UsageShard,
 }
 
 impl WorkerCache {
     /// The cached record of `id` when fresh at `now`.
-    pub fn get(&self, id: &[u8; 12], now: DateTime<Utc>) -> Option<&Option<Arc<KeyRecord>>> {
+    #[cfg(test)]
+    fn get(&self, id: &[u8; 12], now: DateTime<Utc>) -> Option<&Option<Arc<KeyRecord>>> {
         self.entries
             .get(id)
             .filter(|e| now < e.fresh_until)
             .map(|e| &e.record)
+    }
+
+    /// With one lookup: runs `decide` on the record of `id` when it is cached
+    /// and fresh at `now`, and counts the use it returns, if any
+    /// ((tenant, succeeded), from `ip`) in the entry.
+    pub fn with_record<R>(
+        &mut self,
+        id: &[u8; 12],
+        now: DateTime<Utc>,
+        ip: IpAddr,
+        decide: impl FnOnce(Option<&KeyRecord>) -> (R, Option<(i64, bool)>),
+    ) -> Option<R> {
+        let Self { entries, spill, .. } = self;
+        let Entry {
+            record,
+            fresh_until,
+            usage,
+        } = entries.get_mut(id)?;
+        if now >= *fresh_until {
+            return None;
+        }
+        let (result, count) = decide(record.as_deref());
+        if let Some((tenant_id, ok)) = count {
+            usage.count(*id, tenant_id, ok, ip, now, spill);
+        }
+        Some(result)
     }
 
     /// Caches a record copied from the shared cache; when full, expired

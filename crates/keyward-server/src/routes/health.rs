@@ -1,6 +1,7 @@
 //! Liveness and readiness.
 
 use crate::state::AppState;
+use crate::views::json_response;
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 
@@ -8,7 +9,7 @@ use actix_web::{HttpResponse, get};
 #[utoipa::path(tag = "health", operation_id = "healthz", responses((status = 200, description = "Up")))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    json_response(HttpResponse::Ok(), &serde_json::json!({"status": "ok"}))
 }
 
 /// The database answers.
@@ -20,11 +21,13 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Ok(()) => json_response(HttpResponse::Ok(), &serde_json::json!({"status": "ready"})),
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({"status": "database unreachable"}))
+            json_response(
+                HttpResponse::ServiceUnavailable(),
+                &serde_json::json!({"status": "database unreachable"}),
+            )
         }
     }
 }

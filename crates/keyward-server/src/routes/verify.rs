@@ -3,8 +3,9 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::verification::{ApiKeyAuth, VerifyFailure, client_ip};
+use crate::views::json_response;
 use actix_web::web::{Data, Json};
-use actix_web::{HttpRequest, get, post};
+use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, VerifyRequest, VerifyResponse, WhoAmI};
 use keyward_core::verify::VerifyCode;
 use keyward_core::{Field, Invalid, ValidationError};
@@ -23,15 +24,18 @@ use std::net::IpAddr;
     security(("api_key" = []))
 )]
 #[get("/v1/whoami")]
-pub async fn whoami(auth: ApiKeyAuth) -> Json<WhoAmI> {
+pub async fn whoami(auth: ApiKeyAuth) -> HttpResponse {
     let p = auth.0;
-    Json(WhoAmI {
-        key_id: p.key_id,
-        tenant_id: p.tenant_id,
-        name: p.name,
-        permissions: p.permissions,
-        expires_at: p.expires_at,
-    })
+    json_response(
+        HttpResponse::Ok(),
+        &WhoAmI {
+            key_id: p.key_id,
+            tenant_id: p.tenant_id,
+            name: p.name,
+            permissions: p.permissions,
+            expires_at: p.expires_at,
+        },
+    )
 }
 
 /// Verify a key for a service in another language. The caller's key needs
