@@ -139,6 +139,14 @@ impl DenialReason {
     }
 }
 
+/// Which of a record's secrets a presented key carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchedSecret {
+    Current,
+    /// The previous secret, within its rotation grace period.
+    Previous,
+}
+
 /// A key that passed every check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -187,16 +195,53 @@ impl Verifier {
         required: &[S],
         now: DateTime<Utc>,
     ) -> Result<Principal, DenialReason> {
-        let record = record
-            .filter(|r| r.key_id.as_bytes() == parsed.key_id().as_bytes())
-            .ok_or(DenialReason::UnknownKey)?;
+        let record = record.ok_or(DenialReason::UnknownKey)?;
+        let secret = self.match_secret(parsed, record, now)?;
+        Self::check_matched(record, secret, client_ip, required, now)
+    }
+
+    /// The digest step: which of the record's secrets the key carries
+    /// (compared in constant time; the previous one only within its grace
+    /// period), or `UnknownKey` / `DigestMismatch`.
+    pub fn match_secret(
+        &self,
+        parsed: &ParsedKey<'_>,
+        record: &KeyRecord,
+        now: DateTime<Utc>,
+    ) -> Result<MatchedSecret, DenialReason> {
+        if record.key_id.as_bytes() != parsed.key_id().as_bytes() {
+            return Err(DenialReason::UnknownKey);
+        }
         let digest = self.hasher.digest(parsed);
         let current = digest.ct_matches(&record.digest);
         let previous = record
             .previous
             .as_ref()
             .is_some_and(|(d, until)| now < *until && digest.ct_matches(d));
-        if !current && !previous {
+        match (current, previous) {
+            (true, _) => Ok(MatchedSecret::Current),
+            (false, true) => Ok(MatchedSecret::Previous),
+            (false, false) => Err(DenialReason::DigestMismatch),
+        }
+    }
+
+    /// The steps after the digest, for a key known to carry `secret`:
+    /// grace period, revocation, expiry, address, permissions. A caller that
+    /// remembers an earlier [`Self::match_secret`] for the same presented
+    /// key may skip it, as long as the record has not changed since.
+    pub fn check_matched<S: AsRef<str>>(
+        record: &KeyRecord,
+        secret: MatchedSecret,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+    ) -> Result<Principal, DenialReason> {
+        if secret == MatchedSecret::Previous
+            && record
+                .previous
+                .as_ref()
+                .is_none_or(|(_, until)| now >= *until)
+        {
             return Err(DenialReason::DigestMismatch);
         }
         if record.revoked {
@@ -217,7 +262,7 @@ impl Verifier {
             name: record.name.clone(),
             permissions: record.permissions.clone(),
             expires_at: record.expires_at,
-            via_previous_secret: !current,
+            via_previous_secret: secret == MatchedSecret::Previous,
         })
     }
 
@@ -494,6 +539,18 @@ mod tests {
         assert_eq!(
             v.verify(old.expose(), |_| Some(&rec), any, none, after)
                 .unwrap_err(),
+            DenialReason::DigestMismatch
+        );
+        // A caller remembering that the old secret matched still loses it
+        // when the grace period ends.
+        let parsed = f.parse(old.expose()).unwrap();
+        assert_eq!(
+            v.match_secret(&parsed, &rec, during),
+            Ok(MatchedSecret::Previous)
+        );
+        assert!(Verifier::check_matched(&rec, MatchedSecret::Previous, any, none, during).is_ok());
+        assert_eq!(
+            Verifier::check_matched(&rec, MatchedSecret::Previous, any, none, after).unwrap_err(),
             DenialReason::DigestMismatch
         );
         let _ = Expiry::parse("2030-01-01", now()).unwrap();

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::record_cache::RecordCache;
 use crate::state::AppState;
 use crate::throttle::Throttle;
-use crate::worker_cache::{WorkerCache, WorkerCaches};
+use crate::worker_cache::{SecretMemo, WorkerCache, WorkerCaches};
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 use keyward_core::key::ParsedKey;
 use keyward_core::verify::{
-    DenialKind, DenialReason, KeyRecord, Principal, TrustedProxies, Verifier,
+    DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies, Verifier,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use std::time::Instant;
+use subtle::ConstantTimeEq;
 
 pub const API_KEY_HEADER: &str = "X-API-Key";
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -75,6 +76,7 @@ impl VerifyScope {
 
 /// A presented key that passed the throttle and the format check.
 struct Begun<'p> {
+    presented: &'p str,
     parsed: ParsedKey<'p>,
     id: [u8; 12],
     throttle_key: (Option<[u8; 12]>, IpAddr),
@@ -143,6 +145,8 @@ pub struct KeyVerification {
     /// Every key id in the database (see the module documentation).
     known_ids: RwLock<HashSet<[u8; 12]>>,
     failures: Throttle<(Option<[u8; 12]>, IpAddr)>,
+    /// The key of the secret memo tags (random per process).
+    memo_key: [u64; 2],
 }
 
 impl KeyVerification {
@@ -166,6 +170,11 @@ impl KeyVerification {
             pruned_epoch: AtomicU64::new(0),
             known_ids: RwLock::new(HashSet::new()),
             failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
+            memo_key: {
+                use rand_core::Rng;
+                let mut rng = crate::auth::os_rng();
+                [rng.next_u64(), rng.next_u64()]
+            },
         }
     }
 
@@ -375,8 +384,15 @@ impl KeyVerification {
         }
         // The entry was dropped again at once (a racing change or eviction):
         // decide on the record just read, which is at least as new.
-        let (result, count) =
-            self.decide(&begun, record.as_deref(), client_ip, required, now, scope);
+        let (result, count) = self.decide(
+            &begun,
+            record.as_deref(),
+            &mut None,
+            client_ip,
+            required,
+            now,
+            scope,
+        );
         if let Some((tenant_id, ok)) = count {
             self.workers
                 .mine()
@@ -409,10 +425,37 @@ impl KeyVerification {
             return Err(VerifyFailure::Denied(DenialReason::UnknownKey));
         };
         Ok(Begun {
+            presented,
             parsed,
             id,
             throttle_key,
         })
+    }
+
+    /// The digest step, remembered per thread: a key presented again is
+    /// recognised by its memo tag (compared in constant time) instead of a
+    /// second HMAC. The grace period, revocation and everything after are
+    /// still checked on every request.
+    fn secret_of(
+        &self,
+        begun: &Begun<'_>,
+        record: &KeyRecord,
+        memo: &mut Option<SecretMemo>,
+        now: DateTime<Utc>,
+    ) -> Result<MatchedSecret, DenialReason> {
+        use siphasher::sip128::{Hasher128, SipHasher24};
+        use std::hash::Hasher;
+        let mut h = SipHasher24::new_with_keys(self.memo_key[0], self.memo_key[1]);
+        h.write(begun.presented.as_bytes());
+        let tag = h.finish128().as_u128();
+        if let Some(m) = memo
+            && bool::from(m.tag.ct_eq(&tag))
+        {
+            return Ok(m.secret);
+        }
+        let secret = self.verifier.match_secret(&begun.parsed, record, now)?;
+        *memo = Some(SecretMemo { tag, secret });
+        Ok(secret)
     }
 
     /// The steps with the record, from the thread's cache (copied from the
@@ -427,8 +470,8 @@ impl KeyVerification {
     ) -> Option<Result<Principal, VerifyFailure>> {
         let mut local = self.workers.mine();
         self.catch_up(&mut local);
-        let decide = |record: Option<&KeyRecord>| {
-            self.decide(begun, record, client_ip, required, now, scope)
+        let decide = |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>| {
+            self.decide(begun, record, memo, client_ip, required, now, scope)
         };
         if let Some(done) = local.with_record(&begun.id, now, client_ip, decide) {
             return Some(done);
@@ -441,17 +484,19 @@ impl KeyVerification {
                 local.with_record(&begun.id, now, client_ip, decide)
             }
             // Not a key at all: nothing to cache or count.
-            Shared::Unknown => Some(decide(None).0),
+            Shared::Unknown => Some(decide(None, &mut None).0),
             Shared::Load => None,
         }
     }
 
     /// The core's checks on the record, and failure counting. Returns the
     /// use to count for the key, if any: (tenant, succeeded).
+    #[allow(clippy::too_many_arguments)]
     fn decide<S: AsRef<str>>(
         &self,
         begun: &Begun<'_>,
         record: Option<&KeyRecord>,
+        memo: &mut Option<SecretMemo>,
         client_ip: IpAddr,
         required: &[S],
         now: DateTime<Utc>,
@@ -461,9 +506,12 @@ impl KeyVerification {
             VerifyScope::OnBehalf { tenant_id, .. } => record.filter(|r| r.tenant_id == tenant_id),
             VerifyScope::Direct => record,
         };
-        let result = self
-            .verifier
-            .check(&begun.parsed, record, client_ip, required, now);
+        let result = match record {
+            None => Err(DenialReason::UnknownKey),
+            Some(r) => self
+                .secret_of(begun, r, memo, now)
+                .and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now)),
+        };
         let count = match (&result, record) {
             (Ok(_), Some(r)) => Some((r.tenant_id, true)),
             (Err(reason), r) => {

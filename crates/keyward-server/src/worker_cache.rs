@@ -18,7 +18,7 @@
 
 use crate::db::UsageBatch;
 use chrono::{DateTime, NaiveDate, Utc};
-use keyward_core::verify::KeyRecord;
+use keyward_core::verify::{KeyRecord, MatchedSecret};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -124,6 +124,17 @@ impl KeyUsage {
     }
 }
 
+/// A presented key known to carry one of its record's secrets, kept as a
+/// keyed 128-bit SipHash-2-4 tag of the key (never the key): a repeated
+/// presentation is recognised without recomputing the HMAC. The tag's key is
+/// random per process; the memo dies with the entry, i.e. with any change
+/// of the record.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretMemo {
+    pub tag: u128,
+    pub secret: MatchedSecret,
+}
+
 #[derive(Debug)]
 struct Entry {
     /// The record, or its known absence.
@@ -131,6 +142,7 @@ struct Entry {
     /// The end of the shared cache entry's lifetime it was copied from.
     fresh_until: DateTime<Utc>,
     usage: KeyUsage,
+    memo: Option<SecretMemo>,
 }
 
 /// One thread's cache: see the module documentation.
@@ -153,26 +165,27 @@ impl WorkerCache {
             .map(|e| &e.record)
     }
 
-    /// With one lookup: runs `decide` on the record of `id` when it is cached
-    /// and fresh at `now`, and counts the use it returns, if any
-    /// ((tenant, succeeded), from `ip`) in the entry.
+    /// With one lookup: runs `decide` on the record of `id` (and its secret
+    /// memo) when it is cached and fresh at `now`, and counts the use it
+    /// returns, if any ((tenant, succeeded), from `ip`) in the entry.
     pub fn with_record<R>(
         &mut self,
         id: &[u8; 12],
         now: DateTime<Utc>,
         ip: IpAddr,
-        decide: impl FnOnce(Option<&KeyRecord>) -> (R, Option<(i64, bool)>),
+        decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<(i64, bool)>),
     ) -> Option<R> {
         let Self { entries, spill, .. } = self;
         let Entry {
             record,
             fresh_until,
             usage,
+            memo,
         } = entries.get_mut(id)?;
         if now >= *fresh_until {
             return None;
         }
-        let (result, count) = decide(record.as_deref());
+        let (result, count) = decide(record.as_deref(), memo);
         if let Some((tenant_id, ok)) = count {
             usage.count(*id, tenant_id, ok, ip, now, spill);
         }
@@ -213,6 +226,7 @@ impl WorkerCache {
             Some(e) => {
                 e.record = record;
                 e.fresh_until = fresh_until;
+                e.memo = None;
             }
             None => {
                 self.entries.insert(
@@ -221,6 +235,7 @@ impl WorkerCache {
                         record,
                         fresh_until,
                         usage: KeyUsage::default(),
+                        memo: None,
                     },
                 );
             }

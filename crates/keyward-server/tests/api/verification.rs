@@ -72,6 +72,21 @@ async fn whoami_answers_every_denial_with_401_or_403() {
         "unauthenticated",
         None,
     );
+    // The right id with another secret (and a valid checksum), after the
+    // real key was verified (and remembered) on this connection's worker.
+    let impostor = keyward_core::key::KeyFormat::default().generate_for(
+        &keyward_core::key::KeyId::parse(&id).unwrap(),
+        &mut keyward_server::auth::os_rng(),
+    );
+    for _ in 0..2 {
+        assert_error(
+            &whoami_from(&app, impostor.expose(), None).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            None,
+        );
+        assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
+    }
     let (_, other) = app.key(&app.admin, "Other", g, json!({})).await;
     let unknown = format!("sk_live_AAAAAAAAAAAA{}", &other[20..]);
     assert_error(
@@ -139,8 +154,11 @@ async fn the_previous_secret_works_until_the_grace_period_ends() {
         .await;
     let new = r["secret"].as_str().unwrap();
     assert!(r["api_key"]["previous_secret_valid_until"].is_string());
-    assert_eq!(app.whoami(&old).await, StatusCode::OK);
     assert_eq!(app.whoami(new).await, StatusCode::OK);
+    // Used twice, the old secret is remembered as matching: the grace
+    // period must still end it.
+    assert_eq!(app.whoami(&old).await, StatusCode::OK);
+    assert_eq!(app.whoami(&old).await, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     assert_eq!(app.whoami(&old).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.whoami(new).await, StatusCode::OK);
