@@ -1,9 +1,12 @@
 //! Key verification at wire speed.
 //!
-//! - [`KeyVerification`]: parse (no I/O) → bounded cache of key records
-//!   (positive and negative) → the core's constant-time checks at request
-//!   time. No database write and no slow hash on the request path: usage is
-//!   aggregated in memory and written in batches.
+//! - [`KeyVerification`]: throttle and parse (no I/O) → the worker thread's
+//!   own cache (`worker_cache.rs`) → the shared cache of key records
+//!   (positive and negative) → the known-id set → one database read; then
+//!   the core's constant-time digest step (remembered per thread) and the
+//!   checks after it, at request time. No database write and no slow hash on
+//!   the request path: usage is counted in the thread's cache entries and
+//!   written in batches.
 //! - [`ApiKeyAuth`]: an actix-web extractor any service can use to require a
 //!   key in `X-API-Key` (and, with [`KeyAuthConfig`] in the route's
 //!   `app_data`, permissions).
@@ -47,13 +50,10 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-    if !trusted.is_trusted(peer) {
-        // The common case, without looking for the header at all.
-        return peer.to_canonical();
-    }
-    let headers = req
-        .headers()
-        .get_all(X_FORWARDED_FOR)
+    // Lazy: the header is only looked up when the peer is a trusted proxy
+    // (the core stops before iterating otherwise).
+    let headers = std::iter::once(X_FORWARDED_FOR)
+        .flat_map(|name| req.headers().get_all(name))
         .filter_map(|v| v.to_str().ok());
     trusted.client_ip(peer, headers)
 }
@@ -183,7 +183,7 @@ impl KeyVerification {
     }
 
     fn id_bytes(key_id: &str) -> Option<[u8; 12]> {
-        key_id.as_bytes().try_into().ok()
+        crate::worker_cache::id_bytes(key_id)
     }
 
     /// Reloads the set of existing key ids from the database.

@@ -23,6 +23,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+/// A key id as the 12 bytes the caches are keyed by.
+pub fn id_bytes(key_id: &str) -> Option<[u8; 12]> {
+    key_id.as_bytes().try_into().ok()
+}
+
 /// Per key and day: (tenant, succeeded, denied).
 type Counts = HashMap<([u8; 12], NaiveDate), (i64, i64, i64)>;
 
@@ -324,7 +329,6 @@ impl WorkerCaches {
     /// Puts back a batch whose write failed, so that nothing is lost.
     pub fn restore(&self, failed: UsageBatch) {
         let mut r = lock(&self.restored);
-        let id_bytes = |s: &str| <[u8; 12]>::try_from(s.as_bytes()).ok();
         for ((key_id, day), (t, ok, denied)) in failed.counts {
             if let Some(id) = id_bytes(&key_id) {
                 r.add(id, day, t, ok, denied);
