@@ -661,6 +661,77 @@ pub struct WhoAmI {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl WhoAmI {
+    /// Appends the JSON body: byte for byte what `serde_json` writes for
+    /// this type (a property test holds them equal), without its per-byte
+    /// escaping of the strings that cannot need any: field names, the key id
+    /// (base62) and permission names (`[a-z0-9_:]`, enforced by
+    /// `Permission::parse`). `/v1/whoami` answers every integrator's
+    /// checks, so its body is on the hot path.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"key_id\":\"");
+        out.extend_from_slice(self.key_id.as_bytes());
+        out.extend_from_slice(b"\",\"tenant_id\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.tenant_id).as_bytes());
+        out.extend_from_slice(b",\"name\":");
+        write_json_string(out, &self.name);
+        out.extend_from_slice(b",\"permissions\":[");
+        for (i, p) in self.permissions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(p.as_str().as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"],\"expires_at\":");
+        match self.expires_at {
+            None => out.extend_from_slice(b"null"),
+            Some(at) => {
+                out.push(b'"');
+                let text = at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` does:
+/// `"`, `\\`, and control characters below U+0020 (short forms where JSON
+/// has them, else `\u00XX` in lower-case hex); everything else verbatim.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0C => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x00..=0x1F => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        if short == 0 {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xF)]);
+        } else {
+            out.extend_from_slice(&[b'\\', short]);
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -698,6 +769,67 @@ pub struct VerifyResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn whoami(name: &str, permissions: &[&str], expires_at: Option<DateTime<Utc>>) -> WhoAmI {
+        WhoAmI {
+            key_id: KeyId::parse("AbC123xyz789").unwrap(),
+            tenant_id: 42,
+            name: name.into(),
+            permissions: PermissionSet::from_stored(permissions),
+            expires_at,
+        }
+    }
+
+    fn written(w: &WhoAmI) -> String {
+        let mut out = Vec::new();
+        w.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn whoami_is_written_as_serde_writes_it() {
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2031, 2, 3, 4, 5, 6).unwrap();
+        for w in [
+            whoami("plain", &["customers:read", "services:read"], None),
+            whoami(
+                "quote \" back \\ nl \n tab \t \u{1} \u{1f} \u{7f} é ✓ 🦀",
+                &[],
+                Some(at),
+            ),
+            whoami(
+                "",
+                &["admin"],
+                Some(at + chrono::Duration::milliseconds(120)),
+            ),
+            whoami(
+                "x",
+                &["a", "b:c", "d_1"],
+                Some(at + chrono::Duration::nanoseconds(1)),
+            ),
+        ] {
+            assert_eq!(written(&w), serde_json::to_string(&w).unwrap());
+        }
+        let mut w = whoami("neg", &[], None);
+        w.tenant_id = i64::MIN;
+        assert_eq!(written(&w), serde_json::to_string(&w).unwrap());
+    }
+
+    proptest! {
+        #[test]
+        fn whoami_json_matches_serde(
+            name in any::<String>(),
+            tenant_id in any::<i64>(),
+            permissions in proptest::collection::vec("[a-z][a-z0-9_]{0,8}(:[a-z][a-z0-9_]{0,8})?", 0..5),
+            expires in proptest::option::of((0i64..4_000_000_000, 0u32..1_000_000_000)),
+        ) {
+            let mut w = whoami(&name, &permissions.iter().map(String::as_str).collect::<Vec<_>>(), None);
+            w.tenant_id = tenant_id;
+            w.expires_at = expires.and_then(|(s, n)| DateTime::from_timestamp(s, n));
+            prop_assert_eq!(written(&w), serde_json::to_string(&w).unwrap());
+        }
+    }
 
     #[test]
     fn patch_distinguishes_absent_from_null() {

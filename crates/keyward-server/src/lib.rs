@@ -47,9 +47,41 @@ pub mod verification;
 pub mod views;
 pub mod worker_cache;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Timelike, Utc};
 
 /// The current time at millisecond precision (what the database stores).
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(3)
+    to_millis(Utc::now())
+}
+
+/// `t` truncated to milliseconds. `trunc_subsecs(3)` does the same through
+/// signed-duration arithmetic at several times the cost, and this runs on
+/// every verification.
+fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, SubsecRound, TimeZone, Timelike, Utc};
+
+    #[test]
+    fn to_millis_truncates_as_trunc_subsecs_does() {
+        let base = Utc.with_ymd_and_hms(2026, 11, 23, 23, 59, 59).unwrap();
+        for nanos in [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            123_456_789,
+            999_999_999,
+            1_500_000_001,
+        ] {
+            let t = base.with_nanosecond(nanos).unwrap();
+            assert_eq!(super::to_millis(t), t.trunc_subsecs(3), "{nanos}");
+        }
+        let epoch = DateTime::<Utc>::from_timestamp(0, 7).unwrap();
+        assert_eq!(super::to_millis(epoch), epoch.trunc_subsecs(3));
+    }
 }

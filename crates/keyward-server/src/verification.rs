@@ -447,9 +447,10 @@ impl KeyVerification {
         use std::hash::Hasher;
         let mut h = SipHasher24::new_with_keys(self.memo_key[0], self.memo_key[1]);
         h.write(begun.presented.as_bytes());
-        let tag = h.finish128().as_u128();
+        let tag = h.finish128();
+        let tag = [tag.h1, tag.h2];
         if let Some(m) = memo
-            && bool::from(m.tag.ct_eq(&tag))
+            && bool::from(m.tag[..].ct_eq(&tag[..]))
         {
             return Ok(m.secret);
         }
@@ -479,7 +480,7 @@ impl KeyVerification {
         match self.shared(&begun.id, now) {
             Shared::Cached(record, fresh_until) => {
                 // A private copy, so that this thread's reference counts are its own.
-                let record = record.map(|r| Arc::new(r.unshared()));
+                let record = record.map(|r| local.own_copy(&r));
                 local.insert(begun.id, record, fresh_until, now, self.worker_capacity);
                 local.with_record(&begun.id, now, client_ip, decide)
             }
@@ -631,11 +632,12 @@ impl KeyAuthConfig {
 pub struct ApiKeyAuth(pub Principal);
 
 impl ApiKeyAuth {
+    /// The presented key: the header's value without surrounding spaces.
+    /// Any UTF-8 is passed on, since the key format itself only admits
+    /// ASCII (other text is a malformed key, refused and counted as such).
     pub fn presented(req: &HttpRequest) -> Option<&str> {
-        req.headers()
-            .get(API_KEY)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
+        let value = req.headers().get(API_KEY)?;
+        std::str::from_utf8(value.as_bytes().trim_ascii()).ok()
     }
 
     pub async fn authenticate(

@@ -39,18 +39,26 @@ pub fn key_view(
 /// sized for them, and the content type is a static header value, where
 /// actix's `json()` grows a string from empty and reparses the media type.
 pub fn json_response(
-    mut builder: actix_web::HttpResponseBuilder,
+    builder: actix_web::HttpResponseBuilder,
     value: &impl serde::Serialize,
 ) -> actix_web::HttpResponse {
-    use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
     let mut body = Vec::with_capacity(512);
     match serde_json::to_writer(&mut body, value) {
-        Ok(()) => builder
-            .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
-            .body(body),
+        Ok(()) => json_body_response(builder, body),
         Err(e) => {
             use actix_web::ResponseError;
             crate::error::ApiError::internal(e).error_response()
         }
     }
+}
+
+/// A response with a JSON body already written.
+pub fn json_body_response(
+    mut builder: actix_web::HttpResponseBuilder,
+    body: Vec<u8>,
+) -> actix_web::HttpResponse {
+    use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+    builder
+        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .body(body)
 }

@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::verification::{ApiKeyAuth, VerifyFailure, client_ip};
-use crate::views::json_response;
+use crate::views::json_body_response;
 use actix_web::web::{Data, Json};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, VerifyRequest, VerifyResponse, WhoAmI};
@@ -26,16 +26,16 @@ use std::net::IpAddr;
 #[get("/v1/whoami")]
 pub async fn whoami(auth: ApiKeyAuth) -> HttpResponse {
     let p = auth.0;
-    json_response(
-        HttpResponse::Ok(),
-        &WhoAmI {
-            key_id: p.key_id,
-            tenant_id: p.tenant_id,
-            name: p.name,
-            permissions: p.permissions,
-            expires_at: p.expires_at,
-        },
-    )
+    let mut body = Vec::with_capacity(256);
+    WhoAmI {
+        key_id: p.key_id,
+        tenant_id: p.tenant_id,
+        name: p.name,
+        permissions: p.permissions,
+        expires_at: p.expires_at,
+    }
+    .write_json(&mut body);
+    json_body_response(HttpResponse::Ok(), body)
 }
 
 /// Verify a key for a service in another language. The caller's key needs
