@@ -1,9 +1,12 @@
 //! The bounded cache of key records used on the verification path.
 //!
 //! 16 shards of `RwLock<HashMap>`: a hit is one read lock and one lookup, so
-//! concurrent verifications never wait for each other. Entries expire after
-//! `ttl` (the safety net behind explicit invalidation); a full shard drops
-//! its expired entries, then an arbitrary half, so memory stays bounded.
+//! concurrent verifications never wait for each other. Entries expire within
+//! `ttl` (the safety net behind explicit invalidation): each at a point
+//! drawn from its last quarter, so that records loaded together (after a
+//! start, say) are not all reloaded from the database in the same instant.
+//! A full shard drops its expired entries, then an arbitrary half, so
+//! memory stays bounded.
 
 use keyward_core::verify::KeyRecord;
 use std::collections::HashMap;
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
+/// The record (or its known absence) and the end of its lifetime.
 type Entry = (Option<Arc<KeyRecord>>, Instant);
 
 #[derive(Debug)]
@@ -47,9 +51,28 @@ impl RecordCache {
             .shard(id)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let (record, at) = shard.get(id)?;
-        let expires = *at + self.ttl;
-        (Instant::now() < expires).then(|| (record.clone(), expires))
+        let (record, expires) = shard.get(id)?;
+        (Instant::now() < *expires).then(|| (record.clone(), *expires))
+    }
+
+    /// When an entry ending at `expires` should be reloaded ahead of time
+    /// if it is in use: during the last quarter of the TTL.
+    pub fn refresh_from(&self, expires: Instant) -> Instant {
+        expires.checked_sub(self.ttl / 4).unwrap_or(expires)
+    }
+
+    /// Whether `id` needs no reload yet: cached and not in its last quarter.
+    pub fn is_fresh(&self, id: &[u8; 12]) -> bool {
+        self.get(id)
+            .is_some_and(|(_, expires)| Instant::now() < self.refresh_from(expires))
+    }
+
+    /// The end of the lifetime of an entry inserted `now`: `ttl` less up to
+    /// a quarter of it, spread by a hash of the id and the instant.
+    fn expiry(&self, id: &[u8; 12], now: Instant) -> Instant {
+        let quarter = u64::try_from(self.ttl.as_micros() / 4).unwrap_or(u64::MAX);
+        let spread = self.hasher.hash_one((id, now)) % quarter.saturating_add(1);
+        now + self.ttl - Duration::from_micros(spread)
     }
 
     pub fn insert(&self, id: [u8; 12], record: Option<Arc<KeyRecord>>) {
@@ -57,9 +80,9 @@ impl RecordCache {
             .shard(&id)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
         if shard.len() >= self.per_shard && !shard.contains_key(&id) {
-            let ttl = self.ttl;
-            shard.retain(|_, (_, at)| at.elapsed() < ttl);
+            shard.retain(|_, (_, expires)| now < *expires);
             if shard.len() >= self.per_shard {
                 let mut keep = false;
                 shard.retain(|_, _| {
@@ -68,7 +91,8 @@ impl RecordCache {
                 });
             }
         }
-        shard.insert(id, (record, Instant::now()));
+        let expires = self.expiry(&id, now);
+        shard.insert(id, (record, expires));
     }
 
     pub fn invalidate(&self, id: &[u8; 12]) {
@@ -116,6 +140,25 @@ mod tests {
         c.insert(id(3), None);
         c.invalidate_all();
         assert!(c.get(&id(3)).is_none());
+    }
+
+    #[test]
+    fn records_loaded_together_expire_spread_over_the_last_quarter() {
+        let ttl = Duration::from_secs(40);
+        let c = RecordCache::new(10_000, ttl);
+        let start = Instant::now();
+        for i in 0..1000 {
+            c.insert(id(i), None);
+        }
+        let after = Instant::now();
+        let lifetimes: Vec<Duration> = (0..1000)
+            .map(|i| c.get(&id(i)).expect("cached").1 - start)
+            .collect();
+        let min = lifetimes.iter().min().unwrap();
+        let max = lifetimes.iter().max().unwrap();
+        assert!(*min >= ttl * 3 / 4, "{min:?}");
+        assert!(*max <= ttl + (after - start), "{max:?}");
+        assert!(*max - *min >= ttl / 5, "spread: {min:?}..{max:?}");
     }
 
     #[test]

@@ -132,6 +132,7 @@ impl Application {
         state.keys.spawn_flusher(Duration::from_millis(
             state.settings.usage_flush_interval_ms.max(10),
         ));
+        state.keys.spawn_refresher();
         state
             .keys
             .spawn_listener(Duration::from_secs(state.settings.cache_ttl_seconds.max(1)));

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::record_cache::RecordCache;
 use crate::state::AppState;
 use crate::throttle::Throttle;
-use crate::worker_cache::{SecretMemo, WorkerCache, WorkerCaches};
+use crate::worker_cache::{Freshness, SecretMemo, WorkerCache, WorkerCaches};
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -43,6 +43,8 @@ use subtle::ConstantTimeEq;
 pub const API_KEY_HEADER: &str = "X-API-Key";
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// Pending background reloads; beyond it, entries expire and are read on use.
+const REFRESH_QUEUE: usize = 4096;
 
 /// The real client address of a request (socket peer, or `X-Forwarded-For`
 /// through trusted proxies only).
@@ -84,8 +86,8 @@ struct Begun<'p> {
 
 /// What the shared cache knows of a key id.
 enum Shared {
-    /// The record (or its known absence), fresh until then.
-    Cached(Option<Arc<KeyRecord>>, DateTime<Utc>),
+    /// The record (or its known absence), and how long it may be used.
+    Cached(Option<Arc<KeyRecord>>, Freshness),
     /// The id is not in the database.
     Unknown,
     /// The id exists but its record must be read.
@@ -147,6 +149,12 @@ pub struct KeyVerification {
     failures: Throttle<(Option<[u8; 12]>, IpAddr)>,
     /// The key of the secret memo tags (random per process).
     memo_key: [u64; 2],
+    /// Ids whose shared entry a request found in its last quarter, for the
+    /// background refresher (see [`Self::spawn_refresher`]).
+    refresh: tokio::sync::mpsc::Sender<[u8; 12]>,
+    refresh_queue: Mutex<Option<tokio::sync::mpsc::Receiver<[u8; 12]>>>,
+    /// Database reads a request had to wait for (a key not cached anywhere).
+    request_loads: AtomicU64,
 }
 
 impl KeyVerification {
@@ -158,6 +166,7 @@ impl KeyVerification {
         failures_per_minute: u32,
     ) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(100_000).max(16);
+        let (refresh, refresh_queue) = tokio::sync::mpsc::channel(REFRESH_QUEUE);
         Self {
             verifier,
             db,
@@ -175,7 +184,15 @@ impl KeyVerification {
                 let mut rng = crate::auth::os_rng();
                 [rng.next_u64(), rng.next_u64()]
             },
+            refresh,
+            refresh_queue: Mutex::new(Some(refresh_queue)),
+            request_loads: AtomicU64::new(0),
         }
+    }
+
+    /// How many verifications have waited for a database read since start.
+    pub fn request_loads(&self) -> u64 {
+        self.request_loads.load(Ordering::Relaxed)
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -281,9 +298,16 @@ impl KeyVerification {
     /// so the known-id set is consulted only on a miss.
     fn shared(&self, id: &[u8; 12], now: DateTime<Utc>) -> Shared {
         if let Some((record, expires)) = self.cache.get(id) {
-            let left = expires.saturating_duration_since(Instant::now());
-            let left = chrono::Duration::from_std(left).unwrap_or_default();
-            return Shared::Cached(record, now + left);
+            let at = Instant::now();
+            let in_time = |t: Instant| {
+                now + chrono::Duration::from_std(t.saturating_duration_since(at))
+                    .unwrap_or_default()
+            };
+            let fresh = Freshness {
+                until: in_time(expires),
+                refresh_from: in_time(self.cache.refresh_from(expires)),
+            };
+            return Shared::Cached(record, fresh);
         }
         let known = self
             .known_ids
@@ -378,6 +402,7 @@ impl KeyVerification {
         if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
             return done;
         }
+        self.request_loads.fetch_add(1, Ordering::Relaxed);
         let record = self.load(begun.id).await.map_err(VerifyFailure::Internal)?;
         if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
             return done;
@@ -474,20 +499,53 @@ impl KeyVerification {
         let decide = |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>| {
             self.decide(begun, record, memo, client_ip, required, now, scope)
         };
-        if let Some(done) = local.with_record(&begun.id, now, client_ip, decide) {
-            return Some(done);
+        let done = match local.with_record(&begun.id, now, client_ip, decide) {
+            Some(done) => done,
+            None => match self.shared(&begun.id, now) {
+                Shared::Cached(record, fresh) => {
+                    // A private copy, so that this thread's reference counts are its own.
+                    let record = record.map(|r| local.own_copy(&r));
+                    local.insert(begun.id, record, fresh, now, self.worker_capacity);
+                    local.with_record(&begun.id, now, client_ip, decide)?
+                }
+                // Not a key at all: nothing to cache or count.
+                Shared::Unknown => return Some(decide(None, &mut None).0),
+                Shared::Load => return None,
+            },
+        };
+        let (result, refresh) = done;
+        if refresh {
+            // Full queue: the entry simply expires and is read on next use.
+            let _ = self.refresh.try_send(begun.id);
         }
-        match self.shared(&begun.id, now) {
-            Shared::Cached(record, fresh_until) => {
-                // A private copy, so that this thread's reference counts are its own.
-                let record = record.map(|r| local.own_copy(&r));
-                local.insert(begun.id, record, fresh_until, now, self.worker_capacity);
-                local.with_record(&begun.id, now, client_ip, decide)
+        Some(result)
+    }
+
+    /// Reloads, in the background, the shared entries that requests found
+    /// in their last quarter, so that a key in use is never read from the
+    /// database on a request's path (entries still expire: a reload that
+    /// fails or never comes leaves the TTL bound as it was).
+    pub fn spawn_refresher(self: &Arc<Self>) {
+        let queue = self
+            .refresh_queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(mut queue) = queue else {
+            return;
+        };
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            while let Some(id) = queue.recv().await {
+                // Several threads may ask for the same id; one reload is enough.
+                if me.cache.is_fresh(&id) {
+                    continue;
+                }
+                if let Err(e) = me.load(id).await {
+                    tracing::warn!(error = %e, "cannot reload a key record");
+                }
             }
-            // Not a key at all: nothing to cache or count.
-            Shared::Unknown => Some(decide(None, &mut None).0),
-            Shared::Load => None,
-        }
+        });
     }
 
     /// The core's checks on the record, and failure counting. Returns the

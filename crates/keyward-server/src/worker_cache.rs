@@ -137,6 +137,14 @@ impl KeyUsage {
     }
 }
 
+/// How long a copied record may be used, from the shared cache entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Freshness {
+    pub until: DateTime<Utc>,
+    /// When a use should ask for a background reload (before `until`).
+    pub refresh_from: DateTime<Utc>,
+}
+
 /// A presented key known to carry one of its record's secrets, kept as a
 /// keyed 128-bit SipHash-2-4 tag of the key (never the key): a repeated
 /// presentation is recognised without recomputing the HMAC. The tag's key is
@@ -161,13 +169,17 @@ pub struct SecretMemo {
 struct Entry {
     /// The end of the shared cache entry's lifetime it was copied from.
     fresh_until: DateTime<Utc>,
+    /// From then on, a use asks (once) for the shared entry to be reloaded
+    /// in the background, so that a key in use never waits for the database
+    /// when its entry expires.
+    refresh_from: DateTime<Utc>,
     memo: Option<SecretMemo>,
     usage: KeyUsage,
     /// The record, or its known absence.
     record: Option<KeyRecord>,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 264);
+const _: () = assert!(std::mem::size_of::<Entry>() <= 280);
 
 /// One thread's cache: see the module documentation.
 #[derive(Debug, Default)]
@@ -196,28 +208,35 @@ impl WorkerCache {
     /// With one lookup: runs `decide` on the record of `id` (and its secret
     /// memo) when it is cached and fresh at `now`, and counts the use it
     /// returns, if any ((tenant, succeeded), from `ip`) in the entry.
+    /// Also says whether the caller should ask for a background reload
+    /// (once per copy, from its `refresh_from` on).
     pub fn with_record<R>(
         &mut self,
         id: &[u8; 12],
         now: DateTime<Utc>,
         ip: IpAddr,
         decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<(i64, bool)>),
-    ) -> Option<R> {
+    ) -> Option<(R, bool)> {
         let Self { entries, spill, .. } = self;
         let Entry {
             record,
             fresh_until,
+            refresh_from,
             usage,
             memo,
         } = entries.get_mut(id)?;
         if now >= *fresh_until {
             return None;
         }
+        let refresh = now >= *refresh_from;
+        if refresh {
+            *refresh_from = *fresh_until;
+        }
         let (result, count) = decide(record.as_ref(), memo);
         if let Some((tenant_id, ok)) = count {
             usage.count(*id, tenant_id, ok, ip, now, spill);
         }
-        Some(result)
+        Some((result, refresh))
     }
 
     /// A copy of a shared record that this thread owns (see the module
@@ -237,11 +256,13 @@ impl WorkerCache {
 
     /// Caches a record copied from the shared cache; when full, expired
     /// entries go first, then an arbitrary half (their usage is kept).
+    /// Replacing an equal record (a reload that found no change) keeps the
+    /// secret memo: it depends only on the record's digests.
     pub fn insert(
         &mut self,
         id: [u8; 12],
         record: Option<KeyRecord>,
-        fresh_until: DateTime<Utc>,
+        fresh: Freshness,
         now: DateTime<Utc>,
         capacity: usize,
     ) {
@@ -267,16 +288,20 @@ impl WorkerCache {
         }
         match self.entries.get_mut(&id) {
             Some(e) => {
-                e.record = record;
-                e.fresh_until = fresh_until;
-                e.memo = None;
+                if e.record != record {
+                    e.record = record;
+                    e.memo = None;
+                }
+                e.fresh_until = fresh.until;
+                e.refresh_from = fresh.refresh_from;
             }
             None => {
                 self.entries.insert(
                     id,
                     Entry {
                         record,
-                        fresh_until,
+                        fresh_until: fresh.until,
+                        refresh_from: fresh.refresh_from,
                         usage: KeyUsage::default(),
                         memo: None,
                     },
@@ -395,6 +420,13 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, day, 0, 0, secs).unwrap()
     }
 
+    fn fresh(until: DateTime<Utc>) -> Freshness {
+        Freshness {
+            until,
+            refresh_from: until,
+        }
+    }
+
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, last])
     }
@@ -417,10 +449,10 @@ mod tests {
         {
             let mut c = caches.mine();
             for k in 0..3 {
-                c.insert(id(k), None, at(30, 59), at(20, 0), 2);
+                c.insert(id(k), None, fresh(at(30, 59)), at(20, 0), 2);
             }
             assert!(c.entries.len() <= 2, "bounded: {}", c.entries.len());
-            c.insert(id(7), None, at(30, 59), at(20, 0), 100);
+            c.insert(id(7), None, fresh(at(30, 59)), at(20, 0), 100);
             c.count(1, id(7), true, ip(1), at(20, 5));
             c.count(1, id(7), true, ip(2), at(20, 9));
             c.count(1, id(7), false, ip(3), at(20, 10));
@@ -443,7 +475,7 @@ mod tests {
             c.apply(5, Some(&mut [id(7)].into_iter()));
             assert_eq!(c.seen_epoch(), 5);
             assert!(c.get(&id(7), at(21, 4)).is_none(), "dropped");
-            c.insert(id(9), None, at(30, 59), at(21, 0), 100);
+            c.insert(id(9), None, fresh(at(30, 59)), at(21, 0), 100);
             c.count(1, id(9), true, ip(7), at(21, 4));
             c.apply(6, None);
             assert!(c.entries.is_empty());
@@ -458,7 +490,7 @@ mod tests {
         let caches = WorkerCaches::default();
         {
             let mut c = caches.mine();
-            c.insert(id(1), None, at(20, 30), at(20, 0), 100);
+            c.insert(id(1), None, fresh(at(20, 30)), at(20, 0), 100);
             assert!(c.get(&id(1), at(20, 29)).is_some());
             assert!(c.get(&id(1), at(20, 30)).is_none(), "expired");
             c.count(1, id(1), true, ip(1), at(20, 1));

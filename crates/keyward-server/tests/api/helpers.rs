@@ -51,6 +51,8 @@ pub struct TestApp {
     pub admin: String,
     pub database_url: String,
     pub spa_dir: std::path::PathBuf,
+    /// The running application's state (its caches and counters).
+    pub state: actix_web::web::Data<keyward_server::state::AppState>,
     _dir: tempfile::TempDir,
 }
 
@@ -60,6 +62,7 @@ pub struct Opts {
     pub database_url: Option<String>,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    pub cache_ttl_seconds: u64,
 }
 
 impl Default for Opts {
@@ -69,6 +72,7 @@ impl Default for Opts {
             failed_verifications_per_minute: 1000,
             database_url: None,
             workers: 0,
+            cache_ttl_seconds: Settings::default().cache_ttl_seconds,
         }
     }
 }
@@ -95,10 +99,12 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         usage_flush_interval_ms: 100,
         failed_verifications_per_minute: opts.failed_verifications_per_minute,
         workers: opts.workers,
+        cache_ttl_seconds: opts.cache_ttl_seconds,
         ..Settings::default()
     };
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
@@ -110,6 +116,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         admin: String::new(),
         database_url,
         spa_dir: dir.path().join("no-spa"),
+        state,
         _dir: dir,
     };
     t.admin = t.login("admin", ADMIN_PASSWORD).await;

@@ -499,6 +499,62 @@ async fn a_change_is_seen_by_every_worker_thread_at_once() {
     whoami(StatusCode::UNAUTHORIZED).await;
 }
 
+/// A key in use is reloaded in the background before its cache entry
+/// expires, so no request waits for the database; and the TTL still bounds
+/// how long a change that bypassed invalidation (made directly in the
+/// database) goes unnoticed.
+#[tokio::test]
+async fn keys_in_use_are_reloaded_in_the_background_within_the_ttl() {
+    let ttl = std::time::Duration::from_secs(3);
+    let app = spawn_with(Opts {
+        cache_ttl_seconds: ttl.as_secs(),
+        workers: 1,
+        ..Opts::default()
+    })
+    .await;
+    let g = app
+        .group(&app.admin, "Refreshed", &["customers:read"])
+        .await;
+    let (id, secret) = app.key(&app.admin, "In use", g, json!({})).await;
+    assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
+    let loads = app.state.keys.request_loads();
+    assert!(loads >= 1, "the first use reads the record");
+    // Two and a half TTLs of steady use: every entry would have expired
+    // (and been read on a request's path) twice without the refresher.
+    let start = std::time::Instant::now();
+    while start.elapsed() < ttl * 5 / 2 {
+        assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.state.keys.request_loads(),
+        loads,
+        "no request waited for the database"
+    );
+
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let now = if backend() == "postgres" {
+        "now()"
+    } else {
+        "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
+    };
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "UPDATE api_keys SET revoked_at = {now} WHERE key_id = '{id}'"
+    ))
+    .await
+    .unwrap();
+    let revoked = std::time::Instant::now();
+    while whoami_from(&app, &secret, None).await.0 == StatusCode::OK {
+        assert!(
+            revoked.elapsed() < ttl + std::time::Duration::from_secs(1),
+            "a change the cache was not told of is seen within the TTL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    db.close().await.ok();
+}
+
 /// A flush larger than one statement: counters add up across flushes and
 /// statements, and last-used never moves backwards.
 #[tokio::test]
