@@ -45,6 +45,8 @@ const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// Pending background reloads; beyond it, entries expire and are read on use.
 const REFRESH_QUEUE: usize = 4096;
+/// The most records one background reload reads with one query.
+const REFRESH_BATCH: usize = 256;
 
 /// The real client address of a request (socket peer, or `X-Forwarded-For`
 /// through trusted proxies only).
@@ -149,7 +151,7 @@ pub struct KeyVerification {
     failures: Throttle<(Option<[u8; 12]>, IpAddr)>,
     /// The key of the secret memo tags (random per process).
     memo_key: [u64; 2],
-    /// Ids whose shared entry a request found in its last quarter, for the
+    /// Ids whose shared entry a request found in its second half, for the
     /// background refresher (see [`Self::spawn_refresher`]).
     refresh: tokio::sync::mpsc::Sender<[u8; 12]>,
     refresh_queue: Mutex<Option<tokio::sync::mpsc::Receiver<[u8; 12]>>>,
@@ -521,8 +523,8 @@ impl KeyVerification {
         Some(result)
     }
 
-    /// Reloads, in the background, the shared entries that requests found
-    /// in their last quarter, so that a key in use is never read from the
+    /// Reloads, in the background and in batches, the shared entries that
+    /// requests found in the second half of their lifetime, so that a key in use is never read from the
     /// database on a request's path (entries still expire: a reload that
     /// fails or never comes leaves the TTL bound as it was).
     pub fn spawn_refresher(self: &Arc<Self>) {
@@ -536,16 +538,41 @@ impl KeyVerification {
         };
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            while let Some(id) = queue.recv().await {
+            let mut ids = Vec::with_capacity(REFRESH_BATCH);
+            while queue.recv_many(&mut ids, REFRESH_BATCH).await > 0 {
                 // Several threads may ask for the same id; one reload is enough.
-                if me.cache.is_fresh(&id) {
-                    continue;
+                ids.sort_unstable();
+                ids.dedup();
+                ids.retain(|id| !me.cache.is_fresh(id));
+                if let Err(e) = me.reload(&ids).await {
+                    tracing::warn!(error = %e, "cannot reload key records");
                 }
-                if let Err(e) = me.load(id).await {
-                    tracing::warn!(error = %e, "cannot reload a key record");
-                }
+                ids.clear();
             }
         });
+    }
+
+    /// Reads several records into the shared cache with one query. Like
+    /// [`Self::load`], an id whose key changed while it was read is dropped
+    /// again (its next use reads it afresh).
+    async fn reload(&self, ids: &[[u8; 12]]) -> Result<(), ApiError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let start = self.epoch.load(Ordering::SeqCst);
+        let key_ids: Vec<String> = ids
+            .iter()
+            .map(|id| String::from_utf8_lossy(id).into_owned())
+            .collect();
+        let mut records = self.db.load_key_records(&key_ids).await?;
+        for (id, key_id) in ids.iter().zip(&key_ids) {
+            let record = records.remove(key_id.as_str()).map(Arc::new);
+            self.cache.insert(*id, record);
+            if self.invalidated_since(id, start) {
+                self.cache.invalidate(id);
+            }
+        }
+        Ok(())
     }
 
     /// The core's checks on the record, and failure counting. Returns the

@@ -402,6 +402,43 @@ impl Db {
         Ok(Some(KeyRecord::new(&row.key, permissions)))
     }
 
+    /// The verification records of several keys in two queries (the
+    /// background reloads); ids without a key are simply absent.
+    pub async fn load_key_records(
+        &self,
+        key_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, KeyRecord>, ApiError> {
+        let keys = api_key::Entity::find()
+            .filter(api_key::Column::KeyId.is_in(key_ids.iter().cloned()))
+            .all(&self.conn)
+            .await?;
+        let mut group_ids: Vec<i64> = keys.iter().map(|m| m.group_id).collect();
+        group_ids.sort_unstable();
+        group_ids.dedup();
+        let groups: std::collections::HashMap<i64, auth_group::Model> = auth_group::Entity::find()
+            .filter(auth_group::Column::Id.is_in(group_ids))
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g))
+            .collect();
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for m in keys {
+            // As in `load_key_record`: a group of another tenant grants nothing.
+            let permissions = groups
+                .get(&m.group_id)
+                .filter(|g| g.tenant_id == m.tenant_id)
+                .map(group_permissions)
+                .unwrap_or_default();
+            let row = to_row(m)?;
+            out.insert(
+                row.key.key_id.to_string(),
+                KeyRecord::new(&row.key, permissions),
+            );
+        }
+        Ok(out)
+    }
+
     /// Every key id (for the verification service's set of known ids).
     pub async fn all_key_ids(&self) -> Result<Vec<String>, ApiError> {
         Ok(api_key::Entity::find()
