@@ -151,7 +151,7 @@ pub struct KeyVerification {
     failures: Throttle<(Option<[u8; 12]>, IpAddr)>,
     /// The key of the secret memo tags (random per process).
     memo_key: [u64; 2],
-    /// Ids whose shared entry a request found in its second half, for the
+    /// Ids whose shared entry a request found in its last quarter, for the
     /// background refresher (see [`Self::spawn_refresher`]).
     refresh: tokio::sync::mpsc::Sender<[u8; 12]>,
     refresh_queue: Mutex<Option<tokio::sync::mpsc::Receiver<[u8; 12]>>>,
@@ -524,7 +524,7 @@ impl KeyVerification {
     }
 
     /// Reloads, in the background and in batches, the shared entries that
-    /// requests found in the second half of their lifetime, so that a key in use is never read from the
+    /// requests found in their last quarter, so that a key in use is never read from the
     /// database on a request's path (entries still expire: a reload that
     /// fails or never comes leaves the TTL bound as it was).
     pub fn spawn_refresher(self: &Arc<Self>) {
