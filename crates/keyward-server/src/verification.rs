@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::record_cache::RecordCache;
 use crate::state::AppState;
 use crate::throttle::Throttle;
-use crate::worker_cache::{Freshness, SecretMemo, WorkerCache, WorkerCaches};
+use crate::worker_cache::{Freshness, SecretMemo, WorkerCache, WorkerCaches, id_bytes};
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -201,10 +201,6 @@ impl KeyVerification {
         &self.verifier
     }
 
-    fn id_bytes(key_id: &str) -> Option<[u8; 12]> {
-        crate::worker_cache::id_bytes(key_id)
-    }
-
     /// Reloads the set of existing key ids from the database.
     pub async fn reload_known_ids(&self) -> Result<(), ApiError> {
         let ids: HashSet<[u8; 12]> = self
@@ -212,7 +208,7 @@ impl KeyVerification {
             .all_key_ids()
             .await?
             .iter()
-            .filter_map(|id| Self::id_bytes(id))
+            .filter_map(|id| id_bytes(id))
             .collect();
         *self
             .known_ids
@@ -234,7 +230,7 @@ impl KeyVerification {
     /// copied the old shared entry did so before the epoch moved, so it
     /// drops its copy on its next verification.
     pub fn invalidate(&self, key_id: &str) {
-        let Some(id) = Self::id_bytes(key_id) else {
+        let Some(id) = id_bytes(key_id) else {
             return;
         };
         self.known_ids
@@ -381,7 +377,7 @@ impl KeyVerification {
         caller_key_id: &str,
         tenant_id: i64,
     ) -> Result<Principal, VerifyFailure> {
-        let caller = Self::id_bytes(caller_key_id).unwrap_or([0; 12]);
+        let caller = id_bytes(caller_key_id).unwrap_or([0; 12]);
         self.verify_scoped(
             presented,
             client_ip,
@@ -446,7 +442,7 @@ impl KeyVerification {
                 return Err(VerifyFailure::Denied(reason));
             }
         };
-        let Some(id) = Self::id_bytes(parsed.key_id()) else {
+        let Some(id) = id_bytes(parsed.key_id()) else {
             // The core's format guarantees 12 bytes; treat anything else as unknown.
             self.failures.fail(&throttle_key);
             return Err(VerifyFailure::Denied(DenialReason::UnknownKey));
@@ -524,9 +520,9 @@ impl KeyVerification {
     }
 
     /// Reloads, in the background and in batches, the shared entries that
-    /// requests found in their last quarter, so that a key in use is never read from the
-    /// database on a request's path (entries still expire: a reload that
-    /// fails or never comes leaves the TTL bound as it was).
+    /// requests found in their last quarter, so that a key in use is never
+    /// read from the database on a request's path (entries still expire: a
+    /// reload that fails or never comes leaves the TTL bound as it was).
     pub fn spawn_refresher(self: &Arc<Self>) {
         let queue = self
             .refresh_queue

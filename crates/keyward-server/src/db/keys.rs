@@ -386,24 +386,15 @@ impl Db {
     /// The verification lookup: a key and its group's permissions, by the
     /// globally unique key id (this is what tells the tenant).
     pub async fn load_key_record(&self, key_id: &str) -> Result<Option<KeyRecord>, ApiError> {
-        let Some(m) = api_key::Entity::find()
-            .filter(api_key::Column::KeyId.eq(key_id))
-            .one(&self.conn)
+        Ok(self
+            .load_key_records(&[key_id.to_owned()])
             .await?
-        else {
-            return Ok(None);
-        };
-        let group = auth_group::Entity::find_by_id(m.group_id)
-            .filter(auth_group::Column::TenantId.eq(m.tenant_id))
-            .one(&self.conn)
-            .await?;
-        let permissions = group.as_ref().map(group_permissions).unwrap_or_default();
-        let row = to_row(m)?;
-        Ok(Some(KeyRecord::new(&row.key, permissions)))
+            .remove(key_id))
     }
 
     /// The verification records of several keys in two queries (the
-    /// background reloads); ids without a key are simply absent.
+    /// background reloads read up to a few hundred at once); ids without a
+    /// key are simply absent.
     pub async fn load_key_records(
         &self,
         key_ids: &[String],
@@ -424,7 +415,7 @@ impl Db {
             .collect();
         let mut out = std::collections::HashMap::with_capacity(keys.len());
         for m in keys {
-            // As in `load_key_record`: a group of another tenant grants nothing.
+            // A group of another tenant grants nothing.
             let permissions = groups
                 .get(&m.group_id)
                 .filter(|g| g.tenant_id == m.tenant_id)
