@@ -55,6 +55,23 @@ impl ErrorEnvelope {
             },
         }
     }
+
+    /// Appends the JSON of the envelope `new(code, message, field)` to
+    /// `out`: byte for byte what `serde_json` writes for it (a property test
+    /// holds them equal), without building the envelope or serde's per-byte
+    /// escaping of the parts that cannot need any. Every refused key gets
+    /// an error body, so this is on the verification path too.
+    pub fn write_json(code: ErrorCode, message: &str, field: Option<&str>, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"error\":{\"code\":\"");
+        out.extend_from_slice(code.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"message\":");
+        write_json_string(out, message);
+        if let Some(field) = field {
+            out.extend_from_slice(b",\"field\":");
+            write_json_string(out, field);
+        }
+        out.extend_from_slice(b"}}");
+    }
 }
 
 impl From<&ValidationError> for ErrorEnvelope {
@@ -828,6 +845,62 @@ mod tests {
             w.tenant_id = tenant_id;
             w.expires_at = expires.and_then(|(s, n)| DateTime::from_timestamp(s, n));
             prop_assert_eq!(written(&w), serde_json::to_string(&w).unwrap());
+        }
+    }
+
+    const CODES: [ErrorCode; 13] = [
+        ErrorCode::ValidationFailed,
+        ErrorCode::MalformedRequest,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::KeyRevoked,
+        ErrorCode::GroupInUse,
+        ErrorCode::Throttled,
+        ErrorCode::CsrfFailed,
+        ErrorCode::Internal,
+    ];
+
+    fn envelope_written(code: ErrorCode, message: &str, field: Option<&str>) -> String {
+        let mut out = Vec::new();
+        ErrorEnvelope::write_json(code, message, field, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn error_envelopes_are_written_as_serde_writes_them() {
+        for code in CODES {
+            for (message, field) in [
+                ("The API key is not valid.", None),
+                ("Name is required.", Some("name")),
+                (
+                    "quote \" back \\ nl \n \u{1} \u{7f} é 🦀",
+                    Some("ip_allowlist[3]"),
+                ),
+                ("", Some("")),
+            ] {
+                let serde = serde_json::to_string(&ErrorEnvelope::new(code, message, field));
+                assert_eq!(envelope_written(code, message, field), serde.unwrap());
+            }
+        }
+        assert_eq!(
+            envelope_written(ErrorCode::Unauthenticated, "No.", None),
+            r#"{"error":{"code":"unauthenticated","message":"No."}}"#
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn error_envelope_json_matches_serde(
+            code in proptest::sample::select(&CODES[..]),
+            message in any::<String>(),
+            field in proptest::option::of(any::<String>()),
+        ) {
+            let serde = serde_json::to_string(&ErrorEnvelope::new(code, &message, field.as_deref()));
+            prop_assert_eq!(envelope_written(code, &message, field.as_deref()), serde.unwrap());
         }
     }
 

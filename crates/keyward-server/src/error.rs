@@ -8,6 +8,7 @@ use keyward_core::api::ErrorEnvelope;
 use keyward_core::lifecycle::LifecycleError;
 use keyward_core::{ErrorCode, ValidationError};
 use sea_orm::{DbErr, SqlErr};
+use std::borrow::Cow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -57,6 +58,19 @@ impl ApiError {
             Self::Throttled { .. } => ErrorCode::Throttled,
             Self::Csrf => ErrorCode::CsrfFailed,
             Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The sentence the client sees: its `Display` text, borrowed where
+    /// the variant holds it already (refused keys are answered without
+    /// formatting anything).
+    pub fn message(&self) -> Cow<'_, str> {
+        match self {
+            Self::Unauthenticated(m) => Cow::Borrowed(m),
+            Self::Malformed(m) | Self::Forbidden(m) | Self::Conflict { message: m, .. } => {
+                Cow::Borrowed(m)
+            }
+            other => Cow::Owned(other.to_string()),
         }
     }
 
@@ -110,10 +124,10 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Bearer, ApiKey"),
             ));
         }
-        crate::views::json_response(
-            resp,
-            &ErrorEnvelope::new(self.code(), self.to_string(), self.field()),
-        )
+        let (message, field) = (self.message(), self.field());
+        let mut body = Vec::with_capacity(64 + message.len() + field.map_or(0, str::len));
+        ErrorEnvelope::write_json(self.code(), &message, field, &mut body);
+        crate::views::json_body_response(resp, body)
     }
 }
 
@@ -161,4 +175,53 @@ pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
 
 pub fn path_error(_err: actix_web::error::PathError) -> ApiError {
     ApiError::NotFound("Resource")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward_core::error::{Field, Invalid};
+
+    fn every_variant() -> Vec<ApiError> {
+        vec![
+            ValidationError::new(Field::Name, Invalid::Required).into(),
+            LifecycleError::Invalid(ValidationError::new(Field::IpAllowlist, Invalid::Required))
+                .into(),
+            ApiError::Malformed("The JSON body is not valid: \"x\".".into()),
+            ApiError::PayloadTooLarge,
+            ApiError::Unauthenticated("The API key is not valid."),
+            ApiError::Forbidden("The API key lacks the permission a:b.".into()),
+            ApiError::NotFound("Key"),
+            ApiError::Conflict {
+                code: ErrorCode::Conflict,
+                message: "An object with this name already exists.".into(),
+                field: Some("name"),
+            },
+            ApiError::Throttled { retry_after: 7 },
+            ApiError::Csrf,
+            ApiError::internal("secret cause"),
+        ]
+    }
+
+    /// The body written directly is the envelope of the error's code,
+    /// `Display` text and field; internal causes stay out of it.
+    #[test]
+    fn error_bodies_carry_code_message_and_field() {
+        for e in every_variant() {
+            assert_eq!(e.message(), e.to_string(), "{e:?}");
+            let resp = e.error_response();
+            assert_eq!(resp.status(), status_of(e.code()));
+            let body = actix_web::body::to_bytes(resp.into_body());
+            let body = futures_util::FutureExt::now_or_never(body)
+                .unwrap()
+                .unwrap();
+            let envelope: ErrorEnvelope = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                envelope,
+                ErrorEnvelope::new(e.code(), e.to_string(), e.field()),
+                "{e:?}"
+            );
+            assert!(!String::from_utf8_lossy(&body).contains("secret cause"));
+        }
+    }
 }

@@ -7,10 +7,15 @@
 //! start, say) are not all reloaded from the database in the same instant.
 //! A full shard drops its expired entries, then an arbitrary half, so
 //! memory stays bounded.
+//!
+//! Only ids of existing keys are inserted (see `verification.rs`), so the
+//! maps use a fast hasher (foldhash) rather than SipHash, as the worker
+//! caches do: presented ids only look up, they cannot build collisions.
 
+use foldhash::fast::RandomState;
 use keyward_core::verify::KeyRecord;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,10 +23,11 @@ const SHARDS: usize = 16;
 
 /// The record (or its known absence) and the end of its lifetime.
 type Entry = (Option<Arc<KeyRecord>>, Instant);
+type Shard = HashMap<[u8; 12], Entry, RandomState>;
 
 #[derive(Debug)]
 pub struct RecordCache {
-    shards: Vec<RwLock<HashMap<[u8; 12], Entry>>>,
+    shards: Vec<RwLock<Shard>>,
     hasher: RandomState,
     ttl: Duration,
     per_shard: usize,
@@ -33,14 +39,14 @@ impl RecordCache {
             .unwrap_or(usize::MAX)
             .max(16);
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::default(),
             ttl,
             per_shard,
         }
     }
 
-    fn shard(&self, id: &[u8; 12]) -> &RwLock<HashMap<[u8; 12], Entry>> {
+    fn shard(&self, id: &[u8; 12]) -> &RwLock<Shard> {
         &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 

@@ -132,7 +132,11 @@ impl Application {
         state.keys.spawn_flusher(Duration::from_millis(
             state.settings.usage_flush_interval_ms.max(10),
         ));
-        state.keys.spawn_refresher();
+        // Several rounds fit in an entry's reload window (its last quarter).
+        let ttl = Duration::from_secs(state.settings.cache_ttl_seconds.max(1));
+        state
+            .keys
+            .spawn_refresher((ttl / 8).min(Duration::from_secs(1)));
         state
             .keys
             .spawn_listener(Duration::from_secs(state.settings.cache_ttl_seconds.max(1)));

@@ -25,8 +25,9 @@ const SHARDS: usize = 16;
 #[derive(Debug)]
 pub struct Throttle<K: Send> {
     shards: Vec<RwLock<HashMap<K, Arc<Window>>>>,
-    /// Per thread: windows this thread updated lately (at most `RECENT`).
-    recent: ThreadLocal<RefCell<HashMap<K, Arc<Window>>>>,
+    /// Per thread: windows this thread updated lately (at most `RECENT`,
+    /// so a fast hasher is safe: colliding keys cannot make a long chain).
+    recent: ThreadLocal<RefCell<Recent<K>>>,
     hasher: RandomState,
     limit: u32,
     window: Duration,
@@ -52,6 +53,7 @@ struct Window {
 
 /// Windows remembered per thread.
 const RECENT: usize = 64;
+type Recent<K> = HashMap<K, Arc<Window>, foldhash::fast::RandomState>;
 
 impl<K: Hash + Eq + Clone + Send> Throttle<K> {
     pub fn new(limit: u32, window: Duration, capacity: usize) -> Self {

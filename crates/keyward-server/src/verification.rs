@@ -43,10 +43,10 @@ use subtle::ConstantTimeEq;
 pub const API_KEY_HEADER: &str = "X-API-Key";
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-/// Pending background reloads; beyond it, entries expire and are read on use.
-const REFRESH_QUEUE: usize = 4096;
 /// The most records one background reload reads with one query.
 const REFRESH_BATCH: usize = 256;
+
+type KnownIds = HashSet<[u8; 12], foldhash::fast::RandomState>;
 
 /// The real client address of a request (socket peer, or `X-Forwarded-For`
 /// through trusted proxies only).
@@ -146,15 +146,13 @@ pub struct KeyVerification {
     all_invalidated: AtomicU64,
     /// The newest epoch dropped from `invalidated` when it was pruned.
     pruned_epoch: AtomicU64,
-    /// Every key id in the database (see the module documentation).
-    known_ids: RwLock<HashSet<[u8; 12]>>,
+    /// Every key id in the database (see the module documentation); only
+    /// ids of existing keys go in, so a fast hasher is safe (presented ids
+    /// only look up).
+    known_ids: RwLock<KnownIds>,
     failures: Throttle<(Option<[u8; 12]>, IpAddr)>,
     /// The key of the secret memo tags (random per process).
     memo_key: [u64; 2],
-    /// Ids whose shared entry a request found in its last quarter, for the
-    /// background refresher (see [`Self::spawn_refresher`]).
-    refresh: tokio::sync::mpsc::Sender<[u8; 12]>,
-    refresh_queue: Mutex<Option<tokio::sync::mpsc::Receiver<[u8; 12]>>>,
     /// Database reads a request had to wait for (a key not cached anywhere).
     request_loads: AtomicU64,
 }
@@ -168,7 +166,6 @@ impl KeyVerification {
         failures_per_minute: u32,
     ) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(100_000).max(16);
-        let (refresh, refresh_queue) = tokio::sync::mpsc::channel(REFRESH_QUEUE);
         Self {
             verifier,
             db,
@@ -179,15 +176,13 @@ impl KeyVerification {
             epoch: AtomicU64::new(1),
             all_invalidated: AtomicU64::new(0),
             pruned_epoch: AtomicU64::new(0),
-            known_ids: RwLock::new(HashSet::new()),
+            known_ids: RwLock::default(),
             failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
             memo_key: {
                 use rand_core::Rng;
                 let mut rng = crate::auth::os_rng();
                 [rng.next_u64(), rng.next_u64()]
             },
-            refresh,
-            refresh_queue: Mutex::new(Some(refresh_queue)),
             request_loads: AtomicU64::new(0),
         }
     }
@@ -202,18 +197,32 @@ impl KeyVerification {
     }
 
     /// Reloads the set of existing key ids from the database.
+    /// Keys announced (created) while the ids were read are kept, since the
+    /// read may have missed them.
     pub async fn reload_known_ids(&self) -> Result<(), ApiError> {
-        let ids: HashSet<[u8; 12]> = self
+        let start = self.epoch.load(Ordering::SeqCst);
+        let mut ids: KnownIds = self
             .db
             .all_key_ids()
             .await?
             .iter()
             .filter_map(|id| id_bytes(id))
             .collect();
-        *self
+        let mut known = self
             .known_ids
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = ids;
+            .unwrap_or_else(PoisonError::into_inner);
+        let inv = self.lock_invalidated();
+        if self.pruned_epoch.load(Ordering::SeqCst) > start {
+            ids.extend(known.iter());
+        } else {
+            ids.extend(
+                inv.iter()
+                    .filter(|(_, (e, _))| *e > start)
+                    .map(|(id, _)| *id),
+            );
+        }
+        *known = ids;
         Ok(())
     }
 
@@ -228,15 +237,13 @@ impl KeyVerification {
     ///
     /// The shared entry goes first, then the epoch moves: a thread that
     /// copied the old shared entry did so before the epoch moved, so it
-    /// drops its copy on its next verification.
+    /// drops its copy on its next verification. The id joins the known ids
+    /// last, so that a reload of the known ids racing this either sees the
+    /// new epoch or is followed by the insertion.
     pub fn invalidate(&self, key_id: &str) {
         let Some(id) = id_bytes(key_id) else {
             return;
         };
-        self.known_ids
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id);
         self.cache.invalidate(&id);
         let mut inv = self.lock_invalidated();
         if inv.len() > 10_000 {
@@ -252,6 +259,11 @@ impl KeyVerification {
         }
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         inv.insert(id, (e, Instant::now()));
+        drop(inv);
+        self.known_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
     }
 
     /// Drops every cached record (group permission changes, lost notifications).
@@ -497,55 +509,52 @@ impl KeyVerification {
         let decide = |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>| {
             self.decide(begun, record, memo, client_ip, required, now, scope)
         };
-        let done = match local.with_record(&begun.id, now, client_ip, decide) {
-            Some(done) => done,
-            None => match self.shared(&begun.id, now) {
-                Shared::Cached(record, fresh) => {
-                    // A private copy, so that this thread's reference counts are its own.
-                    let record = record.map(|r| local.own_copy(&r));
-                    local.insert(begun.id, record, fresh, now, self.worker_capacity);
-                    local.with_record(&begun.id, now, client_ip, decide)?
-                }
-                // Not a key at all: nothing to cache or count.
-                Shared::Unknown => return Some(decide(None, &mut None).0),
-                Shared::Load => return None,
-            },
-        };
-        let (result, refresh) = done;
-        if refresh {
-            // Full queue: the entry simply expires and is read on next use.
-            let _ = self.refresh.try_send(begun.id);
+        if let Some(result) = local.with_record(&begun.id, now, client_ip, decide) {
+            return Some(result);
         }
-        Some(result)
+        match self.shared(&begun.id, now) {
+            Shared::Cached(record, fresh) => {
+                // A private copy, so that this thread's reference counts are its own.
+                let record = record.map(|r| local.own_copy(&r));
+                local.insert(begun.id, record, fresh, now, self.worker_capacity);
+                local.with_record(&begun.id, now, client_ip, decide)
+            }
+            // Not a key at all: nothing to cache or count.
+            Shared::Unknown => Some(decide(None, &mut None).0),
+            Shared::Load => None,
+        }
     }
 
-    /// Reloads, in the background and in batches, the shared entries that
-    /// requests found in their last quarter, so that a key in use is never
-    /// read from the database on a request's path (entries still expire: a
-    /// reload that fails or never comes leaves the TTL bound as it was).
-    pub fn spawn_refresher(self: &Arc<Self>) {
-        let queue = self
-            .refresh_queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let Some(mut queue) = queue else {
-            return;
-        };
+    /// Every `every`, reloads in the background (in batches) the shared
+    /// entries of keys in use that are in their reload window (the TTL's
+    /// last quarter), so that a key in use is never read from the database
+    /// on a request's path. A key is in use while a worker thread holds a
+    /// copy it took for a verification: a key used in bursts is kept
+    /// loaded between them, however they fall. Entries still expire: a
+    /// reload that fails or never comes leaves the TTL bound as it was.
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) {
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            let mut ids = Vec::with_capacity(REFRESH_BATCH);
-            while queue.recv_many(&mut ids, REFRESH_BATCH).await > 0 {
-                // Several threads may ask for the same id; one reload is enough.
-                ids.sort_unstable();
-                ids.dedup();
-                ids.retain(|id| !me.cache.is_fresh(id));
-                if let Err(e) = me.reload(&ids).await {
-                    tracing::warn!(error = %e, "cannot reload key records");
-                }
-                ids.clear();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                me.reload_due().await;
             }
         });
+    }
+
+    /// One round of the refresher: see [`Self::spawn_refresher`].
+    pub async fn reload_due(&self) {
+        let mut ids = self.workers.due_for_reload(crate::now());
+        // Another thread's copy may have asked for it already.
+        ids.retain(|id| !self.cache.is_fresh(id));
+        for batch in ids.chunks(REFRESH_BATCH) {
+            if let Err(e) = self.reload(batch).await {
+                tracing::warn!(error = %e, "cannot reload key records");
+                return;
+            }
+        }
     }
 
     /// Reads several records into the shared cache with one query. Like

@@ -141,7 +141,8 @@ impl KeyUsage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Freshness {
     pub until: DateTime<Utc>,
-    /// When a use should ask for a background reload (before `until`).
+    /// From then on (before `until`) the shared entry is due for a
+    /// background reload, if the key is in use.
     pub refresh_from: DateTime<Utc>,
 }
 
@@ -169,9 +170,9 @@ pub struct SecretMemo {
 struct Entry {
     /// The end of the shared cache entry's lifetime it was copied from.
     fresh_until: DateTime<Utc>,
-    /// From then on, a use asks (once) for the shared entry to be reloaded
-    /// in the background, so that a key in use never waits for the database
-    /// when its entry expires.
+    /// From then on the background refresher reloads the shared entry
+    /// (once per copy: see [`WorkerCaches::due_for_reload`]), so that a key
+    /// in use never waits for the database when its entry expires.
     refresh_from: DateTime<Utc>,
     memo: Option<SecretMemo>,
     usage: KeyUsage,
@@ -208,35 +209,41 @@ impl WorkerCache {
     /// With one lookup: runs `decide` on the record of `id` (and its secret
     /// memo) when it is cached and fresh at `now`, and counts the use it
     /// returns, if any ((tenant, succeeded), from `ip`) in the entry.
-    /// Also says whether the caller should ask for a background reload
-    /// (once per copy, from its `refresh_from` on).
     pub fn with_record<R>(
         &mut self,
         id: &[u8; 12],
         now: DateTime<Utc>,
         ip: IpAddr,
         decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<(i64, bool)>),
-    ) -> Option<(R, bool)> {
+    ) -> Option<R> {
         let Self { entries, spill, .. } = self;
         let Entry {
             record,
             fresh_until,
-            refresh_from,
             usage,
             memo,
+            ..
         } = entries.get_mut(id)?;
         if now >= *fresh_until {
             return None;
-        }
-        let refresh = now >= *refresh_from;
-        if refresh {
-            *refresh_from = *fresh_until;
         }
         let (result, count) = decide(record.as_ref(), memo);
         if let Some((tenant_id, ok)) = count {
             usage.count(*id, tenant_id, ok, ip, now, spill);
         }
-        Some((result, refresh))
+        Some(result)
+    }
+
+    /// Adds to `out` the ids whose copy is in its reload window at `now`,
+    /// once per copy (the next copy, taken from the reloaded shared entry,
+    /// has a window of its own).
+    fn due_for_reload(&mut self, now: DateTime<Utc>, out: &mut Vec<[u8; 12]>) {
+        for (id, e) in &mut self.entries {
+            if e.refresh_from <= now && now < e.fresh_until {
+                e.refresh_from = e.fresh_until;
+                out.push(*id);
+            }
+        }
     }
 
     /// A copy of a shared record that this thread owns (see the module
@@ -378,6 +385,21 @@ impl WorkerCaches {
     /// The calling thread's cache (its lock is uncontended but for flushes).
     pub fn mine(&self) -> MutexGuard<'_, WorkerCache> {
         lock(self.per_thread.get_or_default())
+    }
+
+    /// The keys in use whose shared entry is due for a background reload:
+    /// every thread's copies in their reload window. A thread copies a
+    /// record when it uses the key, and copies it again from the reloaded
+    /// entry only when it uses the key again, so a key nobody uses any more
+    /// is reloaded at most once more and then left to expire.
+    pub fn due_for_reload(&self, now: DateTime<Utc>) -> Vec<[u8; 12]> {
+        let mut ids = Vec::new();
+        for cell in self.per_thread.iter() {
+            lock(cell).due_for_reload(now, &mut ids);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// All usage gathered since the last call.

@@ -500,12 +500,14 @@ async fn a_change_is_seen_by_every_worker_thread_at_once() {
 }
 
 /// A key in use is reloaded in the background before its cache entry
-/// expires, so no request waits for the database; and the TTL still bounds
-/// how long a change that bypassed invalidation (made directly in the
-/// database) goes unnoticed.
+/// expires, so no request waits for the database, even when the key is
+/// used in bursts that miss the entry's last quarter; a key nobody uses any
+/// more is left to expire; and the TTL still bounds how long a change that
+/// bypassed invalidation (made directly in the database) goes unnoticed.
 #[tokio::test]
 async fn keys_in_use_are_reloaded_in_the_background_within_the_ttl() {
-    let ttl = std::time::Duration::from_secs(3);
+    use std::time::{Duration as StdDuration, Instant};
+    let ttl = StdDuration::from_secs(2);
     let app = spawn_with(Opts {
         cache_ttl_seconds: ttl.as_secs(),
         workers: 1,
@@ -516,15 +518,39 @@ async fn keys_in_use_are_reloaded_in_the_background_within_the_ttl() {
         .group(&app.admin, "Refreshed", &["customers:read"])
         .await;
     let (id, secret) = app.key(&app.admin, "In use", g, json!({})).await;
+    let loaded = Instant::now();
     assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
     let loads = app.state.keys.request_loads();
     assert!(loads >= 1, "the first use reads the record");
+
+    // The entry ends within [3/4, 1] TTL and nothing uses the key in its
+    // last quarter; the refresher reloads it anyway (the new entry lasts
+    // at least until 5/4 TTL), so the next use needs no read.
+    tokio::time::sleep_until((loaded + ttl * 6 / 5).into()).await;
+    assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
+    assert_eq!(
+        app.state.keys.request_loads(),
+        loads,
+        "a key used in bursts stays loaded between them"
+    );
+
+    // Unused since: reloaded at most once more (ending by 3 TTL), then left
+    // to expire.
+    tokio::time::sleep_until((loaded + ttl * 7 / 2).into()).await;
+    assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
+    assert_eq!(
+        app.state.keys.request_loads(),
+        loads + 1,
+        "a key no longer in use is left to expire"
+    );
+    let loads = loads + 1;
+
     // Two and a half TTLs of steady use: every entry would have expired
     // (and been read on a request's path) twice without the refresher.
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     while start.elapsed() < ttl * 5 / 2 {
         assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     assert_eq!(
         app.state.keys.request_loads(),
