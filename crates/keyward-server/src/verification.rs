@@ -304,27 +304,32 @@ impl KeyVerification {
         }
     }
 
-    /// What the shared cache knows of an id. A hit proves the id exists,
-    /// so the known-id set is consulted only on a miss.
+    /// What the shared cache knows of an id. The known-id set comes first:
+    /// a well-formed key that is no key at all (a guess, a flood) is
+    /// answered by one lookup. Every cached id is a known id (records are
+    /// only loaded for known ids, and the set only loses ids deleted from
+    /// the database).
     fn shared(&self, id: &[u8; 12], now: DateTime<Utc>) -> Shared {
-        if let Some((record, expires)) = self.cache.get(id) {
-            let at = Instant::now();
-            let in_time = |t: Instant| {
-                now + chrono::Duration::from_std(t.saturating_duration_since(at))
-                    .unwrap_or_default()
-            };
-            let fresh = Freshness {
-                until: in_time(expires),
-                refresh_from: in_time(self.cache.refresh_from(expires)),
-            };
-            return Shared::Cached(record, fresh);
-        }
         let known = self
             .known_ids
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(id);
-        if known { Shared::Load } else { Shared::Unknown }
+        if !known {
+            return Shared::Unknown;
+        }
+        let Some((record, expires)) = self.cache.get(id) else {
+            return Shared::Load;
+        };
+        let at = Instant::now();
+        let in_time = |t: Instant| {
+            now + chrono::Duration::from_std(t.saturating_duration_since(at)).unwrap_or_default()
+        };
+        let fresh = Freshness {
+            until: in_time(expires),
+            refresh_from: in_time(self.cache.refresh_from(expires)),
+        };
+        Shared::Cached(record, fresh)
     }
 
     /// Reads a record from the database into the shared cache.
