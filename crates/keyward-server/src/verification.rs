@@ -1,8 +1,8 @@
 //! Key verification at wire speed.
 //!
 //! - [`KeyVerification`]: throttle and parse (no I/O) → the worker thread's
-//!   own cache (`worker_cache.rs`) → the shared cache of key records
-//!   (positive and negative) → the known-id set → one database read; then
+//!   own cache (`worker_cache.rs`) → the known-id set → the shared cache
+//!   of key records (positive and negative) → one database read; then
 //!   the core's constant-time digest step (remembered per thread) and the
 //!   checks after it, at request time. No database write and no slow hash on
 //!   the request path: usage is counted in the thread's cache entries and
@@ -538,19 +538,32 @@ impl KeyVerification {
     /// loaded between them, however they fall. Entries still expire: a
     /// reload that fails or never comes leaves the TTL bound as it was.
     pub fn spawn_refresher(self: &Arc<Self>, every: Duration) {
+        self.spawn_every(every, |me| async move { me.reload_due().await });
+    }
+
+    /// Runs `round` every `every` (the first time after one period) until
+    /// the process ends; a round that overruns delays the next one.
+    fn spawn_every<F>(
+        self: &Arc<Self>,
+        every: Duration,
+        round: impl Fn(Arc<Self>) -> F + Send + 'static,
+    ) where
+        F: Future<Output = ()> + Send,
+    {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
             loop {
                 tick.tick().await;
-                me.reload_due().await;
+                round(Arc::clone(&me)).await;
             }
         });
     }
 
     /// One round of the refresher: see [`Self::spawn_refresher`].
-    pub async fn reload_due(&self) {
+    async fn reload_due(&self) {
         let mut ids = self.workers.due_for_reload(crate::now());
         // Another thread's copy may have asked for it already.
         ids.retain(|id| !self.cache.is_fresh(id));
@@ -640,15 +653,7 @@ impl KeyVerification {
 
     /// Flushes usage every `interval` until the process ends.
     pub fn spawn_flusher(self: &Arc<Self>, interval: Duration) {
-        let me = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                me.flush_usage().await;
-            }
-        });
+        self.spawn_every(interval, |me| async move { me.flush_usage().await });
     }
 
     /// On PostgreSQL: listens for other instances' key changes. After a
@@ -659,15 +664,9 @@ impl KeyVerification {
         if !self.db.is_postgres() {
             return;
         }
-        let me = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(safety_net);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = me.reload_known_ids().await {
-                    tracing::warn!(error = %e, "cannot reload key ids");
-                }
+        self.spawn_every(safety_net, |me| async move {
+            if let Err(e) = me.reload_known_ids().await {
+                tracing::warn!(error = %e, "cannot reload key ids");
             }
         });
         let me = Arc::clone(self);
