@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use chrono::{Duration, Utc};
+use keyward_core::key::KeyId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -591,6 +592,7 @@ async fn large_usage_batches_add_up_and_last_used_only_moves_forward() {
     let g = app.group(&app.admin, "Batch", &["customers:read"]).await;
     let (a, _) = app.key(&app.admin, "Busy", g, json!({})).await;
     let (b, _) = app.key(&app.admin, "Quiet", g, json!({})).await;
+    let (ia, ib) = (KeyId::parse(&a).unwrap(), KeyId::parse(&b).unwrap());
     let db = Db::connect(&Settings {
         database_url: Some(app.database_url.clone()),
         database_pool_size: 2,
@@ -606,11 +608,11 @@ async fn large_usage_batches_add_up_and_last_used_only_moves_forward() {
         for d in 0..days {
             batch
                 .counts
-                .insert((a.clone(), today - Duration::days(d)), (1, 2, 1));
+                .insert((ia, today - Duration::days(d)), (1, 2, 1));
         }
-        batch.counts.insert((b.clone(), today), (1, 5, 0));
-        batch.last_used.insert(a.clone(), (at, from.to_owned()));
-        batch.last_used.insert(b.clone(), (at, from.to_owned()));
+        batch.counts.insert((ib, today), (1, 5, 0));
+        batch.last_used.insert(ia, (at, from.to_owned()));
+        batch.last_used.insert(ib, (at, from.to_owned()));
         batch
     };
     db.write_usage(&batch(1200, t1, "10.0.0.1")).await.unwrap();
@@ -652,6 +654,15 @@ async fn a_revoke_through_one_instance_is_seen_by_another_within_a_second() {
     .await;
     let g = a.group(&a.admin, "Shared", &["customers:read"]).await;
     let (id, secret) = a.key(&a.admin, "Shared key", g, json!({})).await;
+    // B learns of the new key from A's notification (the same bound).
+    let created = std::time::Instant::now();
+    while b.whoami(&secret).await != StatusCode::OK {
+        assert!(
+            created.elapsed() < std::time::Duration::from_secs(1),
+            "B does not accept the new key after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(
         b.whoami(&secret).await,
         StatusCode::OK,
