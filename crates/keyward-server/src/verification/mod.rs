@@ -69,7 +69,30 @@ struct Begun<'p> {
     presented: &'p str,
     parsed: ParsedKey<'p>,
     id: KeyId,
-    throttle_key: (Option<KeyId>, IpAddr),
+    /// The calling service (if any) and the client's network.
+    source: (Option<KeyId>, IpAddr),
+}
+
+/// What failures are counted against: the calling service (if any), the
+/// client's network (an IPv4 address or an IPv6 /64) and, for a key that
+/// exists, that key. Failures of keys that do not exist (malformed,
+/// unknown) count per network; failures of an existing key count per key
+/// and network: a valid key is never refused because of other keys'
+/// failures from its address (a NAT, a proxy), while guesses at one key's
+/// secret are still throttled.
+type FailureKey = (Option<KeyId>, IpAddr, Option<KeyId>);
+
+/// The network an address counts as for the failure throttle: IPv6
+/// clients get a /64 each (one subscriber's prefix), as for sign-in.
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        v4 => v4,
+    }
 }
 
 /// Why verification did not yield a principal.
@@ -116,7 +139,7 @@ pub struct KeyVerification {
     /// Each worker thread's front cache, with usage counted in its entries.
     workers: WorkerCaches,
     worker_capacity: usize,
-    failures: Throttle<(Option<KeyId>, IpAddr)>,
+    failures: Throttle<FailureKey>,
     /// The key of the secret memo tags (random per process).
     memo_key: [u64; 2],
     /// Database reads a request had to wait for (a key not cached anywhere).
@@ -317,22 +340,16 @@ impl KeyVerification {
         client_ip: IpAddr,
         scope: VerifyScope,
     ) -> Result<Begun<'p>, VerifyFailure> {
-        let throttle_key = (scope.caller(), client_ip.to_canonical());
-        if let Err(retry_after) = self.failures.check(&throttle_key) {
-            return Err(VerifyFailure::Throttled { retry_after });
-        }
+        let source = (scope.caller(), network_of(client_ip));
         let parsed = match self.verifier.parse(presented) {
             Ok(p) => p,
-            Err(reason) => {
-                self.failures.fail(&throttle_key);
-                return Err(VerifyFailure::Denied(reason));
-            }
+            Err(reason) => return Err(self.refuse(source, reason)),
         };
         Ok(Begun {
             presented,
             id: parsed.id(),
             parsed,
-            throttle_key,
+            source,
         })
     }
 
@@ -411,27 +428,45 @@ impl KeyVerification {
             VerifyScope::OnBehalf { tenant_id, .. } => record.filter(|r| r.tenant_id == tenant_id),
             VerifyScope::Direct => record,
         };
-        let result = match record {
-            None => Err(DenialReason::UnknownKey),
-            Some(r) => self
-                .secret_of(begun, r, memo, now)
-                .and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now)),
+        let Some(r) = record else {
+            tracing::debug!(key_id = begun.parsed.key_id(), client_ip = %client_ip, "unknown key");
+            return (
+                Err(self.refuse(begun.source, DenialReason::UnknownKey)),
+                None,
+            );
         };
-        let count = match (&result, record) {
-            (Ok(_), Some(r)) => Some((r.tenant_id, true)),
-            (Err(reason), r) => {
+        let key_failures: FailureKey = (begun.source.0, begun.source.1, Some(begun.id));
+        if let Err(retry_after) = self.failures.check(&key_failures) {
+            return (Err(VerifyFailure::Throttled { retry_after }), None);
+        }
+        let result = self
+            .secret_of(begun, r, memo, now)
+            .and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now));
+        match result {
+            Ok(principal) => (Ok(principal), Some((r.tenant_id, true))),
+            Err(reason) => {
                 tracing::debug!(key_id = begun.parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
                 // Only failures to authenticate count: a valid key calling a
-                // route it lacks a permission for does not lock out its address.
+                // route it lacks a permission for does not lock itself out.
                 if reason.kind() == DenialKind::Unauthenticated {
-                    self.failures.fail(&begun.throttle_key);
+                    self.failures.fail(&key_failures);
                 }
                 // A wrong secret is not a use of the key.
-                r.filter(|_| !matches!(reason, DenialReason::DigestMismatch))
-                    .map(|r| (r.tenant_id, false))
+                let count = (!matches!(reason, DenialReason::DigestMismatch))
+                    .then_some((r.tenant_id, false));
+                (Err(VerifyFailure::Denied(reason)), count)
             }
-            (Ok(_), None) => None,
-        };
-        (result.map_err(VerifyFailure::Denied), count)
+        }
+    }
+
+    /// Refuses a presented key that is no key (malformed, or no such key):
+    /// 429 while its source is throttled, else the denial, counted.
+    fn refuse(&self, source: (Option<KeyId>, IpAddr), reason: DenialReason) -> VerifyFailure {
+        let failures: FailureKey = (source.0, source.1, None);
+        if let Err(retry_after) = self.failures.check(&failures) {
+            return VerifyFailure::Throttled { retry_after };
+        }
+        self.failures.fail(&failures);
+        VerifyFailure::Denied(reason)
     }
 }
