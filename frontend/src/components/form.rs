@@ -137,6 +137,12 @@ impl<V: Send + Sync + 'static> FormState<V> {
         }
     }
 
+    /// Whether the form is still on screen (its dialog was not closed while
+    /// its request ran).
+    pub fn is_open(&self) -> bool {
+        !self.values.is_disposed()
+    }
+
     /// Reads the values (tracked).
     pub fn with<R>(&self, f: impl FnOnce(&V) -> R) -> R {
         self.values.with(f)
@@ -338,6 +344,18 @@ mod tests {
         assert!(errors.forget_server_error(Field::Name));
         assert!(!errors.forget_server_error(Field::Name));
         assert!(!errors.shows(Field::Name));
+    }
+
+    #[test]
+    fn a_form_is_closed_once_its_owner_is_gone() {
+        let owner = Owner::new();
+        let form = owner.with(|| FormState::new((), &[], Signal::stored(false)));
+        assert!(form.is_open());
+        owner.cleanup();
+        assert!(!form.is_open());
+        // A late answer finds nothing to update, and does not panic.
+        form.fail(&server(None, "Too late."));
+        form.fail_with("Too late.".to_owned());
     }
 
     #[test]

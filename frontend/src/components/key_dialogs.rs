@@ -82,7 +82,7 @@ impl KeyActions {
                         toasts.error(format!("The key was not saved: {e}"));
                     })?;
                     toasts.success(format!("API key \"{}\" saved.", updated.name));
-                    dialog.set(None);
+                    close_if_open(dialog, form.state.is_open());
                     Ok(())
                 }
             },
@@ -96,7 +96,8 @@ impl KeyActions {
                         toasts.error(format!("The key was not rotated: {e}"));
                     })?;
                     toasts.success(format!("API key \"{name}\" rotated."));
-                    dialog.set(None);
+                    close_if_open(dialog, form.is_open());
+                    // Shown even if the dialog was closed meanwhile: it is the only chance.
                     secret.set(Some(rotated));
                     Ok(())
                 }
@@ -110,7 +111,7 @@ impl KeyActions {
                     toasts.error(format!("The key was not revoked: {e}"));
                 })?;
                 toasts.success(format!("API key \"{}\" revoked.", revoked.name));
-                dialog.set(None);
+                close_if_open(dialog, form.is_open());
                 Ok(())
             }
         });
@@ -139,6 +140,14 @@ impl KeyActions {
         self.update.version().track();
         self.rotate.version().track();
         self.revoke.version().track();
+    }
+}
+
+/// Closes the dialog after a write, unless the user already closed the one
+/// that wrote (and may have opened another since).
+fn close_if_open(dialog: RwSignal<Option<KeyDialog>>, open: bool) {
+    if open {
+        dialog.set(None);
     }
 }
 

@@ -76,7 +76,10 @@ impl GroupActions {
                     toasts.error(format!("The group was not saved: {e}"));
                 })?;
                 toasts.success(format!("Group \"{}\" saved.", group.name));
-                dialog.set(None);
+                // Unless the user closed it meanwhile (and maybe opened another).
+                if form.is_open() {
+                    dialog.set(None);
+                }
                 Ok(())
             }
         });
@@ -93,7 +96,9 @@ impl GroupActions {
                     toasts.error(text);
                 })?;
                 toasts.success(format!("Group \"{name}\" deleted."));
-                dialog.set(None);
+                if form.is_open() {
+                    dialog.set(None);
+                }
                 Ok(())
             }
         });
