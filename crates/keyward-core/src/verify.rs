@@ -36,6 +36,9 @@ pub struct KeyRecord {
     pub digest: KeyDigest,
     /// The previous secret's digest and the end of its grace period.
     pub previous: Option<(KeyDigest, DateTime<Utc>)>,
+    /// The key's authorization group (a change of the group's permissions
+    /// invalidates the records of its keys).
+    pub group_id: i64,
 }
 
 // On 64-bit targets (the server's); see the type's documentation.
@@ -59,6 +62,7 @@ impl KeyRecord {
             expires_at: self.expires_at,
             ip_allowlist: self.ip_allowlist.clone(),
             permissions,
+            group_id: self.group_id,
         }
     }
 
@@ -76,6 +80,7 @@ impl KeyRecord {
             expires_at: key.expires_at,
             ip_allowlist: key.ip_allowlist.clone(),
             permissions,
+            group_id: key.group_id,
         }
     }
 }

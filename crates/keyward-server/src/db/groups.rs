@@ -242,7 +242,8 @@ impl Db {
             a.changed_fields = changed.clone();
             a.insert(&txn, now).await?;
             if changed.iter().any(|c| c == "permissions") {
-                self.notify(&txn, super::ChangeNotice::ALL_PAYLOAD).await?;
+                self.notify(&txn, &super::ChangeNotice::group_payload(group_id))
+                    .await?;
             }
             g
         };

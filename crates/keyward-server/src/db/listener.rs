@@ -26,6 +26,8 @@ pub enum ChangeNotice {
     Connected,
     /// One key changed (or was created).
     Key(KeyId),
+    /// A group's permissions changed: every key of the group.
+    Group(i64),
     /// Possibly every key changed (a group's permissions, say).
     All,
 }
@@ -36,15 +38,23 @@ impl ChangeNotice {
         format!("key:{id}")
     }
 
+    /// The payload announcing a change of a group's permissions.
+    pub fn group_payload(group_id: i64) -> String {
+        format!("group:{group_id}")
+    }
+
     /// The payload announcing that every key may have changed.
     pub const ALL_PAYLOAD: &str = "all";
 
     /// Reads a payload; anything not naming a valid key id means "all"
     /// (the safe reading).
     pub fn from_payload(payload: &str) -> Self {
-        match payload.strip_prefix("key:").and_then(KeyId::parse) {
-            Some(id) => Self::Key(id),
-            None => Self::All,
+        if let Some(id) = payload.strip_prefix("key:").and_then(KeyId::parse) {
+            return Self::Key(id);
+        }
+        match payload.strip_prefix("group:").map(str::parse) {
+            Some(Ok(group_id)) => Self::Group(group_id),
+            _ => Self::All,
         }
     }
 }
@@ -108,7 +118,12 @@ mod tests {
             ChangeNotice::from_payload(ChangeNotice::ALL_PAYLOAD),
             ChangeNotice::All
         );
+        assert_eq!(
+            ChangeNotice::from_payload(&ChangeNotice::group_payload(42)),
+            ChangeNotice::Group(42)
+        );
         assert_eq!(ChangeNotice::from_payload("key:short"), ChangeNotice::All);
+        assert_eq!(ChangeNotice::from_payload("group:x"), ChangeNotice::All);
         assert_eq!(ChangeNotice::from_payload(""), ChangeNotice::All);
     }
 }

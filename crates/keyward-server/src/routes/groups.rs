@@ -153,7 +153,7 @@ pub async fn update_group(
         .update_group(caller.tenant_id, *id, patch, &audit, crate::now())
         .await?;
     if changed.iter().any(|c| c == "permissions") {
-        state.keys.invalidate_all();
+        state.keys.invalidate_group(*id);
     }
     Ok(Json(view))
 }

@@ -4,15 +4,19 @@
 //! State: the shared [`RecordCache`], the set of existing key ids, and an
 //! invalidation *epoch* with the recent per-key invalidations (epoch, when).
 //!
-//! - **Invalidation** ([`Coherence::invalidate`]): the shared entry goes
+//! - **Invalidation** ([`Coherence::invalidate`], and
+//!   [`Coherence::invalidate_group`] for every key of a group whose
+//!   permissions changed): the shared entry goes
 //!   first, then the epoch moves, then the id joins the known ids. A worker
 //!   thread that copied the old shared entry did so before the epoch moved,
 //!   so it drops its copy when it next catches up ([`Coherence::catch_up`]).
 //!   A change notice proves the id exists (it may be a new key).
 //! - **Loads** ([`Coherence::read_started`] then [`Coherence::loaded`]): a
-//!   record read from the database is only kept when no invalidation of its
-//!   id happened since the read started; otherwise the row read may predate
-//!   the change, and the caller reads again.
+//!   record read from the database is only cached when no invalidation of
+//!   its id (or its group) happened since the read started; otherwise the
+//!   row read may predate the change. The request that read it may still
+//!   use it (it ran concurrently with the change), but nothing later does:
+//!   no retry loop that a stream of changes could keep spinning.
 //! - **Known ids** ([`Coherence::known_ids_read`]): a reload of every id
 //!   keeps the ids announced while it read (a key created during the read
 //!   may be missing from it).
@@ -23,7 +27,7 @@
 //! Nothing here does I/O; the interleavings are unit-tested below.
 
 use super::record_cache::RecordCache;
-use super::worker_cache::{Freshness, WorkerCache};
+use super::worker_cache::{Changed, Freshness, WorkerCache};
 use chrono::{DateTime, Utc};
 use keyward_core::key::KeyId;
 use keyward_core::verify::KeyRecord;
@@ -36,7 +40,35 @@ use std::time::{Duration, Instant};
 /// fast hasher is safe (presented ids only look up).
 pub type KnownIds = HashSet<KeyId, foldhash::fast::RandomState>;
 
-/// The per-key invalidation map is pruned of entries older than this once
+/// Recent invalidations: per key and per group, (epoch, when).
+#[derive(Debug, Default)]
+struct Recent {
+    keys: HashMap<KeyId, (u64, Instant)>,
+    groups: HashMap<i64, (u64, Instant)>,
+}
+
+impl Recent {
+    /// Drops invalidations older than [`PRUNE_AGE`] once there are more
+    /// than [`PRUNE_ABOVE`]; returns the newest epoch dropped (0: none).
+    fn prune(&mut self) -> u64 {
+        if self.keys.len() + self.groups.len() <= PRUNE_ABOVE {
+            return 0;
+        }
+        let mut pruned = 0;
+        let mut keep = |(e, at): &mut (u64, Instant)| {
+            let keep = at.elapsed() < PRUNE_AGE;
+            if !keep {
+                pruned = pruned.max(*e);
+            }
+            keep
+        };
+        self.keys.retain(|_, v| keep(v));
+        self.groups.retain(|_, v| keep(v));
+        pruned
+    }
+}
+
+/// The invalidation map is pruned of entries older than this once
 /// it holds [`PRUNE_ABOVE`] ids.
 const PRUNE_AGE: Duration = Duration::from_secs(60);
 const PRUNE_ABOVE: usize = 10_000;
@@ -61,8 +93,8 @@ pub struct ReadTicket(u64);
 pub struct Coherence {
     /// Records shared by all threads (filled from the database).
     cache: RecordCache,
-    /// Recent per-key invalidations (epoch, when).
-    invalidated: Mutex<HashMap<KeyId, (u64, Instant)>>,
+    /// Recent invalidations of keys and groups (epoch, when).
+    invalidated: Mutex<Recent>,
     /// Bumped (under `invalidated`'s lock) by every invalidation.
     epoch: AtomicU64,
     /// The epoch of the last [`Coherence::invalidate_all`].
@@ -76,7 +108,7 @@ impl Coherence {
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         Self {
             cache: RecordCache::new(capacity, ttl),
-            invalidated: Mutex::new(HashMap::new()),
+            invalidated: Mutex::default(),
             epoch: AtomicU64::new(1),
             all_invalidated: AtomicU64::new(0),
             pruned_epoch: AtomicU64::new(0),
@@ -84,7 +116,7 @@ impl Coherence {
         }
     }
 
-    fn lock_invalidated(&self) -> MutexGuard<'_, HashMap<KeyId, (u64, Instant)>> {
+    fn lock_invalidated(&self) -> MutexGuard<'_, Recent> {
         self.invalidated
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -99,19 +131,9 @@ impl Coherence {
     pub fn invalidate(&self, id: KeyId) {
         self.cache.invalidate(&id);
         let mut inv = self.lock_invalidated();
-        if inv.len() > PRUNE_ABOVE {
-            let mut pruned = 0;
-            inv.retain(|_, (e, at)| {
-                let keep = at.elapsed() < PRUNE_AGE;
-                if !keep {
-                    pruned = pruned.max(*e);
-                }
-                keep
-            });
-            self.pruned_epoch.fetch_max(pruned, Ordering::SeqCst);
-        }
+        self.pruned_epoch.fetch_max(inv.prune(), Ordering::SeqCst);
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        inv.insert(id, (e, Instant::now()));
+        inv.keys.insert(id, (e, Instant::now()));
         drop(inv);
         self.known_ids
             .write()
@@ -119,7 +141,17 @@ impl Coherence {
             .insert(id);
     }
 
-    /// Drops every cached record (group permission changes, lost notifications).
+    /// Drops the cached records of every key of a group (its permissions
+    /// changed); other groups' keys, of this tenant or another, keep theirs.
+    pub fn invalidate_group(&self, group_id: i64) {
+        self.cache.invalidate_group(group_id);
+        let mut inv = self.lock_invalidated();
+        self.pruned_epoch.fetch_max(inv.prune(), Ordering::SeqCst);
+        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        inv.groups.insert(group_id, (e, Instant::now()));
+    }
+
+    /// Drops every cached record (lost notifications).
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
         let _inv = self.lock_invalidated();
@@ -127,20 +159,25 @@ impl Coherence {
         self.all_invalidated.store(e, Ordering::SeqCst);
     }
 
-    /// Whether an invalidation of `id` happened after `ticket` was taken.
-    fn invalidated_since(&self, id: &KeyId, ticket: ReadTicket) -> bool {
+    /// Whether an invalidation of `id` (or of `group`) happened after
+    /// `ticket` was taken.
+    fn invalidated_since(&self, id: &KeyId, group: Option<i64>, ticket: ReadTicket) -> bool {
         let inv = self.lock_invalidated();
+        let after = |(e, _): &(u64, Instant)| *e > ticket.0;
         self.all_invalidated.load(Ordering::SeqCst) > ticket.0
             || self.pruned_epoch.load(Ordering::SeqCst) > ticket.0
-            || inv.get(id).is_some_and(|(e, _)| *e > ticket.0)
+            || inv.keys.get(id).is_some_and(after)
+            || group.and_then(|g| inv.groups.get(&g)).is_some_and(after)
     }
 
     /// Keeps a record read since `ticket` in the shared cache, unless the
-    /// key changed meanwhile: then the entry is dropped and `false` tells
-    /// the caller to read again.
+    /// key or its group changed meanwhile: then the entry is dropped again
+    /// and `false` says that the record may be stale (only the request that
+    /// read it may use it).
     pub fn loaded(&self, id: KeyId, record: Option<Arc<KeyRecord>>, ticket: ReadTicket) -> bool {
+        let group = record.as_ref().map(|r| r.group_id);
         self.cache.insert(id, record);
-        if self.invalidated_since(&id, ticket) {
+        if self.invalidated_since(&id, group, ticket) {
             self.cache.invalidate(&id);
             return false;
         }
@@ -172,7 +209,8 @@ impl Coherence {
             ids.extend(known.iter());
         } else {
             ids.extend(
-                inv.iter()
+                inv.keys
+                    .iter()
                     .filter(|(_, (e, _))| *e > ticket.0)
                     .map(|(id, _)| *id),
             );
@@ -194,11 +232,21 @@ impl Coherence {
         {
             local.apply(epoch, None);
         } else {
-            let mut changed = inv
-                .iter()
-                .filter(|(_, (e, _))| *e > seen)
-                .map(|(id, _)| *id);
-            local.apply(epoch, Some(&mut changed));
+            let changed = Changed {
+                keys: inv
+                    .keys
+                    .iter()
+                    .filter(|(_, (e, _))| *e > seen)
+                    .map(|(id, _)| *id)
+                    .collect(),
+                groups: inv
+                    .groups
+                    .iter()
+                    .filter(|(_, (e, _))| *e > seen)
+                    .map(|(g, _)| *g)
+                    .collect(),
+            };
+            local.apply(epoch, Some(changed));
         }
     }
 
@@ -248,6 +296,10 @@ mod tests {
     }
 
     fn record(i: u32, name: &str) -> Arc<KeyRecord> {
+        in_group(i, name, 1)
+    }
+
+    fn in_group(i: u32, name: &str, group_id: i64) -> Arc<KeyRecord> {
         Arc::new(KeyRecord {
             tenant_id: 1,
             name: name.into(),
@@ -258,6 +310,7 @@ mod tests {
             revoked: false,
             digest: KeyDigest::from_slice(&[7; 32]).unwrap(),
             previous: None,
+            group_id,
         })
     }
 
@@ -319,6 +372,47 @@ mod tests {
         c.invalidate_all();
         assert!(!c.loaded(id(1), Some(record(1, "stale")), t));
         assert_eq!(cached_name(&c, 1), None);
+    }
+
+    #[test]
+    fn a_group_change_drops_only_that_groups_keys_everywhere() {
+        let c = coherence();
+        let now = Utc::now();
+        let mut local = WorkerCache::default();
+        for (i, g) in [(1, 10), (2, 10), (3, 20)] {
+            c.invalidate(id(i));
+            let t = c.read_started();
+            assert!(c.loaded(id(i), Some(in_group(i, "v1", g)), t));
+        }
+        c.catch_up(&mut local);
+        for i in 1..=3 {
+            let Lookup::Cached(r, fresh) = c.lookup(&id(i), now) else {
+                panic!("cached");
+            };
+            local.insert(id(i), r.map(|r| (*r).clone()), fresh, now, 100);
+        }
+        c.invalidate_group(10);
+        assert_eq!(cached_name(&c, 1), None);
+        assert_eq!(cached_name(&c, 2), None);
+        assert_eq!(cached_name(&c, 3).as_deref(), Some("v1"), "group 20 keeps");
+        c.catch_up(&mut local);
+        assert!(!local.contains(&id(1), now) && !local.contains(&id(2), now));
+        assert!(local.contains(&id(3), now), "another group's key is kept");
+    }
+
+    #[test]
+    fn a_group_change_racing_a_load_of_one_of_its_keys_drops_what_it_read() {
+        let c = coherence();
+        c.invalidate(id(1));
+        c.invalidate(id(2));
+        let t = c.read_started();
+        c.invalidate_group(10);
+        assert!(!c.loaded(id(1), Some(in_group(1, "stale", 10)), t));
+        assert_eq!(cached_name(&c, 1), None);
+        assert!(
+            c.loaded(id(2), Some(in_group(2, "v1", 20)), t),
+            "a key of another group is kept"
+        );
     }
 
     #[test]

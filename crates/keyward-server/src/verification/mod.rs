@@ -206,21 +206,23 @@ impl KeyVerification {
         self.coherence.invalidate(key_id);
     }
 
-    /// Drops every cached record (group permission changes, lost notifications).
+    /// Drops the cached records of a group's keys (its permissions changed).
+    pub fn invalidate_group(&self, group_id: i64) {
+        self.coherence.invalidate_group(group_id);
+    }
+
+    /// Drops every cached record (lost notifications).
     pub fn invalidate_all(&self) {
         self.coherence.invalidate_all();
     }
 
-    /// Reads a record from the database into the shared cache, again if a
-    /// change of the key raced the read.
+    /// Reads a record from the database into the shared cache (unless a
+    /// change of the key raced the read: then only this request uses it).
     async fn load(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        loop {
-            let ticket = self.coherence.read_started();
-            let record = self.db.load_key_record(id.as_str()).await?.map(Arc::new);
-            if self.coherence.loaded(id, record.clone(), ticket) {
-                return Ok(record);
-            }
-        }
+        let ticket = self.coherence.read_started();
+        let record = self.db.load_key_record(id.as_str()).await?.map(Arc::new);
+        let _cached = self.coherence.loaded(id, record.clone(), ticket);
+        Ok(record)
     }
 
     /// Reads several records into the shared cache with one query (the

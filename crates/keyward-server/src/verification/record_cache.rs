@@ -111,6 +111,16 @@ impl RecordCache {
             .remove(id);
     }
 
+    /// Drops the records of a group's keys (a scan of every shard: group
+    /// changes are rare, verifications are not).
+    pub fn invalidate_group(&self, group_id: i64) {
+        for s in &self.shards {
+            s.write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, (record, _)| record.as_ref().is_none_or(|r| r.group_id != group_id));
+        }
+    }
+
     pub fn invalidate_all(&self) {
         for s in &self.shards {
             s.write().unwrap_or_else(PoisonError::into_inner).clear();

@@ -71,6 +71,7 @@ async fn apply_notices(
     while let Some(notice) = notices.recv().await {
         match notice {
             ChangeNotice::Key(id) => keys.invalidate(id),
+            ChangeNotice::Group(id) => keys.invalidate_group(id),
             ChangeNotice::All => keys.invalidate_all(),
             ChangeNotice::Connected => {
                 keys.invalidate_all();

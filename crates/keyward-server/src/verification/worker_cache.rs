@@ -173,6 +173,13 @@ struct Entry {
 
 const _: () = assert!(std::mem::size_of::<Entry>() <= 280);
 
+/// The keys and groups changed since a thread last caught up.
+#[derive(Debug, Default)]
+pub struct Changed {
+    pub keys: Vec<KeyId>,
+    pub groups: Vec<i64>,
+}
+
 /// One thread's cache: see the module documentation.
 #[derive(Debug, Default)]
 pub struct WorkerCache {
@@ -327,8 +334,9 @@ impl WorkerCache {
         }
     }
 
-    /// Applies invalidations: `None` drops every entry, else the given ids.
-    pub fn apply(&mut self, epoch: u64, changed: Option<&mut dyn Iterator<Item = KeyId>>) {
+    /// Applies invalidations: `None` drops every entry, else the entries
+    /// of the given keys and of the keys of the given groups.
+    pub fn apply(&mut self, epoch: u64, changed: Option<Changed>) {
         let spill = &mut self.spill;
         match changed {
             None => {
@@ -336,11 +344,23 @@ impl WorkerCache {
                     e.usage.drain_into(id, spill);
                 }
             }
-            Some(ids) => {
-                for id in ids {
+            Some(Changed { keys, groups }) => {
+                for id in keys {
                     if let Some(mut e) = self.entries.remove(&id) {
                         e.usage.drain_into(id, spill);
                     }
+                }
+                if !groups.is_empty() {
+                    self.entries.retain(|id, e| {
+                        let hit = e
+                            .record
+                            .as_ref()
+                            .is_some_and(|r| groups.contains(&r.group_id));
+                        if hit {
+                            e.usage.drain_into(*id, spill);
+                        }
+                        !hit
+                    });
                 }
             }
         }
@@ -479,7 +499,13 @@ mod tests {
         {
             let mut c = caches.mine();
             c.count(1, id(7), true, ip(6), at(21, 3));
-            c.apply(5, Some(&mut [id(7)].into_iter()));
+            c.apply(
+                5,
+                Some(Changed {
+                    keys: vec![id(7)],
+                    groups: vec![],
+                }),
+            );
             assert_eq!(c.seen_epoch(), 5);
             assert!(c.get(&id(7), at(21, 4)).is_none(), "dropped");
             c.insert(id(9), None, fresh(at(30, 59)), at(21, 0), 100);

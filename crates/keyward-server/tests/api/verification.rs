@@ -801,3 +801,82 @@ async fn a_verifying_service_cannot_throttle_an_address_for_others() {
     }
     assert_eq!(app.whoami(&key).await, StatusCode::OK);
 }
+
+/// A group's permission change drops only its own keys' cache entries: the
+/// keys of other groups, of this tenant or another, stay cached (one tenant
+/// toggling a group cannot empty everyone's cache), on this instance and,
+/// on PostgreSQL, on another one.
+#[tokio::test]
+async fn a_group_change_invalidates_only_that_groups_keys() {
+    let a = spawn_with(Opts {
+        workers: 1,
+        ..Opts::default()
+    })
+    .await;
+    let g1 = a.group(&a.admin, "Toggled", &["customers:read"]).await;
+    let g2 = a.group(&a.admin, "Steady", &["customers:read"]).await;
+    let (_, toggled) = a.key(&a.admin, "Toggled key", g1, json!({})).await;
+    let (_, steady) = a.key(&a.admin, "Steady key", g2, json!({})).await;
+    let b = if backend() == "postgres" {
+        Some(
+            spawn_with(Opts {
+                database_url: Some(a.database_url.clone()),
+                workers: 1,
+                ..Opts::default()
+            })
+            .await,
+        )
+    } else {
+        None
+    };
+    let instances: Vec<&TestApp> = std::iter::once(&a).chain(b.as_ref()).collect();
+    for app in &instances {
+        for key in [&toggled, &steady] {
+            // B learns of the keys from A's notifications.
+            let started = std::time::Instant::now();
+            while app.whoami(key).await != StatusCode::OK {
+                assert!(started.elapsed() < std::time::Duration::from_secs(1));
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let loads: Vec<u64> = instances
+        .iter()
+        .map(|app| app.state.keys.request_loads())
+        .collect();
+    for round in 0..3 {
+        let perms = if round % 2 == 0 {
+            json!(["customers:read", "invoices:read"])
+        } else {
+            json!(["customers:read"])
+        };
+        a.patch(
+            &format!("/v1/groups/{g1}"),
+            &a.admin,
+            json!({ "permissions": perms }),
+        )
+        .await;
+    }
+    // Let B's listener apply A's notices.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (app, before) in instances.iter().zip(&loads) {
+        assert_eq!(app.whoami(&steady).await, StatusCode::OK);
+        assert_eq!(
+            app.state.keys.request_loads(),
+            *before,
+            "another group's key stays cached"
+        );
+        let (status, who) = whoami_from(app, &toggled, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            who["permissions"],
+            json!(["customers:read", "invoices:read"]),
+            "the changed group's key sees its new permissions"
+        );
+        assert_eq!(
+            app.state.keys.request_loads(),
+            *before + 1,
+            "the changed group's key was read again"
+        );
+    }
+}
