@@ -40,7 +40,7 @@ use std::time::Duration;
 use std::time::Instant;
 use subtle::ConstantTimeEq;
 
-pub const API_KEY_HEADER: &str = "X-API-Key";
+pub const API_KEY_HEADER: &str = keyward_core::api::headers::API_KEY;
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// The most records one background reload reads with one query.

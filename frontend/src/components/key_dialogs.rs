@@ -414,6 +414,6 @@ fn RevokeKeyDialog(
 }
 
 /// Whether a server error is about the expiry (shown under that field).
-fn is_expiry_field(field: Option<&str>) -> bool {
-    field == Some(Field::ExpiresAt.as_str())
+fn is_expiry_field(field: Option<Field>) -> bool {
+    field == Some(Field::ExpiresAt)
 }

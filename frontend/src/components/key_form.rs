@@ -117,13 +117,11 @@ impl KeyForm {
 
     /// Puts a server error on its field, or on the form.
     pub fn apply_server_error(&self, error: &ApiError) {
-        let field = error
-            .field()
-            .filter(|f| FIELDS.iter().any(|known| known.as_str() == *f));
+        let field = error.field().filter(|f| FIELDS.contains(f));
         match field {
             Some(f) => self
                 .server
-                .update(|s| s.push((f.to_owned(), error.message().to_owned()))),
+                .update(|s| s.push((f.as_str().to_owned(), error.message().to_owned()))),
             None => self.form_error.set(Some(error.message().to_owned())),
         }
     }

@@ -251,7 +251,7 @@ fn GroupFormDialog(
     let server_error = move |field: Field| {
         server.with(|e| {
             e.as_ref()
-                .filter(|e| e.field() == Some(field.as_str()))
+                .filter(|e| e.field() == Some(field))
                 .map(|e| e.message().to_owned())
         })
     };
@@ -304,9 +304,7 @@ fn GroupFormDialog(
         }
         Some(Err(e)) => {
             let on_field = e.field().is_some_and(|f| {
-                [Field::Name, Field::Description, Field::Permissions]
-                    .iter()
-                    .any(|k| k.as_str() == f)
+                [Field::Name, Field::Description, Field::Permissions].contains(&f)
             });
             if !on_field {
                 form_error.set(Some(e.to_string()));
