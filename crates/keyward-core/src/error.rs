@@ -67,8 +67,8 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// The input fields that validation (or a conflict) can reject, named as in
-/// the API: serialised as [`Field::as_str`] (`name`, `grace_period_seconds`, …).
+/// The request fields that validation or a conflict can reject, serialised
+/// as named in requests (`name`, `grace_period_seconds`, `q`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]

@@ -51,7 +51,7 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
-/// Who a [`Me`] is: a signed-in user or the API key of the request.
+/// Whether the principal is a signed-in user or an API key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "snake_case")]
