@@ -21,11 +21,14 @@ every run: the ratio of CPU time per request (a's over the scenario's) is
 printed beside the throughput ratio, as a check that does not depend on how
 the two cores were shared with wrk in that run.
 Usage: bench_verify.py [--backends sqlite,postgres] [--rounds 20] [--duration 2]
+(KEYWARD_BENCH_BIN=path benchmarks another server binary.)
 """
 import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request, zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "keyward")
+# KEYWARD_BENCH_BIN benchmarks another build (e.g. a copy of an earlier
+# commit's release binary, for a before/after comparison).
+BIN = os.environ.get("KEYWARD_BENCH_BIN", os.path.join(ROOT, "target", "release", "keyward"))
 PG = os.environ.get("KEYWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 PASSWORD = "benchmark password 1"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -114,15 +114,19 @@ fn Header() -> impl IntoView {
     let navigate = use_navigate();
     let me = Memo::new(move |_| session.me());
 
-    let logout = Action::new_unsync(move |(): &()| async move { api::logout(session).await });
-    Effect::new(move |_| match logout.value().get() {
-        Some(Ok(())) => {
-            session.sign_out(Some("You have signed out.".to_owned()));
-            navigate("/login", Default::default());
+    let logout = Action::new_local(move |(): &()| {
+        let navigate = navigate.clone();
+        async move {
+            match api::logout(session).await {
+                Ok(()) => {
+                    session.sign_out(Some("You have signed out.".to_owned()));
+                    navigate("/login", Default::default());
+                }
+                // A 401 has already ended the session with a message.
+                Err(e) if e.status == 401 => {}
+                Err(e) => toasts.error(format!("Signing out failed: {e}")),
+            }
         }
-        Some(Err(e)) if e.status == 401 => {}
-        Some(Err(e)) => toasts.error(format!("Signing out failed: {e}")),
-        None => {}
     });
 
     let user = move || {

@@ -338,6 +338,12 @@ impl<'a> ParsedKey<'a> {
         self.key_id
     }
 
+    /// The public key id, typed. The format check already admitted its
+    /// 12 base62 characters.
+    pub fn id(&self) -> KeyId {
+        KeyId(<[u8; KEY_ID_LEN]>::try_from(self.key_id.as_bytes()).unwrap_or([b'0'; KEY_ID_LEN]))
+    }
+
     /// The key id, `_` and the secret: the input of the digest.
     pub(crate) fn digest_input(&self) -> &'a str {
         self.id_and_secret

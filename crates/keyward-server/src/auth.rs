@@ -28,10 +28,7 @@ pub const TENANT_HEADER: &str = keyward_core::api::headers::TENANT;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// A fresh CSPRNG handle (the OS generator).
-pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
-    rand_core::UnwrapErr(getrandom::SysRng)
-}
+pub use crate::os_rng;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -328,7 +325,7 @@ impl FromRequest for Caller {
                 .ok_or_else(|| ApiError::internal("no state"))?
                 .clone();
             let now = crate::now();
-            let ip = client_ip(&req, &state.trusted_proxies);
+            let ip = client_ip(&req, state.keys.trusted_proxies());
             let wanted = tenant_header(&req)?;
 
             if let Some((s, via_cookie)) = session_of(&state, &req, now).await? {

@@ -18,10 +18,10 @@
 //!     format!("hello, key {} of tenant {}", key.0.key_id, key.0.tenant_id)
 //! }
 //!
-//! # async fn run(state: web::Data<keyward_server::state::AppState>) -> std::io::Result<()> {
+//! # async fn run(keys: web::Data<keyward_server::verification::KeyVerification>) -> std::io::Result<()> {
 //! HttpServer::new(move || {
 //!     App::new()
-//!         .app_data(state.clone())
+//!         .app_data(keys.clone())
 //!         .app_data(KeyAuthConfig::require(["invoices:read"]))
 //!         .route("/reports", web::get().to(report))
 //! })
@@ -36,7 +36,6 @@ pub mod bootstrap;
 pub mod db;
 pub mod error;
 pub mod json;
-pub mod record_cache;
 pub mod routes;
 pub mod settings;
 pub mod spa;
@@ -46,9 +45,13 @@ pub mod telemetry;
 pub mod throttle;
 pub mod verification;
 pub mod views;
-pub mod worker_cache;
 
 use chrono::{DateTime, Timelike, Utc};
+
+/// A fresh CSPRNG handle (the OS generator).
+pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
 
 /// The current time at millisecond precision (what the database stores).
 pub fn now() -> DateTime<Utc> {

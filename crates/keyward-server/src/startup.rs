@@ -81,6 +81,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let db = Db::connect(&settings).await?;
     let keys = Arc::new(KeyVerification::new(
         Verifier::new(format, KeyHasher::new(&secret)),
+        trusted,
         db.clone(),
         settings.cache_capacity,
         Duration::from_secs(settings.cache_ttl_seconds.max(1)),
@@ -98,7 +99,6 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
             Duration::from_secs(15 * 60),
             100_000,
         ),
-        trusted_proxies: trusted,
         settings,
     })
 }
@@ -129,17 +129,11 @@ impl Application {
         let listener = TcpListener::bind(&state.settings.listen)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(state);
-        state.keys.spawn_flusher(Duration::from_millis(
-            state.settings.usage_flush_interval_ms.max(10),
-        ));
-        // Several rounds fit in an entry's reload window (its last quarter).
-        let ttl = Duration::from_secs(state.settings.cache_ttl_seconds.max(1));
-        state
-            .keys
-            .spawn_refresher((ttl / 8).min(Duration::from_secs(1)));
-        state
-            .keys
-            .spawn_listener(Duration::from_secs(state.settings.cache_ttl_seconds.max(1)));
+        crate::verification::tasks::spawn_all(
+            &state.keys,
+            Duration::from_millis(state.settings.usage_flush_interval_ms.max(10)),
+            Duration::from_secs(state.settings.cache_ttl_seconds.max(1)),
+        );
         let data = state.clone();
         let mut server = HttpServer::new(move || app(data.clone()));
         if state.settings.workers > 0 {
@@ -188,6 +182,7 @@ pub fn app(
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(crate::routes::ApiDoc::openapi_doc())
+        .app_data(web::Data::from(state.keys.clone()))
         .app_data(state)
         .app_data(
             web::JsonConfig::default()

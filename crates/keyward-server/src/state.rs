@@ -7,7 +7,6 @@ use crate::throttle::Throttle;
 use crate::verification::KeyVerification;
 use keyward_core::key::KeyFormat;
 use keyward_core::permission::PermissionCatalog;
-use keyward_core::verify::TrustedProxies;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -19,7 +18,6 @@ pub struct AppState {
     pub passwords: Passwords,
     pub csrf: CsrfKey,
     pub login_throttle: Throttle<String>,
-    pub trusted_proxies: TrustedProxies,
 }
 
 impl AppState {

@@ -1,8 +1,11 @@
 //! The row actions of a key: the edit dialog, the rotate confirmation (with
 //! a grace period and then the one-time secret) and the revoke confirmation.
-//! Used by the key list and the key details page.
+//! Used by the key list and the key details page, which own the writes
+//! ([`KeyActions`]) and load their data again after each one.
 
 use crate::api::{self, ApiError};
+use crate::components::dialog_footer::{Confirm, DialogFooter};
+use crate::components::form::{FormError, FormState};
 use crate::components::key_form::{KeyFields, KeyForm, today};
 use crate::components::modal::Modal;
 use crate::components::secret_modal::SecretModal;
@@ -11,9 +14,12 @@ use crate::components::toast::use_toasts;
 use crate::session::use_session;
 use chrono::Utc;
 use keyward_core::Field;
-use keyward_core::api::{ApiKeySecret, ApiKeyView, RotateApiKeyRequest, UpdateApiKeyRequest};
+use keyward_core::api::{
+    ApiKeySecret, ApiKeyView, GroupView, RotateApiKeyRequest, UpdateApiKeyRequest,
+};
 use keyward_core::fields::{Expiry, GracePeriod};
 use leptos::prelude::*;
+use std::fmt;
 
 /// Which dialog is open, for which key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,73 +29,162 @@ pub enum KeyDialog {
     Revoke(ApiKeyView),
 }
 
-/// Hosts the open dialog and the secret modal that follows a rotation.
-/// `on_changed` runs after every successful write (to reload the data).
-#[component]
-pub fn KeyDialogs(
+/// What a write action yields once its outcome has been shown (toast,
+/// dialog closed or errors on the form). Never the secret: the rotate
+/// action's value outlives the secret modal.
+type Outcome = Result<(), ApiError>;
+
+/// The values of the rotate form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RotateValues {
+    /// Grace period of the current secret, in seconds.
+    grace: i64,
+    /// The new expiry date, `YYYY-MM-DD`, or empty to keep the current one.
+    expires: String,
+}
+
+type RotateForm = FormState<RotateValues>;
+/// The revoke confirmation: no values, only its error and submitting flag.
+type RevokeForm = FormState<()>;
+
+/// The key writes of a page (edit, rotate, revoke) and the dialog that is
+/// open. A resource that calls [`KeyActions::track`] loads again after
+/// every write that completes.
+#[derive(Clone, Copy)]
+pub struct KeyActions {
     dialog: RwSignal<Option<KeyDialog>>,
-    #[prop(into)] on_changed: Callback<()>,
-) -> impl IntoView {
-    let secret = RwSignal::new(None::<ApiKeySecret>);
-    let close = Callback::new(move |()| dialog.set(None));
-    let rotated = Callback::new(move |s: ApiKeySecret| {
+    secret: RwSignal<Option<ApiKeySecret>>,
+    update: Action<(KeyForm, String, UpdateApiKeyRequest), Outcome>,
+    rotate: Action<(RotateForm, ApiKeyView, RotateApiKeyRequest), Outcome>,
+    revoke: Action<(RevokeForm, String), Outcome>,
+}
+
+impl fmt::Debug for KeyActions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyActions")
+            .field("dialog", &self.dialog)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyActions {
+    pub fn new() -> Self {
+        let session = use_session();
+        let toasts = use_toasts();
+        let dialog = RwSignal::new(None::<KeyDialog>);
+        let secret = RwSignal::new(None::<ApiKeySecret>);
+        let update = Action::new_local(
+            move |(form, id, req): &(KeyForm, String, UpdateApiKeyRequest)| {
+                let (form, id, req) = (*form, id.clone(), req.clone());
+                async move {
+                    let updated = api::update_key(session, &id, &req).await.inspect_err(|e| {
+                        form.state.fail(e);
+                        toasts.error(format!("The key was not saved: {e}"));
+                    })?;
+                    toasts.success(format!("API key \"{}\" saved.", updated.name));
+                    close_if_open(dialog, form.state.is_open());
+                    Ok(())
+                }
+            },
+        );
+        let rotate = Action::new_local(
+            move |(form, key, req): &(RotateForm, ApiKeyView, RotateApiKeyRequest)| {
+                let (form, id, name, req) = (*form, key.id.clone(), key.name.clone(), req.clone());
+                async move {
+                    let rotated = api::rotate_key(session, &id, &req).await.inspect_err(|e| {
+                        form.fail(e);
+                        toasts.error(format!("The key was not rotated: {e}"));
+                    })?;
+                    toasts.success(format!("API key \"{name}\" rotated."));
+                    close_if_open(dialog, form.is_open());
+                    // Shown even if the dialog was closed meanwhile: it is the only chance.
+                    secret.set(Some(rotated));
+                    Ok(())
+                }
+            },
+        );
+        let revoke = Action::new_local(move |(form, id): &(RevokeForm, String)| {
+            let (form, id) = (*form, id.clone());
+            async move {
+                let revoked = api::revoke_key(session, &id).await.inspect_err(|e| {
+                    form.fail(e);
+                    toasts.error(format!("The key was not revoked: {e}"));
+                })?;
+                toasts.success(format!("API key \"{}\" revoked.", revoked.name));
+                close_if_open(dialog, form.is_open());
+                Ok(())
+            }
+        });
+        Self {
+            dialog,
+            secret,
+            update,
+            rotate,
+            revoke,
+        }
+    }
+
+    /// Opens a dialog.
+    pub fn open(&self, dialog: KeyDialog) {
+        self.dialog.set(Some(dialog));
+    }
+
+    fn close(&self) -> Callback<()> {
+        let dialog = self.dialog;
+        Callback::new(move |()| dialog.set(None))
+    }
+
+    /// Subscribes the running resource to the writes: it refetches after
+    /// each one completes.
+    pub fn track(&self) {
+        self.update.version().track();
+        self.rotate.version().track();
+        self.revoke.version().track();
+    }
+}
+
+/// Closes the dialog after a write, unless the user already closed the one
+/// that wrote (and may have opened another since).
+fn close_if_open(dialog: RwSignal<Option<KeyDialog>>, open: bool) {
+    if open {
         dialog.set(None);
-        secret.set(Some(s));
-        on_changed.run(());
-    });
-    let changed = Callback::new(move |()| {
-        dialog.set(None);
-        on_changed.run(());
-    });
+    }
+}
+
+/// Hosts the open dialog and the secret modal that follows a rotation.
+#[component]
+pub fn KeyDialogs(actions: KeyActions) -> impl IntoView {
+    let close = actions.close();
     view! {
         {move || {
-            dialog
+            actions
+                .dialog
                 .get()
                 .map(|d| match d {
                     KeyDialog::Edit(key) => {
-                        view! { <EditKeyDialog key=key on_close=close on_saved=changed/> }
-                            .into_any()
+                        view! { <EditKeyDialog key=key actions=actions on_close=close/> }.into_any()
                     }
                     KeyDialog::Rotate(key) => {
-                        view! { <RotateKeyDialog key=key on_close=close on_rotated=rotated/> }
+                        view! { <RotateKeyDialog key=key actions=actions on_close=close/> }
                             .into_any()
                     }
                     KeyDialog::Revoke(key) => {
-                        view! { <RevokeKeyDialog key=key on_close=close on_revoked=changed/> }
+                        view! { <RevokeKeyDialog key=key actions=actions on_close=close/> }
                             .into_any()
                     }
                 })
         }}
-        <SecretModal secret=secret title="API key rotated"/>
+        <SecretModal secret=actions.secret title="API key rotated"/>
     }
 }
 
 #[component]
-fn EditKeyDialog(key: ApiKeyView, on_close: Callback<()>, on_saved: Callback<()>) -> impl IntoView {
+fn EditKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>) -> impl IntoView {
     let session = use_session();
-    let toasts = use_toasts();
     let groups = LocalResource::new(move || api::groups(session));
-    let form = KeyForm::from_key(&key);
+    let form = KeyForm::from_key(&key, actions.update.pending());
+    let title = format!("Edit API key {}", key.name);
     let key = StoredValue::new(key);
-
-    let save = Action::new_unsync(move |req: &UpdateApiKeyRequest| {
-        let req = req.clone();
-        let id = key.with_value(|k| k.id.clone());
-        async move { api::update_key(session, &id, &req).await }
-    });
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(updated)) => {
-            toasts.success(format!("API key \"{}\" saved.", updated.name));
-            on_saved.run(());
-        }
-        Some(Err(e)) => {
-            form.apply_server_error(&e);
-            toasts.error(format!("The key was not saved: {e}"));
-        }
-        None => {}
-    });
-
-    let title = key.with_value(|k| format!("Edit API key {}", k.name));
     view! {
         <Modal title=title id="edit-key" on_close=on_close class="modal-wide">
             <Transition fallback=|| view! { <Loading label="Loading groups…"/> }>
@@ -99,54 +194,7 @@ fn EditKeyDialog(key: ApiKeyView, on_close: Callback<()>, on_saved: Callback<()>
                     {move || Suspend::new(async move {
                         groups
                             .await
-                            .map(|list| {
-                                let all = StoredValue::new(list.items.clone());
-                                let submit = move |ev: leptos::ev::SubmitEvent| {
-                                    ev.prevent_default();
-                                    let request = all
-                                        .with_value(|g| {
-                                            key.with_value(|k| form.update_request(k, g))
-                                        });
-                                    match request {
-                                        Some(req) if req == UpdateApiKeyRequest::default() => {
-                                            toasts.success("Nothing changed.");
-                                            on_close.run(());
-                                        }
-                                        Some(req) => {
-                                            save.dispatch(req);
-                                        }
-                                        None => {}
-                                    }
-                                };
-                                view! {
-                                    <form class="form" on:submit=submit novalidate>
-                                        <KeyFields form=form groups=list.items id_prefix="edit"/>
-                                        <FormError error=form.form_error/>
-                                        <div class="modal-actions">
-                                            <button
-                                                type="button"
-                                                class="button"
-                                                on:click=move |_| on_close.run(())
-                                            >
-                                                "Cancel"
-                                            </button>
-                                            <button
-                                                type="submit"
-                                                class="button button-primary"
-                                                disabled=move || save.pending().get()
-                                            >
-                                                {move || {
-                                                    if save.pending().get() {
-                                                        "Saving…"
-                                                    } else {
-                                                        "Save changes"
-                                                    }
-                                                }}
-                                            </button>
-                                        </div>
-                                    </form>
-                                }
-                            })
+                            .map(|list| edit_form(form, key, list.items, actions, on_close))
                     })}
                 </ErrorBoundary>
             </Transition>
@@ -154,17 +202,44 @@ fn EditKeyDialog(key: ApiKeyView, on_close: Callback<()>, on_saved: Callback<()>
     }
 }
 
-/// A form-level error (one that names no field).
-#[component]
-pub fn FormError(error: RwSignal<Option<String>>) -> impl IntoView {
-    move || {
-        error.get().map(|e| {
-            view! {
-                <p class="form-error" role="alert">
-                    {e}
-                </p>
+/// The edit form once the groups are loaded.
+fn edit_form(
+    form: KeyForm,
+    key: StoredValue<ApiKeyView>,
+    groups: Vec<GroupView>,
+    actions: KeyActions,
+    on_close: Callback<()>,
+) -> impl IntoView {
+    let toasts = use_toasts();
+    let all = StoredValue::new(groups.clone());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let request = all.with_value(|g| key.with_value(|k| form.update_request(k, g)));
+        match request {
+            Some(req) if req == UpdateApiKeyRequest::default() => {
+                toasts.success("Nothing changed.");
+                on_close.run(());
             }
-        })
+            Some(req) => {
+                actions
+                    .update
+                    .dispatch((form, key.with_value(|k| k.id.clone()), req));
+            }
+            None => {}
+        }
+    };
+    let save = Confirm::submit(
+        "Save changes",
+        "Saving…",
+        "button-primary",
+        form.state.submitting_signal(),
+    );
+    view! {
+        <form class="form" on:submit=submit novalidate>
+            <KeyFields form=form groups=groups id_prefix="edit"/>
+            <FormError form=form.state/>
+            <DialogFooter on_dismiss=on_close confirm=save/>
+        </form>
     }
 }
 
@@ -176,96 +251,65 @@ const GRACE_CHOICES: [(i64, &str); 4] = [
     (604_800, "7 days"),
 ];
 
-#[component]
-fn RotateKeyDialog(
-    key: ApiKeyView,
-    on_close: Callback<()>,
-    on_rotated: Callback<ApiKeySecret>,
-) -> impl IntoView {
-    let session = use_session();
-    let toasts = use_toasts();
-    let grace = RwSignal::new(0_i64);
-    let expires = RwSignal::new(String::new());
-    let expires_touched = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let server_expiry = RwSignal::new(None::<String>);
-    let id = key.id.clone();
-    let name = key.name.clone();
-
-    let rotate = Action::new_unsync(move |req: &RotateApiKeyRequest| {
-        let req = req.clone();
-        let id = id.clone();
-        async move { api::rotate_key(session, &id, &req).await }
-    });
-    Effect::new({
-        let name = name.clone();
-        move |_| match rotate.value().get() {
-            Some(Ok(secret)) => {
-                toasts.success(format!("API key \"{name}\" rotated."));
-                on_rotated.run(secret);
-            }
-            Some(Err(e)) => {
-                if is_expiry_field(e.field()) {
-                    server_expiry.set(Some(e.to_string()));
-                } else {
-                    error.set(Some(e.to_string()));
-                }
-                toasts.error(format!("The key was not rotated: {e}"));
-            }
-            None => {}
-        }
-    });
-
-    let expiry_error = move || {
-        if let Some(server) = server_expiry.get() {
-            return Some(server);
-        }
-        let raw = expires.get();
-        (expires_touched.get() && !raw.trim().is_empty())
-            .then(|| Expiry::parse(&raw, Utc::now()).err().map(|e| e.to_string()))
-            .flatten()
+/// The rotate request, or `None` (and the errors shown) when the form is invalid.
+fn rotate_request(form: RotateForm) -> Option<RotateApiKeyRequest> {
+    form.begin_submit();
+    let (raw, grace) = form.with_untracked(|v| (v.expires.trim().to_owned(), v.grace));
+    let expires_at = if raw.is_empty() {
+        None
+    } else {
+        Expiry::parse(&raw, Utc::now()).ok()?;
+        Some(raw)
     };
+    match GracePeriod::from_seconds(grace) {
+        Ok(g) => Some(RotateApiKeyRequest {
+            grace_period_seconds: g.seconds(),
+            expires_at,
+        }),
+        Err(e) => {
+            form.fail_with(e.to_string());
+            None
+        }
+    }
+}
+
+/// What happens to the current secret, in words.
+fn grace_text(seconds: i64) -> String {
+    GRACE_CHOICES
+        .iter()
+        .find(|(s, _)| *s == seconds && *s > 0)
+        .map(|(_, label)| {
+            format!(
+                "The current secret keeps working for {label} and then stops. Update your applications before then."
+            )
+        })
+        .unwrap_or_else(|| {
+            "All applications using the current secret will lose access immediately.".to_owned()
+        })
+}
+
+#[component]
+fn RotateKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>) -> impl IntoView {
+    let form: RotateForm = FormState::new(
+        RotateValues::default(),
+        &[Field::ExpiresAt],
+        actions.rotate.pending(),
+    );
+    let name = key.name.clone();
+    let key = StoredValue::new(key);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        expires_touched.set(true);
-        error.set(None);
-        let raw = expires.get_untracked().trim().to_owned();
-        let expires_at = if raw.is_empty() {
-            None
-        } else {
-            match Expiry::parse(&raw, Utc::now()) {
-                Ok(_) => Some(raw),
-                Err(_) => return,
-            }
-        };
-        let seconds = match GracePeriod::from_seconds(grace.get_untracked()) {
-            Ok(g) => g.seconds(),
-            Err(e) => {
-                error.set(Some(e.to_string()));
-                return;
-            }
-        };
-        rotate.dispatch(RotateApiKeyRequest {
-            grace_period_seconds: seconds,
-            expires_at,
-        });
+        if let Some(req) = rotate_request(form) {
+            actions.rotate.dispatch((form, key.get_value(), req));
+        }
     };
-
-    let grace_text = move || {
-        let seconds = grace.get();
-        GRACE_CHOICES
-            .iter()
-            .find(|(s, _)| *s == seconds && *s > 0)
-            .map(|(_, label)| {
-                format!(
-                    "The current secret keeps working for {label} and then stops. Update your applications before then."
-                )
-            })
-            .unwrap_or_else(|| {
-                "All applications using the current secret will lose access immediately.".to_owned()
-            })
-    };
-
+    let grace = move || grace_text(form.with(|v| v.grace));
+    let rotate = Confirm::submit(
+        "Rotate",
+        "Rotating…",
+        "button-warning",
+        form.submitting_signal(),
+    );
     view! {
         <Modal title=format!("Rotate API key {name}") id="rotate-key" on_close=on_close>
             <form class="form" on:submit=submit novalidate>
@@ -274,146 +318,108 @@ fn RotateKeyDialog(
                     <strong>{name.clone()}</strong>
                     " while keeping its name, authorization group and other configuration. "
                     "The current secret is invalidated: all applications using it must be updated with the new one. "
-                    <strong>{grace_text}</strong>
+                    <strong>{grace}</strong>
                 </p>
-                <fieldset class="field">
-                    <legend class="field-label">"Grace period for the current secret"</legend>
-                    {GRACE_CHOICES
-                        .iter()
-                        .map(|(seconds, label)| {
-                            let seconds = *seconds;
-                            view! {
-                                <label class="radio">
-                                    <input
-                                        type="radio"
-                                        name="grace"
-                                        value=seconds.to_string()
-                                        prop:checked=move || grace.get() == seconds
-                                        on:change=move |_| grace.set(seconds)
-                                    />
-                                    {*label}
-                                </label>
-                            }
-                        })
-                        .collect_view()}
-                </fieldset>
-                <div class="field">
-                    <label class="field-label" for="rotate-expires">
-                        "New expiration date"
-                    </label>
-                    <input
-                        id="rotate-expires"
-                        type="date"
-                        min=today()
-                        prop:value=move || expires.get()
-                        on:input=move |ev| {
-                            expires.set(event_target_value(&ev));
-                            expires_touched.set(true);
-                            server_expiry.set(None);
-                        }
-                        on:change=move |ev| {
-                            expires.set(event_target_value(&ev));
-                            expires_touched.set(true);
-                            server_expiry.set(None);
-                        }
-                        aria-invalid=move || expiry_error().is_some().to_string()
-                        aria-describedby="rotate-expires-hint rotate-expires-error"
-                    />
-                    <p class="hint" id="rotate-expires-hint">
-                        "Optional. Leave empty to keep the current expiry."
-                    </p>
-                    <p class="field-error" id="rotate-expires-error" aria-live="polite">
-                        {expiry_error}
-                    </p>
-                </div>
-                <FormError error=error/>
-                <div class="modal-actions">
-                    <button
-                        type="button"
-                        class="button"
-                        data-autofocus
-                        on:click=move |_| on_close.run(())
-                    >
-                        "Cancel"
-                    </button>
-                    <button
-                        type="submit"
-                        class="button button-warning"
-                        disabled=move || rotate.pending().get()
-                    >
-                        {move || if rotate.pending().get() { "Rotating…" } else { "Rotate" }}
-                    </button>
-                </div>
+                <GraceChoices form=form/>
+                <RotateExpiryField form=form/>
+                <FormError form=form/>
+                <DialogFooter on_dismiss=on_close autofocus_dismiss=true confirm=rotate/>
             </form>
         </Modal>
     }
 }
 
 #[component]
-fn RevokeKeyDialog(
-    key: ApiKeyView,
-    on_close: Callback<()>,
-    on_revoked: Callback<()>,
-) -> impl IntoView {
-    let session = use_session();
-    let toasts = use_toasts();
-    let error = RwSignal::new(None::<String>);
+fn GraceChoices(form: RotateForm) -> impl IntoView {
+    let choices = GRACE_CHOICES
+        .iter()
+        .map(|(seconds, label)| {
+            let seconds = *seconds;
+            view! {
+                <label class="radio">
+                    <input
+                        type="radio"
+                        name="grace"
+                        value=seconds.to_string()
+                        prop:checked=move || form.with(|v| v.grace) == seconds
+                        on:change=move |_| form.update(|v| v.grace = seconds)
+                    />
+                    {*label}
+                </label>
+            }
+        })
+        .collect_view();
+    view! {
+        <fieldset class="field">
+            <legend class="field-label">"Grace period for the current secret"</legend>
+            {choices}
+        </fieldset>
+    }
+}
+
+#[component]
+fn RotateExpiryField(form: RotateForm) -> impl IntoView {
+    let error = Signal::derive(move || {
+        form.error(Field::ExpiresAt, |v| {
+            let raw = &v.expires;
+            (!raw.trim().is_empty())
+                .then(|| Expiry::parse(raw, Utc::now()).err().map(|e| e.to_string()))
+                .flatten()
+        })
+    });
+    let set = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        form.edit(Field::ExpiresAt, |v| v.expires = text);
+    };
+    view! {
+        <div class="field">
+            <label class="field-label" for="rotate-expires">
+                "New expiration date"
+            </label>
+            <input
+                id="rotate-expires"
+                type="date"
+                min=today()
+                prop:value=form.value(|v| v.expires.clone())
+                on:input=set
+                on:change=set
+                aria-invalid=move || error.get().is_some().to_string()
+                aria-describedby="rotate-expires-hint rotate-expires-error"
+            />
+            <p class="hint" id="rotate-expires-hint">
+                "Optional. Leave empty to keep the current expiry."
+            </p>
+            <p class="field-error" id="rotate-expires-error" aria-live="polite">
+                {move || error.get()}
+            </p>
+        </div>
+    }
+}
+
+#[component]
+fn RevokeKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>) -> impl IntoView {
+    let form: RevokeForm = FormState::new((), &[], actions.revoke.pending());
     let id = key.id.clone();
-    let name = key.name.clone();
-
-    let revoke = Action::new_unsync(move |(): &()| {
-        let id = id.clone();
-        async move { api::revoke_key(session, &id).await }
+    let revoke = Callback::new(move |()| {
+        form.begin_submit();
+        actions.revoke.dispatch((form, id.clone()));
     });
-    Effect::new(move |_| {
-        let result: Option<Result<ApiKeyView, ApiError>> = revoke.value().get();
-        match result {
-            Some(Ok(revoked)) => {
-                toasts.success(format!("API key \"{}\" revoked.", revoked.name));
-                on_revoked.run(());
-            }
-            Some(Err(e)) => {
-                error.set(Some(e.to_string()));
-                toasts.error(format!("The key was not revoked: {e}"));
-            }
-            None => {}
-        }
-    });
-
+    let confirm = Confirm::button(
+        "Revoke",
+        "Revoking…",
+        "button-danger",
+        form.submitting_signal(),
+        revoke,
+    );
     view! {
         <Modal title="Revoke API key" id="revoke-key" on_close=on_close>
             <p class="confirm-text" data-testid="revoke-confirmation">
                 "Are you sure you want to revoke the API key "
-                <strong>{name}</strong>
+                <strong>{key.name}</strong>
                 "? This action cannot be undone and any applications using this key will lose access immediately."
             </p>
-            <FormError error=error/>
-            <div class="modal-actions">
-                <button
-                    type="button"
-                    class="button"
-                    data-autofocus
-                    on:click=move |_| on_close.run(())
-                >
-                    "Cancel"
-                </button>
-                <button
-                    type="button"
-                    class="button button-danger"
-                    disabled=move || revoke.pending().get()
-                    on:click=move |_| {
-                        error.set(None);
-                        revoke.dispatch(());
-                    }
-                >
-                    {move || if revoke.pending().get() { "Revoking…" } else { "Revoke" }}
-                </button>
-            </div>
+            <FormError form=form/>
+            <DialogFooter on_dismiss=on_close autofocus_dismiss=true confirm=confirm/>
         </Modal>
     }
-}
-
-/// Whether a server error is about the expiry (shown under that field).
-fn is_expiry_field(field: Option<Field>) -> bool {
-    field == Some(Field::ExpiresAt)
 }

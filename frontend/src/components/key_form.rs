@@ -3,7 +3,7 @@
 //! dialog. Every rule is a `keyward-core` parser; errors show while typing
 //! once a field has been changed, and server errors land on their field.
 
-use crate::api::ApiError;
+use crate::components::form::FormState;
 use crate::format;
 use chrono::{DateTime, Utc};
 use keyward_core::api::{ApiKeyView, CreateApiKeyRequest, GroupView, UpdateApiKeyRequest};
@@ -13,13 +13,27 @@ use keyward_core::permission::{GroupKind, Permission};
 use keyward_core::{Field, Invalid, ValidationError};
 use leptos::prelude::*;
 
-const FIELDS: [Field; 5] = [
+const FIELDS: &[Field] = &[
     Field::Name,
     Field::Description,
     Field::GroupId,
     Field::ExpiresAt,
     Field::IpAllowlist,
 ];
+
+/// The key form's values, as typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyValues {
+    pub name: String,
+    pub description: String,
+    /// The selected group id as the `<select>` holds it; empty for none.
+    pub group_id: String,
+    /// `YYYY-MM-DD` or empty (never expires).
+    pub expires: String,
+    pub ip_allowlist: String,
+    /// The expiry date the form started with (edit): unchanged, it is not re-validated.
+    pub original_expires: String,
+}
 
 /// Every field of the form, parsed.
 struct ParsedKey {
@@ -30,154 +44,26 @@ struct ParsedKey {
     ips: IpAllowlist,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct KeyForm {
-    pub name: RwSignal<String>,
-    pub description: RwSignal<String>,
-    /// The selected group id as the `<select>` holds it; empty for none.
-    pub group_id: RwSignal<String>,
-    /// `YYYY-MM-DD` or empty (never expires).
-    pub expires: RwSignal<String>,
-    pub ip_allowlist: RwSignal<String>,
-    /// Fields the user changed: their errors show while typing.
-    dirty: RwSignal<Vec<Field>>,
-    /// After a submit attempt every error shows.
-    submitted: RwSignal<bool>,
-    /// Errors the server reported, by API field name, until the field changes.
-    server: RwSignal<Vec<(String, String)>>,
-    /// An error that belongs to no field.
-    pub form_error: RwSignal<Option<String>>,
-    /// The expiry date the form started with (edit): unchanged, it is not re-validated.
-    original_expires: StoredValue<String>,
-}
-
-impl Default for KeyForm {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl KeyForm {
-    pub fn new() -> Self {
-        Self {
-            name: RwSignal::new(String::new()),
-            description: RwSignal::new(String::new()),
-            group_id: RwSignal::new(String::new()),
-            expires: RwSignal::new(String::new()),
-            ip_allowlist: RwSignal::new(String::new()),
-            dirty: RwSignal::new(Vec::new()),
-            submitted: RwSignal::new(false),
-            server: RwSignal::new(Vec::new()),
-            form_error: RwSignal::new(None),
-            original_expires: StoredValue::new(String::new()),
-        }
-    }
-
-    /// Pre-filled with a key's current values (edit).
+impl KeyValues {
+    /// A key's current values (edit).
     pub fn from_key(key: &ApiKeyView) -> Self {
-        let form = Self::new();
         let expires = key.expires_at.map(format::date).unwrap_or_default();
-        form.name.set(key.name.clone());
-        form.description
-            .set(key.description.clone().unwrap_or_default());
-        form.group_id.set(key.group.id.to_string());
-        form.expires.set(expires.clone());
-        form.ip_allowlist.set(key.ip_allowlist.join("\n"));
-        form.original_expires.set_value(expires);
-        form
-    }
-
-    /// Records an edit of `field`: its errors show from now on, and the
-    /// server's error about it is stale.
-    pub fn touch(&self, field: Field) {
-        if !self.dirty.with_untracked(|d| d.contains(&field)) {
-            self.dirty.update(|d| d.push(field));
+        Self {
+            name: key.name.clone(),
+            description: key.description.clone().unwrap_or_default(),
+            group_id: key.group.id.to_string(),
+            expires: expires.clone(),
+            ip_allowlist: key.ip_allowlist.join("\n"),
+            original_expires: expires,
         }
-        if self
-            .server
-            .with_untracked(|s| s.iter().any(|(f, _)| f == field.as_str()))
-        {
-            self.server
-                .update(|s| s.retain(|(f, _)| f != field.as_str()));
-        }
-        self.form_error.set(None);
-    }
-
-    fn shows(&self, field: Field) -> bool {
-        self.submitted.get() || self.dirty.with(|d| d.contains(&field))
-    }
-
-    fn server_error(&self, field: Field) -> Option<String> {
-        self.server.with(|s| {
-            s.iter()
-                .find(|(f, _)| f == field.as_str())
-                .map(|(_, m)| m.clone())
-        })
-    }
-
-    /// Puts a server error on its field, or on the form.
-    pub fn apply_server_error(&self, error: &ApiError) {
-        let field = error.field().filter(|f| FIELDS.contains(f));
-        match field {
-            Some(f) => self
-                .server
-                .update(|s| s.push((f.as_str().to_owned(), error.message().to_owned()))),
-            None => self.form_error.set(Some(error.message().to_owned())),
-        }
-    }
-
-    pub fn name_error(&self) -> Option<String> {
-        self.server_error(Field::Name).or_else(|| {
-            self.shows(Field::Name)
-                .then(|| self.name.with(|n| KeyName::parse(n).err()))
-                .flatten()
-                .map(|e| e.to_string())
-        })
-    }
-
-    pub fn description_error(&self) -> Option<String> {
-        self.server_error(Field::Description).or_else(|| {
-            self.shows(Field::Description)
-                .then(|| self.description.with(|d| Description::parse(d).err()))
-                .flatten()
-                .map(|e| e.to_string())
-        })
-    }
-
-    pub fn group_error(&self, groups: &[GroupView]) -> Option<String> {
-        self.server_error(Field::GroupId).or_else(|| {
-            self.shows(Field::GroupId)
-                .then(|| self.group_choice(groups).err())
-                .flatten()
-                .map(|e| e.to_string())
-        })
-    }
-
-    pub fn expiry_error(&self) -> Option<String> {
-        self.server_error(Field::ExpiresAt).or_else(|| {
-            self.shows(Field::ExpiresAt)
-                .then(|| self.expiry(Utc::now()).err())
-                .flatten()
-                .map(|e| e.to_string())
-        })
-    }
-
-    /// One message per bad line, numbered as in the textarea.
-    pub fn ip_errors(&self) -> Vec<String> {
-        if let Some(server) = self.server_error(Field::IpAllowlist) {
-            return vec![server];
-        }
-        if !self.shows(Field::IpAllowlist) {
-            return Vec::new();
-        }
-        self.ip_allowlist.with(|text| ip_line_errors(text))
     }
 
     fn group_choice(&self, groups: &[GroupView]) -> Result<GroupChoice, ValidationError> {
         let required = || ValidationError::new(Field::GroupId, Invalid::Required);
         let id = self
             .group_id
-            .with(|g| g.trim().parse::<i64>())
+            .trim()
+            .parse::<i64>()
             .map_err(|_| required())?;
         let group = groups.iter().find(|g| g.id == id).ok_or_else(required)?;
         GroupChoice::new(group.id, group.kind)
@@ -185,23 +71,19 @@ impl KeyForm {
 
     /// `Ok(None)` when the field is empty, or unchanged from the original.
     fn expiry(&self, now: DateTime<Utc>) -> Result<Option<Expiry>, ValidationError> {
-        let raw = self.expires.get();
-        let raw = raw.trim();
-        if raw.is_empty() || raw == self.original_expires.get_value() {
+        let raw = self.expires.trim();
+        if raw.is_empty() || raw == self.original_expires {
             return Ok(None);
         }
         Expiry::parse(raw, now).map(Some)
     }
 
-    fn parse_all(&self, groups: &[GroupView]) -> Option<ParsedKey> {
-        self.submitted.set(true);
-        let name = self.name.with_untracked(|n| KeyName::parse(n));
-        let description = self.description.with_untracked(|d| Description::parse(d));
+    fn parse(&self, groups: &[GroupView], now: DateTime<Utc>) -> Option<ParsedKey> {
+        let name = KeyName::parse(&self.name);
+        let description = Description::parse(&self.description);
         let group = self.group_choice(groups);
-        let expiry = self.expiry(Utc::now());
-        let ips = self
-            .ip_allowlist
-            .with_untracked(|t| IpAllowlist::parse_lines(t));
+        let expiry = self.expiry(now);
+        let ips = IpAllowlist::parse_lines(&self.ip_allowlist);
         match (name, description, group, expiry, ips) {
             (Ok(name), Ok(description), Ok(group), Ok(expiry), Ok(ips)) => Some(ParsedKey {
                 name,
@@ -210,25 +92,28 @@ impl KeyForm {
                 expiry,
                 ips,
             }),
-            // Every error is on screen now that `submitted` is set.
             _ => None,
         }
     }
 
-    /// The create request, or `None` (and every error shown) when a field is invalid.
-    pub fn create_request(&self, groups: &[GroupView]) -> Option<CreateApiKeyRequest> {
+    /// The create request, or `None` when a field is invalid.
+    pub fn create_request(
+        &self,
+        groups: &[GroupView],
+        now: DateTime<Utc>,
+    ) -> Option<CreateApiKeyRequest> {
         let ParsedKey {
             name,
             description,
             group,
             expiry,
             ips,
-        } = self.parse_all(groups)?;
+        } = self.parse(groups, now)?;
         Some(CreateApiKeyRequest {
             name: name.as_str().to_owned(),
             description: description.map(|d| d.as_str().to_owned()),
             group_id: group.id(),
-            expires_at: expiry.map(|_| self.expires.get_untracked().trim().to_owned()),
+            expires_at: expiry.map(|_| self.expires.trim().to_owned()),
             ip_allowlist: ips.to_strings(),
         })
     }
@@ -238,6 +123,7 @@ impl KeyForm {
         &self,
         key: &ApiKeyView,
         groups: &[GroupView],
+        now: DateTime<Utc>,
     ) -> Option<UpdateApiKeyRequest> {
         let ParsedKey {
             name,
@@ -245,10 +131,10 @@ impl KeyForm {
             group,
             expiry,
             ips,
-        } = self.parse_all(groups)?;
+        } = self.parse(groups, now)?;
         let description = description.map(|d| d.as_str().to_owned());
         let ips = ips.to_strings();
-        let expires_raw = self.expires.get_untracked().trim().to_owned();
+        let expires_raw = self.expires.trim().to_owned();
         let expires_at = if expiry.is_some() {
             Some(Some(expires_raw))
         } else if expires_raw.is_empty() && key.expires_at.is_some() {
@@ -263,6 +149,86 @@ impl KeyForm {
             ip_allowlist: (ips != key.ip_allowlist).then_some(ips),
             expires_at,
         })
+    }
+}
+
+/// The key form: its [`FormState`] and the messages of its fields. Every
+/// rule is a `keyward-core` parser.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyForm {
+    pub state: FormState<KeyValues>,
+}
+
+impl KeyForm {
+    /// An empty form (generate).
+    pub fn new(submitting: impl Into<Signal<bool>>) -> Self {
+        Self::with_values(KeyValues::default(), submitting)
+    }
+
+    /// Pre-filled with a key's current values (edit).
+    pub fn from_key(key: &ApiKeyView, submitting: impl Into<Signal<bool>>) -> Self {
+        Self::with_values(KeyValues::from_key(key), submitting)
+    }
+
+    fn with_values(values: KeyValues, submitting: impl Into<Signal<bool>>) -> Self {
+        Self {
+            state: FormState::new(values, FIELDS, submitting),
+        }
+    }
+
+    pub fn name_error(&self) -> Option<String> {
+        self.state.error(Field::Name, |v| {
+            KeyName::parse(&v.name).err().map(|e| e.to_string())
+        })
+    }
+
+    pub fn description_error(&self) -> Option<String> {
+        self.state.error(Field::Description, |v| {
+            Description::parse(&v.description)
+                .err()
+                .map(|e| e.to_string())
+        })
+    }
+
+    pub fn group_error(&self, groups: &[GroupView]) -> Option<String> {
+        self.state.error(Field::GroupId, |v| {
+            v.group_choice(groups).err().map(|e| e.to_string())
+        })
+    }
+
+    pub fn expiry_error(&self) -> Option<String> {
+        self.state.error(Field::ExpiresAt, |v| {
+            v.expiry(Utc::now()).err().map(|e| e.to_string())
+        })
+    }
+
+    /// One message per bad line, numbered as in the textarea.
+    pub fn ip_errors(&self) -> Vec<String> {
+        if let Some(server) = self.state.server_error(Field::IpAllowlist) {
+            return vec![server];
+        }
+        if !self.state.shows(Field::IpAllowlist) {
+            return Vec::new();
+        }
+        self.state.with(|v| ip_line_errors(&v.ip_allowlist))
+    }
+
+    /// The create request, or `None` (and every error shown) when a field is invalid.
+    pub fn create_request(&self, groups: &[GroupView]) -> Option<CreateApiKeyRequest> {
+        self.state.begin_submit();
+        self.state
+            .with_untracked(|v| v.create_request(groups, Utc::now()))
+    }
+
+    /// The changed fields only, or `None` (and every error shown) when a field is invalid.
+    pub fn update_request(
+        &self,
+        key: &ApiKeyView,
+        groups: &[GroupView],
+    ) -> Option<UpdateApiKeyRequest> {
+        self.state.begin_submit();
+        self.state
+            .with_untracked(|v| v.update_request(key, groups, Utc::now()))
     }
 }
 
@@ -333,147 +299,164 @@ pub fn KeyFields(form: KeyForm, groups: Vec<GroupView>, id_prefix: &'static str)
         .into_iter()
         .filter(|g| g.kind == GroupKind::TenantApiKey)
         .collect();
-    let key_groups = StoredValue::new(key_groups);
     let id = move |f: &str| format!("{id_prefix}-{f}");
+    view! {
+        <NameField form=form id=id("name")/>
+        <DescriptionField form=form id=id("description")/>
+        <GroupField form=form id=id("group") groups=key_groups/>
+        <ExpiryField form=form id=id("expires")/>
+        <IpField form=form id=id("ips")/>
+    }
+}
 
-    let name_error = Signal::derive(move || form.name_error());
-    let description_error = Signal::derive(move || form.description_error());
-    let group_error = Signal::derive(move || key_groups.with_value(|g| form.group_error(g)));
-    let expiry_error = Signal::derive(move || form.expiry_error());
-    let ip_errors = Signal::derive(move || form.ip_errors());
-
-    let selected_permissions = move || {
-        let selected = form.group_id.get();
-        key_groups.with_value(|groups| {
-            groups
-                .iter()
-                .find(|g| g.id.to_string() == selected)
-                .map(|g| permissions_text(&g.permissions))
-        })
-    };
-    let description_count = move || {
-        form.description
-            .with(|d| format!("{}/{}", d.trim().chars().count(), Description::MAX))
-    };
-
-    let name_id = id("name");
-    let description_id = id("description");
-    let group_id = id("group");
-    let expires_id = id("expires");
-    let ips_id = id("ips");
-    let no_groups = key_groups.with_value(Vec::is_empty);
-
+#[component]
+fn NameField(form: KeyForm, id: String) -> impl IntoView {
+    let state = form.state;
+    let error = Signal::derive(move || form.name_error());
+    let value = state.value(|v| v.name.clone());
     view! {
         <div class="field">
-            <label class="field-label" for=name_id.clone()>
+            <label class="field-label" for=id.clone()>
                 "Key name" <span class="required" aria-hidden="true">" *"</span>
             </label>
             <input
-                id=name_id.clone()
+                id=id.clone()
                 name="name"
                 type="text"
                 required
                 autocomplete="off"
                 data-autofocus
-                prop:value=move || form.name.get()
+                prop:value=value
                 on:input=move |ev| {
-                    form.name.set(event_target_value(&ev));
-                    form.touch(Field::Name);
+                    let text = event_target_value(&ev);
+                    state.edit(Field::Name, |v| v.name = text);
                 }
                 on:blur=move |_| {
-                    if !form.name.get_untracked().is_empty() {
-                        form.touch(Field::Name);
+                    if !state.with_untracked(|v| v.name.is_empty()) {
+                        state.touch(Field::Name);
                     }
                 }
-                aria-invalid=move || name_error.get().is_some().to_string()
+                aria-invalid=move || error.get().is_some().to_string()
                 aria-describedby={
-                    let name_id = name_id.clone();
-                    move || described_by(&name_id, name_error.get().is_some())
+                    let id = id.clone();
+                    move || described_by(&id, error.get().is_some())
                 }
             />
-            <p class="hint" id=format!("{name_id}-hint")>
+            <p class="hint" id=format!("{id}-hint")>
                 {format!(
                     "{}–{} characters, e.g. \"ERP Integration\".",
                     KeyName::MIN,
                     KeyName::MAX,
                 )}
             </p>
-            <FieldError id=format!("{name_id}-error") error=name_error/>
+            <FieldError id=format!("{id}-error") error=error/>
         </div>
+    }
+}
 
+#[component]
+fn DescriptionField(form: KeyForm, id: String) -> impl IntoView {
+    let state = form.state;
+    let error = Signal::derive(move || form.description_error());
+    let value = state.value(|v| v.description.clone());
+    let count =
+        move || value.with(|d| format!("{}/{}", d.trim().chars().count(), Description::MAX));
+    view! {
         <div class="field">
-            <label class="field-label" for=description_id.clone()>
+            <label class="field-label" for=id.clone()>
                 "Description"
             </label>
             <textarea
-                id=description_id.clone()
+                id=id.clone()
                 name="description"
                 rows="3"
-                prop:value=move || form.description.get()
+                prop:value=value
                 on:input=move |ev| {
-                    form.description.set(event_target_value(&ev));
-                    form.touch(Field::Description);
+                    let text = event_target_value(&ev);
+                    state.edit(Field::Description, |v| v.description = text);
                 }
-                aria-invalid=move || description_error.get().is_some().to_string()
+                aria-invalid=move || error.get().is_some().to_string()
                 aria-describedby={
-                    let description_id = description_id.clone();
-                    move || described_by(&description_id, description_error.get().is_some())
+                    let id = id.clone();
+                    move || described_by(&id, error.get().is_some())
                 }
             ></textarea>
-            <p class="hint" id=format!("{description_id}-hint")>
-                "Optional: what this key is used for. " <span>{description_count}</span>
+            <p class="hint" id=format!("{id}-hint")>
+                "Optional: what this key is used for. " <span>{count}</span>
             </p>
-            <FieldError id=format!("{description_id}-error") error=description_error/>
+            <FieldError id=format!("{id}-error") error=error/>
         </div>
+    }
+}
 
+/// The group select; `groups` are the tenant's groups of kind tenant API key.
+#[component]
+fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoView {
+    let state = form.state;
+    let selected = state.value(|v| v.group_id.clone());
+    let no_groups = groups.is_empty();
+    let options = groups
+        .iter()
+        .map(|g| {
+            let value = g.id.to_string();
+            let label = format!("{} — {}", g.name, permissions_text(&g.permissions));
+            let is_selected = {
+                let value = value.clone();
+                move || selected.with(|s| *s == value)
+            };
+            view! {
+                <option value=value prop:selected=is_selected>
+                    {label}
+                </option>
+            }
+        })
+        .collect_view();
+    let groups = StoredValue::new(groups);
+    let error = Signal::derive(move || groups.with_value(|g| form.group_error(g)));
+    let hint = move || {
+        let permissions = selected.with(|s| {
+            groups.with_value(|groups| {
+                groups
+                    .iter()
+                    .find(|g| g.id.to_string() == *s)
+                    .map(|g| permissions_text(&g.permissions))
+            })
+        });
+        match permissions {
+            Some(p) => format!("Permissions: {p}"),
+            None if no_groups => {
+                "This tenant has no group of kind tenant API key yet: create one under Authorization groups."
+                    .to_owned()
+            }
+            None => "Determines what the key may access.".to_owned(),
+        }
+    };
+    view! {
         <div class="field">
-            <label class="field-label" for=group_id.clone()>
+            <label class="field-label" for=id.clone()>
                 "Authorization group" <span class="required" aria-hidden="true">" *"</span>
             </label>
             <select
-                id=group_id.clone()
+                id=id.clone()
                 name="group_id"
                 required
                 on:change=move |ev| {
-                    form.group_id.set(event_target_value(&ev));
-                    form.touch(Field::GroupId);
+                    let value = event_target_value(&ev);
+                    state.edit(Field::GroupId, |v| v.group_id = value);
                 }
-                aria-invalid=move || group_error.get().is_some().to_string()
+                aria-invalid=move || error.get().is_some().to_string()
                 aria-describedby={
-                    let group_id = group_id.clone();
-                    move || described_by(&group_id, group_error.get().is_some())
+                    let id = id.clone();
+                    move || described_by(&id, error.get().is_some())
                 }
             >
-                <option value="" prop:selected=move || form.group_id.with(String::is_empty)>
+                <option value="" prop:selected=move || selected.with(String::is_empty)>
                     "Select a group…"
                 </option>
-                {key_groups
-                    .get_value()
-                    .into_iter()
-                    .map(|g| {
-                        let value = g.id.to_string();
-                        let label = format!("{} — {}", g.name, permissions_text(&g.permissions));
-                        let selected = {
-                            let value = value.clone();
-                            move || form.group_id.with(|s| *s == value)
-                        };
-                        view! {
-                            <option value=value prop:selected=selected>
-                                {label}
-                            </option>
-                        }
-                    })
-                    .collect_view()}
+                {options}
             </select>
-            <p class="hint" id=format!("{group_id}-hint")>
-                {move || match selected_permissions() {
-                    Some(p) => format!("Permissions: {p}"),
-                    None if no_groups => {
-                        "This tenant has no group of kind tenant API key yet: create one under Authorization groups."
-                            .to_owned()
-                    }
-                    None => "Determines what the key may access.".to_owned(),
-                }}
+            <p class="hint" id=format!("{id}-hint")>
+                {hint}
             </p>
             {no_groups
                 .then(|| {
@@ -483,87 +466,96 @@ pub fn KeyFields(form: KeyForm, groups: Vec<GroupView>, id_prefix: &'static str)
                         </p>
                     }
                 })}
-            <FieldError id=format!("{group_id}-error") error=group_error/>
+            <FieldError id=format!("{id}-error") error=error/>
         </div>
+    }
+}
 
+#[component]
+fn ExpiryField(form: KeyForm, id: String) -> impl IntoView {
+    let state = form.state;
+    let error = Signal::derive(move || form.expiry_error());
+    let value = state.value(|v| v.expires.clone());
+    let set = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        state.edit(Field::ExpiresAt, |v| v.expires = text);
+    };
+    let never = move || {
+        (!value.with(String::is_empty)).then(|| {
+            view! {
+                <button
+                    type="button"
+                    class="button button-small"
+                    on:click=move |_| state.edit(Field::ExpiresAt, |v| v.expires.clear())
+                >
+                    "Never expires"
+                </button>
+            }
+        })
+    };
+    view! {
         <div class="field">
-            <label class="field-label" for=expires_id.clone()>
+            <label class="field-label" for=id.clone()>
                 "Expiration date"
             </label>
             <div class="date-row">
                 <input
-                    id=expires_id.clone()
+                    id=id.clone()
                     name="expires_at"
                     type="date"
                     min=today()
-                    prop:value=move || form.expires.get()
-                    on:input=move |ev| {
-                        form.expires.set(event_target_value(&ev));
-                        form.touch(Field::ExpiresAt);
-                    }
-                    on:change=move |ev| {
-                        form.expires.set(event_target_value(&ev));
-                        form.touch(Field::ExpiresAt);
-                    }
-                    aria-invalid=move || expiry_error.get().is_some().to_string()
+                    prop:value=value
+                    on:input=set
+                    on:change=set
+                    aria-invalid=move || error.get().is_some().to_string()
                     aria-describedby={
-                        let expires_id = expires_id.clone();
-                        move || described_by(&expires_id, expiry_error.get().is_some())
+                        let id = id.clone();
+                        move || described_by(&id, error.get().is_some())
                     }
                 />
-                {move || {
-                    (!form.expires.with(String::is_empty))
-                        .then(|| {
-                            view! {
-                                <button
-                                    type="button"
-                                    class="button button-small"
-                                    on:click=move |_| {
-                                        form.expires.set(String::new());
-                                        form.touch(Field::ExpiresAt);
-                                    }
-                                >
-                                    "Never expires"
-                                </button>
-                            }
-                        })
-                }}
+                {never}
             </div>
-            <p class="hint" id=format!("{expires_id}-hint")>
+            <p class="hint" id=format!("{id}-hint")>
                 "Optional; must be in the future. The key stops working at the end of that day (23:59:59 UTC). Leave empty for a key that never expires."
             </p>
-            <FieldError id=format!("{expires_id}-error") error=expiry_error/>
+            <FieldError id=format!("{id}-error") error=error/>
         </div>
+    }
+}
 
+#[component]
+fn IpField(form: KeyForm, id: String) -> impl IntoView {
+    let state = form.state;
+    let errors = Signal::derive(move || form.ip_errors());
+    let value = state.value(|v| v.ip_allowlist.clone());
+    view! {
         <div class="field">
-            <label class="field-label" for=ips_id.clone()>
+            <label class="field-label" for=id.clone()>
                 "IP allowlist"
             </label>
             <textarea
-                id=ips_id.clone()
+                id=id.clone()
                 name="ip_allowlist"
                 rows="4"
                 spellcheck="false"
                 class="mono"
                 placeholder="203.0.113.7\n10.0.0.0/24\n2001:db8::/48"
-                prop:value=move || form.ip_allowlist.get()
+                prop:value=value
                 on:input=move |ev| {
-                    form.ip_allowlist.set(event_target_value(&ev));
-                    form.touch(Field::IpAllowlist);
+                    let text = event_target_value(&ev);
+                    state.edit(Field::IpAllowlist, |v| v.ip_allowlist = text);
                 }
-                aria-invalid=move || (!ip_errors.get().is_empty()).to_string()
+                aria-invalid=move || (!errors.get().is_empty()).to_string()
                 aria-describedby={
-                    let ips_id = ips_id.clone();
-                    move || described_by(&ips_id, !ip_errors.get().is_empty())
+                    let id = id.clone();
+                    move || described_by(&id, !errors.get().is_empty())
                 }
             ></textarea>
-            <p class="hint" id=format!("{ips_id}-hint")>
+            <p class="hint" id=format!("{id}-hint")>
                 "One IPv4/IPv6 address or CIDR range per line. Leave empty to allow requests from any address."
             </p>
-            <ul class="field-error" id=format!("{ips_id}-error") aria-live="polite">
-                {move || {
-                    ip_errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()
-                }}
+            <ul class="field-error" id=format!("{id}-error") aria-live="polite">
+                {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
             </ul>
         </div>
     }
@@ -580,6 +572,104 @@ mod tests {
         assert!(errors[0].contains("line 2"), "{errors:?}");
         assert!(errors[1].contains("line 4"), "{errors:?}");
         assert!(ip_line_errors("10.0.0.1\n2001:db8::/32").is_empty());
+    }
+
+    fn group(id: i64, kind: GroupKind) -> GroupView {
+        let at = Utc::now();
+        GroupView {
+            id,
+            name: format!("Group {id}"),
+            description: None,
+            kind,
+            permissions: vec!["a:read".to_owned()],
+            key_count: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2030-06-01T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn values() -> KeyValues {
+        KeyValues {
+            name: "  ERP Integration ".to_owned(),
+            description: String::new(),
+            group_id: "7".to_owned(),
+            expires: "2030-07-01".to_owned(),
+            ip_allowlist: "10.0.0.0/8\n127.0.0.1".to_owned(),
+            original_expires: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_create_request_carries_the_parsed_fields() {
+        let groups = [group(7, GroupKind::TenantApiKey)];
+        let Some(req) = values().create_request(&groups, now()) else {
+            panic!("valid values were refused");
+        };
+        assert_eq!(req.name, "ERP Integration");
+        assert_eq!(req.description, None);
+        assert_eq!(req.group_id, 7);
+        assert_eq!(req.expires_at.as_deref(), Some("2030-07-01"));
+        assert_eq!(req.ip_allowlist.len(), 2);
+
+        let past = KeyValues {
+            expires: "2030-05-01".to_owned(),
+            ..values()
+        };
+        assert_eq!(past.create_request(&groups, now()), None);
+        let user_group = [group(7, GroupKind::User)];
+        assert_eq!(values().create_request(&user_group, now()), None);
+        assert_eq!(values().create_request(&[], now()), None);
+    }
+
+    #[test]
+    fn the_update_request_holds_only_what_changed() {
+        let groups = [group(7, GroupKind::TenantApiKey)];
+        let at = now();
+        let key = ApiKeyView {
+            id: "abcdefABCDEF".to_owned(),
+            name: "ERP Integration".to_owned(),
+            description: None,
+            masked_key: "sk_live_…abcd".to_owned(),
+            status: keyward_core::status::KeyStatus::Active,
+            group: keyward_core::api::GroupSummary {
+                id: 7,
+                name: "Group 7".to_owned(),
+            },
+            ip_allowlist: vec!["10.0.0.0/8".to_owned(), "127.0.0.1".to_owned()],
+            created_by: "admin".to_owned(),
+            created_at: at,
+            updated_at: at,
+            expires_at: None,
+            rotated_at: None,
+            previous_secret_valid_until: None,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_from: None,
+        };
+        let unchanged = KeyValues {
+            expires: String::new(),
+            ..KeyValues::from_key(&key)
+        };
+        assert_eq!(
+            unchanged.update_request(&key, &groups, at),
+            Some(UpdateApiKeyRequest::default())
+        );
+        let changed = KeyValues {
+            name: "ERP v2".to_owned(),
+            ..unchanged.clone()
+        };
+        let Some(req) = changed.update_request(&key, &groups, at) else {
+            panic!("valid values were refused");
+        };
+        assert_eq!(req.name.as_deref(), Some("ERP v2"));
+        assert_eq!(req.expires_at, None);
+        assert_eq!(req.ip_allowlist, None);
     }
 
     #[test]

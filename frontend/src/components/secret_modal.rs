@@ -3,6 +3,7 @@
 //! confirms "Copied", and the warning that it will not be shown again. On
 //! close the secret is cleared from the signal and so removed from the DOM.
 
+use crate::components::dialog_footer::DialogFooter;
 use crate::components::icons::CopyIcon;
 use crate::components::modal::Modal;
 use keyward_core::api::ApiKeySecret;
@@ -150,11 +151,7 @@ pub fn SecretModal(
                     <p class="hint">
                         "Send it in the " <code>{keyward_core::api::headers::API_KEY}</code> " header of your requests."
                     </p>
-                    <div class="modal-actions">
-                        <button type="button" class="button" on:click=move |_| close.run(())>
-                            "Close"
-                        </button>
-                    </div>
+                    <DialogFooter dismiss="Close" on_dismiss=close/>
                 </Modal>
             }
         })

@@ -2,15 +2,18 @@
 //! closing it returns to the key list.
 
 use crate::api;
-use crate::components::key_dialogs::FormError;
+use crate::components::dialog_footer::{Confirm, DialogFooter};
+use crate::components::form::FormError;
 use crate::components::key_form::{KeyFields, KeyForm};
 use crate::components::secret_modal::SecretModal;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::toast::use_toasts;
 use crate::session::use_session;
-use keyward_core::api::{ApiKeySecret, CreateApiKeyRequest};
+use keyward_core::api::{ApiKeySecret, CreateApiKeyRequest, GroupView};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
+
+type Create = Action<(KeyForm, CreateApiKeyRequest), Result<(), api::ApiError>>;
 
 #[component]
 pub fn GeneratePage() -> impl IntoView {
@@ -22,29 +25,21 @@ pub fn GeneratePage() -> impl IntoView {
         session.tenant.track();
         api::groups(session)
     });
-    let form = KeyForm::new();
     let secret = RwSignal::new(None::<ApiKeySecret>);
-
-    let create = Action::new_unsync(move |req: &CreateApiKeyRequest| {
-        let req = req.clone();
-        async move { api::create_key(session, &req).await }
-    });
-    Effect::new(move |_| match create.value().get() {
-        Some(Ok(created)) => {
+    let create: Create = Action::new_local(move |(form, req): &(KeyForm, CreateApiKeyRequest)| {
+        let (form, req) = (*form, req.clone());
+        async move {
+            let created = api::create_key(session, &req).await.inspect_err(|e| {
+                form.state.fail(e);
+                toasts.error(format!("The key was not generated: {e}"));
+            })?;
             toasts.success(format!("API key \"{}\" generated.", created.api_key.name));
             secret.set(Some(created));
+            Ok(())
         }
-        Some(Err(e)) => {
-            form.apply_server_error(&e);
-            toasts.error(format!("The key was not generated: {e}"));
-        }
-        None => {}
     });
-
-    let back = {
-        let navigate = navigate.clone();
-        Callback::new(move |()| navigate("/api-keys", Default::default()))
-    };
+    let form = KeyForm::new(create.pending());
+    let back = Callback::new(move |()| navigate("/api-keys", Default::default()));
 
     view! {
         <section class="page narrow" aria-labelledby="generate-title">
@@ -62,42 +57,36 @@ pub fn GeneratePage() -> impl IntoView {
                     error_view(errors, Callback::new(move |()| groups.refetch()))
                 }>
                     {move || Suspend::new(async move {
-                        groups
-                            .await
-                            .map(|list| {
-                                let all = StoredValue::new(list.items.clone());
-                                let submit = move |ev: leptos::ev::SubmitEvent| {
-                                    ev.prevent_default();
-                                    if let Some(req) = all.with_value(|g| form.create_request(g)) {
-                                        create.dispatch(req);
-                                    }
-                                };
-                                view! {
-                                    <form class="form card" on:submit=submit novalidate>
-                                        <h2 class="section-title">"Key information"</h2>
-                                        <KeyFields form=form groups=list.items id_prefix="generate"/>
-                                        <FormError error=form.form_error/>
-                                        <div class="form-actions">
-                                            <a class="button" href="/api-keys">
-                                                "Cancel"
-                                            </a>
-                                            <button
-                                                type="submit"
-                                                class="button button-primary"
-                                                disabled=move || create.pending().get()
-                                            >
-                                                {move || {
-                                                    if create.pending().get() { "Generating…" } else { "Generate" }
-                                                }}
-                                            </button>
-                                        </div>
-                                    </form>
-                                }
-                            })
+                        groups.await.map(|list| generate_form(form, list.items, create))
                     })}
                 </ErrorBoundary>
             </Transition>
             <SecretModal secret=secret title="API key generated" on_closed=back/>
         </section>
+    }
+}
+
+/// The form once the groups are loaded.
+fn generate_form(form: KeyForm, groups: Vec<GroupView>, create: Create) -> impl IntoView {
+    let all = StoredValue::new(groups.clone());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if let Some(req) = all.with_value(|g| form.create_request(g)) {
+            create.dispatch((form, req));
+        }
+    };
+    let generate = Confirm::submit(
+        "Generate",
+        "Generating…",
+        "button-primary",
+        form.state.submitting_signal(),
+    );
+    view! {
+        <form class="form card" on:submit=submit novalidate>
+            <h2 class="section-title">"Key information"</h2>
+            <KeyFields form=form groups=groups id_prefix="generate"/>
+            <FormError form=form.state/>
+            <DialogFooter dismiss_href="/api-keys" confirm=generate page=true/>
+        </form>
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::api;
 use crate::components::icons::{PencilIcon, RotateIcon, TrashIcon};
-use crate::components::key_dialogs::{KeyDialog, KeyDialogs};
+use crate::components::key_dialogs::{KeyActions, KeyDialog, KeyDialogs};
 use crate::components::key_form::permissions_text;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::usage_chart::UsageChart;
@@ -30,10 +30,11 @@ pub fn KeyDetailsPage() -> impl IntoView {
     let session = use_session();
     let params = use_params_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id").unwrap_or_default()));
-    let dialog = RwSignal::new(None::<KeyDialog>);
+    let actions = KeyActions::new();
     let details = LocalResource::new(move || {
         let id = id.get();
         session.tenant.track();
+        actions.track();
         async move { api::key_details(session, &id).await }
     });
     set_title("API key");
@@ -50,16 +51,16 @@ pub fn KeyDetailsPage() -> impl IntoView {
                     error_view(errors, Callback::new(move |()| details.refetch()))
                 }>
                     {move || Suspend::new(async move {
-                        details.await.map(|d| details_view(d, dialog))
+                        details.await.map(|d| details_view(d, actions))
                     })}
                 </ErrorBoundary>
             </Transition>
-            <KeyDialogs dialog=dialog on_changed=move |()| details.refetch()/>
+            <KeyDialogs actions=actions/>
         </section>
     }
 }
 
-fn details_view(details: ApiKeyDetails, dialog: RwSignal<Option<KeyDialog>>) -> impl IntoView {
+fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
     let key = details.api_key;
     set_title(&key.name);
     let revoked = key.status == KeyStatus::Revoked;
@@ -120,7 +121,7 @@ fn details_view(details: ApiKeyDetails, dialog: RwSignal<Option<KeyDialog>>) -> 
                     type="button"
                     class="button"
                     disabled=revoked
-                    on:click=move |_| dialog.set(Some(KeyDialog::Edit(edit_key.clone())))
+                    on:click=move |_| actions.open(KeyDialog::Edit(edit_key.clone()))
                 >
                     <PencilIcon/>
                     "Edit"
@@ -129,7 +130,7 @@ fn details_view(details: ApiKeyDetails, dialog: RwSignal<Option<KeyDialog>>) -> 
                     type="button"
                     class="button"
                     disabled=revoked
-                    on:click=move |_| dialog.set(Some(KeyDialog::Rotate(rotate_key.clone())))
+                    on:click=move |_| actions.open(KeyDialog::Rotate(rotate_key.clone()))
                 >
                     <RotateIcon/>
                     "Rotate"
@@ -138,7 +139,7 @@ fn details_view(details: ApiKeyDetails, dialog: RwSignal<Option<KeyDialog>>) -> 
                     type="button"
                     class="button button-danger"
                     disabled=revoked
-                    on:click=move |_| dialog.set(Some(KeyDialog::Revoke(revoke_key.clone())))
+                    on:click=move |_| actions.open(KeyDialog::Revoke(revoke_key.clone()))
                 >
                     <TrashIcon/>
                     "Revoke"

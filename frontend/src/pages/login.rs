@@ -2,6 +2,7 @@
 //! from the answer in memory.
 
 use crate::api;
+use crate::components::form::{FormError, FormState};
 use crate::components::icons::LogoIcon;
 use crate::components::states::set_title;
 use crate::session::{AuthState, use_session};
@@ -17,67 +18,64 @@ pub fn safe_next(next: Option<String>) -> String {
         .unwrap_or_else(|| "/api-keys".to_owned())
 }
 
+/// The values of the sign-in form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+type LoginForm = FormState<Credentials>;
+type Login = Action<(LoginForm, LoginRequest), Result<(), api::ApiError>>;
+
+/// "Username is required." after a submit attempt with an empty field.
+fn required(form: LoginForm, field: Field, empty: fn(&Credentials) -> bool) -> Option<String> {
+    (form.submitted() && form.with(empty))
+        .then(|| ValidationError::new(field, Invalid::Required).to_string())
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     set_title("Sign in");
     let session = use_session();
     let navigate = use_navigate();
     let query = use_query_map();
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let submitted = RwSignal::new(false);
 
     // Already signed in (or just now): go on.
-    Effect::new({
-        let navigate = navigate.clone();
-        move |_| {
-            if matches!(session.auth.get(), AuthState::SignedIn(_)) {
-                let next = safe_next(query.with_untracked(|q| q.get("next")));
-                navigate(
-                    &next,
-                    NavigateOptions {
-                        replace: true,
-                        ..Default::default()
-                    },
-                );
-            }
+    Effect::new(move |_| {
+        if matches!(session.auth.get(), AuthState::SignedIn(_)) {
+            let next = safe_next(query.with_untracked(|q| q.get("next")));
+            navigate(
+                &next,
+                NavigateOptions {
+                    replace: true,
+                    ..Default::default()
+                },
+            );
         }
     });
 
-    let login = Action::new_unsync(move |req: &LoginRequest| {
-        let req = req.clone();
-        async move { api::login(session, &req).await }
-    });
-    Effect::new(move |_| match login.value().get() {
-        Some(Ok(response)) => {
-            password.set(String::new());
+    let login: Login = Action::new_local(move |(form, req): &(LoginForm, LoginRequest)| {
+        let (form, req) = (*form, req.clone());
+        async move {
+            let response = api::login(session, &req)
+                .await
+                .inspect_err(|e| form.fail(e))?;
+            form.try_update(|v| v.password.clear());
             session.sign_in(response.me, false);
+            Ok(())
         }
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
     });
-
-    let username_error = move || {
-        (submitted.get() && username.with(|u| u.trim().is_empty()))
-            .then(|| ValidationError::new(Field::Username, Invalid::Required).to_string())
-    };
-    let password_error = move || {
-        (submitted.get() && password.with(String::is_empty))
-            .then(|| ValidationError::new(Field::Password, Invalid::Required).to_string())
-    };
-
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        submitted.set(true);
-        error.set(None);
-        if username_error().is_some() || password_error().is_some() {
-            return;
-        }
-        login.dispatch(LoginRequest {
-            username: username.get_untracked().trim().to_owned(),
-            password: password.get_untracked(),
-        });
+    // Every sign-in error is general: the server does not say which field is wrong.
+    let form: LoginForm = FormState::new(Credentials::default(), &[], login.pending());
+    let notice = move || {
+        session.notice.get().map(|n| {
+            view! {
+                <p class="notice" role="status" data-testid="login-notice">
+                    {n}
+                </p>
+            }
+        })
     };
 
     view! {
@@ -88,81 +86,87 @@ pub fn LoginPage() -> impl IntoView {
                     "Keyward"
                 </p>
                 <h1>"Sign in"</h1>
-                {move || {
-                    session
-                        .notice
-                        .get()
-                        .map(|n| {
-                            view! {
-                                <p class="notice" role="status" data-testid="login-notice">
-                                    {n}
-                                </p>
-                            }
-                        })
-                }}
-                <form class="form" on:submit=submit novalidate>
-                    <div class="field">
-                        <label class="field-label" for="login-username">
-                            "Username"
-                        </label>
-                        <input
-                            id="login-username"
-                            name="username"
-                            type="text"
-                            autocomplete="username"
-                            autocapitalize="none"
-                            spellcheck="false"
-                            required
-                            autofocus
-                            prop:value=move || username.get()
-                            on:input=move |ev| username.set(event_target_value(&ev))
-                            aria-invalid=move || username_error().is_some().to_string()
-                            aria-describedby="login-username-error"
-                        />
-                        <p class="field-error" id="login-username-error" aria-live="polite">
-                            {username_error}
-                        </p>
-                    </div>
-                    <div class="field">
-                        <label class="field-label" for="login-password">
-                            "Password"
-                        </label>
-                        <input
-                            id="login-password"
-                            name="password"
-                            type="password"
-                            autocomplete="current-password"
-                            required
-                            prop:value=move || password.get()
-                            on:input=move |ev| password.set(event_target_value(&ev))
-                            aria-invalid=move || password_error().is_some().to_string()
-                            aria-describedby="login-password-error"
-                        />
-                        <p class="field-error" id="login-password-error" aria-live="polite">
-                            {password_error}
-                        </p>
-                    </div>
-                    {move || {
-                        error
-                            .get()
-                            .map(|e| {
-                                view! {
-                                    <p class="form-error" role="alert">
-                                        {e}
-                                    </p>
-                                }
-                            })
-                    }}
-                    <button
-                        type="submit"
-                        class="button button-primary button-block"
-                        disabled=move || login.pending().get()
-                    >
-                        {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
-                    </button>
-                </form>
+                {notice}
+                <CredentialsForm form=form login=login/>
             </div>
         </main>
+    }
+}
+
+#[component]
+fn CredentialsForm(form: LoginForm, login: Login) -> impl IntoView {
+    let username_error = move || required(form, Field::Username, |c| c.username.trim().is_empty());
+    let password_error = move || required(form, Field::Password, |c| c.password.is_empty());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        form.begin_submit();
+        if username_error().is_some() || password_error().is_some() {
+            return;
+        }
+        let req = form.with_untracked(|c| LoginRequest {
+            username: c.username.trim().to_owned(),
+            password: c.password.clone(),
+        });
+        login.dispatch((form, req));
+    };
+    view! {
+        <form class="form" on:submit=submit novalidate>
+            <div class="field">
+                <label class="field-label" for="login-username">
+                    "Username"
+                </label>
+                <input
+                    id="login-username"
+                    name="username"
+                    type="text"
+                    autocomplete="username"
+                    autocapitalize="none"
+                    spellcheck="false"
+                    required
+                    autofocus
+                    prop:value=form.value(|c| c.username.clone())
+                    on:input=move |ev| {
+                        let text = event_target_value(&ev);
+                        form.update(|c| c.username = text);
+                    }
+                    aria-invalid=move || username_error().is_some().to_string()
+                    aria-describedby="login-username-error"
+                />
+                <p class="field-error" id="login-username-error" aria-live="polite">
+                    {username_error}
+                </p>
+            </div>
+            <div class="field">
+                <label class="field-label" for="login-password">
+                    "Password"
+                </label>
+                <input
+                    id="login-password"
+                    name="password"
+                    type="password"
+                    autocomplete="current-password"
+                    required
+                    prop:value=form.value(|c| c.password.clone())
+                    on:input=move |ev| {
+                        let text = event_target_value(&ev);
+                        form.update(|c| c.password = text);
+                    }
+                    aria-invalid=move || password_error().is_some().to_string()
+                    aria-describedby="login-password-error"
+                />
+                <p class="field-error" id="login-password-error" aria-live="polite">
+                    {password_error}
+                </p>
+            </div>
+            <FormError form=form/>
+            <button
+                type="submit"
+                class="button button-primary button-block"
+                disabled=move || form.submitting()
+            >
+                {move || if form.submitting() { "Signing in…" } else { "Sign in" }}
+            </button>
+        </form>
     }
 }
 

@@ -242,7 +242,7 @@ impl Db {
             a.changed_fields = changed.clone();
             a.insert(&txn, now).await?;
             if changed.iter().any(|c| c == "permissions") {
-                self.notify(&txn, "all").await?;
+                self.notify(&txn, super::ChangeNotice::ALL_PAYLOAD).await?;
             }
             g
         };

@@ -3,7 +3,7 @@
 
 use super::entities::{api_key, auth_group, tenant};
 use super::groups::group_permissions;
-use super::{AuditEntry, Db, lines};
+use super::{AuditEntry, ChangeNotice, Db, lines};
 use crate::error::{ApiError, is_unique_violation};
 use chrono::{DateTime, Utc};
 use keyward_core::api::{SortField, SortOrder};
@@ -205,7 +205,8 @@ impl Db {
                     let mut a = audit.clone();
                     a.target_id = Some(key.key_id.to_string());
                     a.insert(&txn, now).await?;
-                    self.notify(&txn, &format!("key:{}", key.key_id)).await?;
+                    self.notify(&txn, &ChangeNotice::key_payload(&key.key_id))
+                        .await?;
                     txn.commit().await?;
                     return Ok((to_row(m)?, plain));
                 }
@@ -274,7 +275,8 @@ impl Db {
             fill(&mut am, &row.key);
             am.update(&txn).await?;
             a.insert(&txn, now).await?;
-            self.notify(&txn, &format!("key:{key_id}")).await?;
+            self.notify(&txn, &ChangeNotice::key_payload(&row.key.key_id))
+                .await?;
         }
         txn.commit().await?;
         Ok((row, result))

@@ -9,6 +9,7 @@ mod audit;
 pub mod entities;
 mod groups;
 mod keys;
+mod listener;
 mod tenants;
 mod usage;
 mod users;
@@ -16,6 +17,7 @@ mod users;
 pub use audit::AuditEntry;
 pub use groups::{GroupPatch, group_kind, group_permissions};
 pub use keys::{KeyFilter, KeyRow};
+pub use listener::{ChangeNotice, NOTIFY_CHANNEL};
 pub use usage::UsageBatch;
 pub use users::SessionRow;
 
@@ -27,9 +29,6 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
 };
 use std::time::Duration;
-
-/// Channel on which instances sharing a PostgreSQL database announce key changes.
-pub const NOTIFY_CHANNEL: &str = "keyward_keys";
 
 /// The database, cheap to clone.
 #[derive(Clone, Debug)]

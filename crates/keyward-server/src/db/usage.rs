@@ -5,6 +5,7 @@ use super::entities::{api_key, key_usage};
 use crate::error::ApiError;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::api::UsageDay;
+use keyward_core::key::KeyId;
 use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, IntoIden, OnConflict, Query, TableRef, ValueTuple,
 };
@@ -22,9 +23,9 @@ const USAGE_ROWS_PER_STATEMENT: usize = 500;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UsageBatch {
     /// (key id, day) → (tenant, succeeded, denied)
-    pub counts: HashMap<(String, NaiveDate), (i64, i64, i64)>,
+    pub counts: HashMap<(KeyId, NaiveDate), (i64, i64, i64)>,
     /// key id → (last successful use, from address)
-    pub last_used: HashMap<String, (DateTime<Utc>, String)>,
+    pub last_used: HashMap<KeyId, (DateTime<Utc>, String)>,
 }
 
 impl UsageBatch {
@@ -53,7 +54,7 @@ impl Db {
                 .map(
                     |((key_id, day), (tenant_id, ok, denied))| key_usage::ActiveModel {
                         tenant_id: Set(*tenant_id),
-                        key_id: Set(key_id.clone()),
+                        key_id: Set(key_id.as_str().to_owned()),
                         day: Set(*day),
                         succeeded: Set(*ok),
                         denied: Set(*denied),

@@ -203,7 +203,7 @@ pub async fn create_api_key(
         )
         .await?;
     tracing::Span::current().record("key_id", row.key.key_id.as_str());
-    state.keys.invalidate(row.key.key_id.as_str());
+    state.keys.invalidate(row.key.key_id);
     let api_key = view_one(&state, caller.tenant_id, &row).await;
     Ok(HttpResponse::Created().json(ApiKeySecret {
         api_key,
@@ -330,7 +330,7 @@ pub async fn update_api_key(
             now,
         )
         .await?;
-    state.keys.invalidate(id.as_str());
+    state.keys.invalidate(id);
     Ok(Json(view_one(&state, caller.tenant_id, &row).await))
 }
 
@@ -388,7 +388,7 @@ pub async fn rotate_api_key(
             now,
         )
         .await?;
-    state.keys.invalidate(id.as_str());
+    state.keys.invalidate(id);
     let api_key = view_one(&state, caller.tenant_id, &row).await;
     Ok(Json(ApiKeySecret {
         api_key,
@@ -433,6 +433,6 @@ pub async fn revoke_api_key(
             now,
         )
         .await?;
-    state.keys.invalidate(id.as_str());
+    state.keys.invalidate(id);
     Ok(Json(view_one(&state, caller.tenant_id, &row).await))
 }

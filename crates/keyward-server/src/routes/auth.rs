@@ -45,7 +45,7 @@ pub async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let ip = client_ip(&req, &state.trusted_proxies);
+    let ip = client_ip(&req, state.keys.trusted_proxies());
     let username = body.username.trim().to_owned();
     let user_key = format!("user:{}", username.to_lowercase());
     // IPv6 clients are counted per /64: one host usually owns the whole range.

@@ -65,7 +65,7 @@ pub async fn verify_api_key(
             .trim()
             .parse()
             .map_err(|_| ValidationError::new(Field::ClientIp, Invalid::BadIp))?,
-        None => client_ip(&req, &state.trusted_proxies),
+        None => client_ip(&req, state.keys.trusted_proxies()),
     };
     let denied = |code| VerifyResponse {
         valid: false,
@@ -83,7 +83,7 @@ pub async fn verify_api_key(
             ip,
             &body.required_permissions,
             crate::now(),
-            caller.key_id.as_str(),
+            caller.key_id,
             caller.tenant_id,
         )
         .await;

@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use chrono::{Duration, Utc};
+use keyward_core::key::KeyId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -76,7 +77,7 @@ async fn whoami_answers_every_denial_with_401_or_403() {
     // real key was verified (and remembered) on this connection's worker.
     let impostor = keyward_core::key::KeyFormat::default().generate_for(
         &keyward_core::key::KeyId::parse(&id).unwrap(),
-        &mut keyward_server::auth::os_rng(),
+        &mut keyward_server::os_rng(),
     );
     for _ in 0..2 {
         assert_error(
@@ -375,9 +376,14 @@ async fn failed_verifications_are_throttled_per_address() {
         .group(&app.admin, "Throttled", &["customers:read"])
         .await;
     let (_, secret) = app.key(&app.admin, "Valid", g, json!({})).await;
+    let (other_id, other) = app.key(&app.admin, "Other", g, json!({})).await;
+    let from = |key: String, ip: &'static str| {
+        let app = &app;
+        async move { whoami_from(app, &key, Some(ip)).await }
+    };
     for _ in 0..5 {
         assert_eq!(
-            whoami_from(&app, "sk_live_random-garbage", Some("198.51.100.9"))
+            from("sk_live_random-garbage".into(), "198.51.100.9")
                 .await
                 .0,
             StatusCode::UNAUTHORIZED
@@ -386,7 +392,7 @@ async fn failed_verifications_are_throttled_per_address() {
     let r = app
         .client
         .get(app.url("/v1/whoami"))
-        .header("X-API-Key", &secret)
+        .header("X-API-Key", "sk_live_random-garbage")
         .header("X-Forwarded-For", "198.51.100.9")
         .send()
         .await
@@ -398,10 +404,62 @@ async fn failed_verifications_are_throttled_per_address() {
         "throttled",
         None,
     );
+    // Others' failures from an address (a NAT, a proxy) never refuse a
+    // valid key from it.
     assert_eq!(
-        whoami_from(&app, &secret, Some("198.51.100.10")).await.0,
+        from(secret.clone(), "198.51.100.9").await.0,
+        StatusCode::OK,
+        "a valid key is not refused because of other keys' failures"
+    );
+
+    // Guesses at one key's secret are throttled for that key and address.
+    let impostor = keyward_core::key::KeyFormat::default().generate_for(
+        &keyward_core::key::KeyId::parse(&other_id).unwrap(),
+        &mut keyward_server::os_rng(),
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            from(impostor.expose().to_owned(), "198.51.100.20").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        from(other.clone(), "198.51.100.20").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        from(secret.clone(), "198.51.100.20").await.0,
+        StatusCode::OK,
+        "another key from the same address is unaffected"
+    );
+    assert_eq!(
+        from(other.clone(), "198.51.100.10").await.0,
         StatusCode::OK,
         "other addresses are unaffected"
+    );
+
+    // IPv6 clients count per /64.
+    for ip in [
+        "2001:db8::1",
+        "2001:db8::2",
+        "2001:db8::3",
+        "2001:db8::4",
+        "2001:db8::5",
+    ] {
+        assert_eq!(
+            from("sk_live_junk".into(), ip).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        from("sk_live_junk".into(), "2001:db8::ffff").await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same /64"
+    );
+    assert_eq!(
+        from("sk_live_junk".into(), "2001:db8:0:1::1").await.0,
+        StatusCode::UNAUTHORIZED,
+        "another /64"
     );
 }
 
@@ -591,6 +649,7 @@ async fn large_usage_batches_add_up_and_last_used_only_moves_forward() {
     let g = app.group(&app.admin, "Batch", &["customers:read"]).await;
     let (a, _) = app.key(&app.admin, "Busy", g, json!({})).await;
     let (b, _) = app.key(&app.admin, "Quiet", g, json!({})).await;
+    let (ia, ib) = (KeyId::parse(&a).unwrap(), KeyId::parse(&b).unwrap());
     let db = Db::connect(&Settings {
         database_url: Some(app.database_url.clone()),
         database_pool_size: 2,
@@ -606,11 +665,11 @@ async fn large_usage_batches_add_up_and_last_used_only_moves_forward() {
         for d in 0..days {
             batch
                 .counts
-                .insert((a.clone(), today - Duration::days(d)), (1, 2, 1));
+                .insert((ia, today - Duration::days(d)), (1, 2, 1));
         }
-        batch.counts.insert((b.clone(), today), (1, 5, 0));
-        batch.last_used.insert(a.clone(), (at, from.to_owned()));
-        batch.last_used.insert(b.clone(), (at, from.to_owned()));
+        batch.counts.insert((ib, today), (1, 5, 0));
+        batch.last_used.insert(ia, (at, from.to_owned()));
+        batch.last_used.insert(ib, (at, from.to_owned()));
         batch
     };
     db.write_usage(&batch(1200, t1, "10.0.0.1")).await.unwrap();
@@ -652,6 +711,15 @@ async fn a_revoke_through_one_instance_is_seen_by_another_within_a_second() {
     .await;
     let g = a.group(&a.admin, "Shared", &["customers:read"]).await;
     let (id, secret) = a.key(&a.admin, "Shared key", g, json!({})).await;
+    // B learns of the new key from A's notification (the same bound).
+    let created = std::time::Instant::now();
+    while b.whoami(&secret).await != StatusCode::OK {
+        assert!(
+            created.elapsed() < std::time::Duration::from_secs(1),
+            "B does not accept the new key after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(
         b.whoami(&secret).await,
         StatusCode::OK,
@@ -700,10 +768,20 @@ async fn a_verifying_service_cannot_throttle_an_address_for_others() {
         .await;
         assert_eq!(v["code"], "malformed");
     }
-    let (_, v) = verify(&app, &caller, json!({"key": key, "client_ip": "127.0.0.1"})).await;
+    let (_, v) = verify(
+        &app,
+        &caller,
+        json!({"key": "sk_live_junk", "client_ip": "127.0.0.1"}),
+    )
+    .await;
     assert_eq!(
         v["code"], "rate_limited",
         "the calling service is throttled for that address"
+    );
+    let (_, v) = verify(&app, &caller, json!({"key": key, "client_ip": "127.0.0.1"})).await;
+    assert_eq!(
+        v["code"], "valid",
+        "a valid key is not refused because of other keys' failures"
     );
     assert_eq!(
         app.whoami(&key).await,

@@ -10,7 +10,7 @@
 //! reference count or counter is written that another thread also writes,
 //! so worker threads never bounce cache lines between cores on the hot path.
 //!
-//! Invalidation (see `verification.rs`) bumps the epoch; a thread that sees
+//! Invalidation (see `coherence.rs`) bumps the epoch; a thread that sees
 //! a new epoch drops the entries of the keys changed since it last looked
 //! (or everything, after a group change) before it verifies anything.
 //! Key ids are server-generated random strings and only ids of existing keys
@@ -21,6 +21,7 @@
 
 use crate::db::UsageBatch;
 use chrono::{DateTime, NaiveDate, Utc};
+use keyward_core::key::KeyId;
 use keyward_core::permission::PermissionSet;
 use keyward_core::verify::{KeyRecord, MatchedSecret};
 use std::collections::{HashMap, HashSet};
@@ -30,30 +31,25 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// The most distinct permission sets a thread interns (one per group in use).
 const MAX_PERMISSION_SETS: usize = 4096;
 
-/// A key id as the 12 bytes the caches are keyed by.
-pub fn id_bytes(key_id: &str) -> Option<[u8; 12]> {
-    key_id.as_bytes().try_into().ok()
-}
-
 /// Per key and day: (tenant, succeeded, denied).
-type Counts = HashMap<([u8; 12], NaiveDate), (i64, i64, i64)>;
+type Counts = HashMap<(KeyId, NaiveDate), (i64, i64, i64)>;
 
 /// Usage gathered outside the entries: counts of entries that left a
 /// cache, of past days, and of batches whose write failed.
 #[derive(Debug, Default)]
 pub struct UsageShard {
     counts: Counts,
-    last_used: HashMap<[u8; 12], (DateTime<Utc>, IpAddr)>,
+    last_used: HashMap<KeyId, (DateTime<Utc>, IpAddr)>,
 }
 
 impl UsageShard {
-    pub fn add(&mut self, id: [u8; 12], day: NaiveDate, tenant_id: i64, ok: i64, denied: i64) {
+    pub fn add(&mut self, id: KeyId, day: NaiveDate, tenant_id: i64, ok: i64, denied: i64) {
         let e = self.counts.entry((id, day)).or_insert((tenant_id, 0, 0));
         e.1 += ok;
         e.2 += denied;
     }
 
-    pub fn used(&mut self, id: [u8; 12], at: DateTime<Utc>, ip: IpAddr) {
+    pub fn used(&mut self, id: KeyId, at: DateTime<Utc>, ip: IpAddr) {
         let cur = self.last_used.entry(id).or_insert((at, ip));
         if cur.0 < at {
             *cur = (at, ip);
@@ -70,17 +66,12 @@ impl UsageShard {
     }
 
     pub fn into_batch(self) -> UsageBatch {
-        let id_string = |id: &[u8; 12]| String::from_utf8_lossy(id).into_owned();
         UsageBatch {
-            counts: self
-                .counts
-                .into_iter()
-                .map(|((id, day), v)| ((id_string(&id), day), v))
-                .collect(),
+            counts: self.counts.into_iter().collect(),
             last_used: self
                 .last_used
                 .into_iter()
-                .map(|(id, (at, ip))| (id_string(&id), (at, ip.to_string())))
+                .map(|(id, (at, ip))| (id, (at, ip.to_string())))
                 .collect(),
         }
     }
@@ -99,7 +90,7 @@ struct KeyUsage {
 impl KeyUsage {
     fn count(
         &mut self,
-        id: [u8; 12],
+        id: KeyId,
         tenant_id: i64,
         ok: bool,
         ip: IpAddr,
@@ -123,7 +114,7 @@ impl KeyUsage {
         }
     }
 
-    fn drain_into(&mut self, id: [u8; 12], out: &mut UsageShard) {
+    fn drain_into(&mut self, id: KeyId, out: &mut UsageShard) {
         if let Some(day) = self.day
             && (self.ok != 0 || self.denied != 0)
         {
@@ -187,7 +178,7 @@ const _: () = assert!(std::mem::size_of::<Entry>() <= 280);
 pub struct WorkerCache {
     /// The invalidation epoch this thread has applied.
     seen_epoch: u64,
-    entries: HashMap<[u8; 12], Entry, foldhash::fast::RandomState>,
+    entries: HashMap<KeyId, Entry, foldhash::fast::RandomState>,
     /// Usage of entries that left `entries` since the last flush.
     spill: UsageShard,
     /// The permission sets of this thread's records, one allocation per
@@ -197,9 +188,15 @@ pub struct WorkerCache {
 }
 
 impl WorkerCache {
+    /// Whether a record of `id` is cached and fresh at `now`.
+    #[cfg(test)]
+    pub fn contains(&self, id: &KeyId, now: DateTime<Utc>) -> bool {
+        self.get(id, now).is_some()
+    }
+
     /// The cached record of `id` when fresh at `now`.
     #[cfg(test)]
-    fn get(&self, id: &[u8; 12], now: DateTime<Utc>) -> Option<&Option<KeyRecord>> {
+    fn get(&self, id: &KeyId, now: DateTime<Utc>) -> Option<&Option<KeyRecord>> {
         self.entries
             .get(id)
             .filter(|e| now < e.fresh_until)
@@ -211,7 +208,7 @@ impl WorkerCache {
     /// returns, if any ((tenant, succeeded), from `ip`) in the entry.
     pub fn with_record<R>(
         &mut self,
-        id: &[u8; 12],
+        id: &KeyId,
         now: DateTime<Utc>,
         ip: IpAddr,
         decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<(i64, bool)>),
@@ -237,7 +234,7 @@ impl WorkerCache {
     /// Adds to `out` the ids whose copy is in its reload window at `now`,
     /// once per copy (the next copy, taken from the reloaded shared entry,
     /// has a window of its own).
-    fn due_for_reload(&mut self, now: DateTime<Utc>, out: &mut Vec<[u8; 12]>) {
+    fn due_for_reload(&mut self, now: DateTime<Utc>, out: &mut Vec<KeyId>) {
         for (id, e) in &mut self.entries {
             if e.refresh_from <= now && now < e.fresh_until {
                 e.refresh_from = e.fresh_until;
@@ -267,7 +264,7 @@ impl WorkerCache {
     /// secret memo: it depends only on the record's digests.
     pub fn insert(
         &mut self,
-        id: [u8; 12],
+        id: KeyId,
         record: Option<KeyRecord>,
         fresh: Freshness,
         now: DateTime<Utc>,
@@ -318,14 +315,7 @@ impl WorkerCache {
     }
 
     /// Counts a verification of a key that exists (in its entry when cached).
-    pub fn count(
-        &mut self,
-        tenant_id: i64,
-        id: [u8; 12],
-        ok: bool,
-        ip: IpAddr,
-        now: DateTime<Utc>,
-    ) {
+    pub fn count(&mut self, tenant_id: i64, id: KeyId, ok: bool, ip: IpAddr, now: DateTime<Utc>) {
         let Self { entries, spill, .. } = self;
         match entries.get_mut(&id) {
             Some(e) => e.usage.count(id, tenant_id, ok, ip, now, spill),
@@ -338,7 +328,7 @@ impl WorkerCache {
     }
 
     /// Applies invalidations: `None` drops every entry, else the given ids.
-    pub fn apply(&mut self, epoch: u64, changed: Option<&mut dyn Iterator<Item = [u8; 12]>>) {
+    pub fn apply(&mut self, epoch: u64, changed: Option<&mut dyn Iterator<Item = KeyId>>) {
         let spill = &mut self.spill;
         match changed {
             None => {
@@ -392,7 +382,7 @@ impl WorkerCaches {
     /// record when it uses the key, and copies it again from the reloaded
     /// entry only when it uses the key again, so a key nobody uses any more
     /// is reloaded at most once more and then left to expire.
-    pub fn due_for_reload(&self, now: DateTime<Utc>) -> Vec<[u8; 12]> {
+    pub fn due_for_reload(&self, now: DateTime<Utc>) -> Vec<KeyId> {
         let mut ids = Vec::new();
         for cell in self.per_thread.iter() {
             lock(cell).due_for_reload(now, &mut ids);
@@ -414,13 +404,11 @@ impl WorkerCaches {
     /// Puts back a batch whose write failed, so that nothing is lost.
     pub fn restore(&self, failed: UsageBatch) {
         let mut r = lock(&self.restored);
-        for ((key_id, day), (t, ok, denied)) in failed.counts {
-            if let Some(id) = id_bytes(&key_id) {
-                r.add(id, day, t, ok, denied);
-            }
+        for ((id, day), (t, ok, denied)) in failed.counts {
+            r.add(id, day, t, ok, denied);
         }
-        for (key_id, (at, ip)) in failed.last_used {
-            if let (Some(id), Ok(ip)) = (id_bytes(&key_id), ip.parse::<IpAddr>()) {
+        for (id, (at, ip)) in failed.last_used {
+            if let Ok(ip) = ip.parse::<IpAddr>() {
                 r.used(id, at, ip);
             }
         }
@@ -432,10 +420,8 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn id(i: u32) -> [u8; 12] {
-        let mut b = [b'0'; 12];
-        b[8..].copy_from_slice(format!("{i:04}").as_bytes());
-        b
+    fn id(i: u32) -> KeyId {
+        KeyId::parse(&format!("00000000{i:04}")).unwrap()
     }
 
     fn at(day: u32, secs: u32) -> DateTime<Utc> {
@@ -454,15 +440,14 @@ mod tests {
     }
 
     fn totals(batch: &UsageBatch, key: u32, day: u32) -> Option<(i64, i64, i64)> {
-        let k = String::from_utf8_lossy(&id(key)).into_owned();
-        batch.counts.get(&(k, at(day, 0).date_naive())).copied()
+        batch
+            .counts
+            .get(&(id(key), at(day, 0).date_naive()))
+            .copied()
     }
 
     fn last_used(batch: &UsageBatch, key: u32) -> Option<(DateTime<Utc>, String)> {
-        batch
-            .last_used
-            .get(String::from_utf8_lossy(&id(key)).as_ref())
-            .cloned()
+        batch.last_used.get(&id(key)).cloned()
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //! A full shard drops its expired entries, then an arbitrary half, so
 //! memory stays bounded.
 //!
-//! Only ids of existing keys are inserted (see `verification.rs`), so the
+//! Only ids of existing keys are inserted (see `coherence.rs`), so the
 //! maps use a fast hasher (foldhash) rather than SipHash, as the worker
 //! caches do: presented ids only look up, they cannot build collisions.
 
 use foldhash::fast::RandomState;
+use keyward_core::key::KeyId;
 use keyward_core::verify::KeyRecord;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -23,7 +24,7 @@ const SHARDS: usize = 16;
 
 /// The record (or its known absence) and the end of its lifetime.
 type Entry = (Option<Arc<KeyRecord>>, Instant);
-type Shard = HashMap<[u8; 12], Entry, RandomState>;
+type Shard = HashMap<KeyId, Entry, RandomState>;
 
 #[derive(Debug)]
 pub struct RecordCache {
@@ -46,13 +47,13 @@ impl RecordCache {
         }
     }
 
-    fn shard(&self, id: &[u8; 12]) -> &RwLock<Shard> {
+    fn shard(&self, id: &KeyId) -> &RwLock<Shard> {
         &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 
     /// `Some((record or known absence, end of its lifetime))` when cached
     /// and not expired.
-    pub fn get(&self, id: &[u8; 12]) -> Option<(Option<Arc<KeyRecord>>, Instant)> {
+    pub fn get(&self, id: &KeyId) -> Option<(Option<Arc<KeyRecord>>, Instant)> {
         let shard = self
             .shard(id)
             .read()
@@ -70,20 +71,20 @@ impl RecordCache {
     }
 
     /// Whether `id` needs no reload yet: cached and not in its last quarter.
-    pub fn is_fresh(&self, id: &[u8; 12]) -> bool {
+    pub fn is_fresh(&self, id: &KeyId) -> bool {
         self.get(id)
             .is_some_and(|(_, expires)| Instant::now() < self.refresh_from(expires))
     }
 
     /// The end of the lifetime of an entry inserted `now`: `ttl` less up to
     /// a quarter of it, spread by a hash of the id and the instant.
-    fn expiry(&self, id: &[u8; 12], now: Instant) -> Instant {
+    fn expiry(&self, id: &KeyId, now: Instant) -> Instant {
         let quarter = u64::try_from(self.ttl.as_micros() / 4).unwrap_or(u64::MAX);
         let spread = self.hasher.hash_one((id, now)) % quarter.saturating_add(1);
         now + self.ttl - Duration::from_micros(spread)
     }
 
-    pub fn insert(&self, id: [u8; 12], record: Option<Arc<KeyRecord>>) {
+    pub fn insert(&self, id: KeyId, record: Option<Arc<KeyRecord>>) {
         let mut shard = self
             .shard(&id)
             .write()
@@ -103,7 +104,7 @@ impl RecordCache {
         shard.insert(id, (record, expires));
     }
 
-    pub fn invalidate(&self, id: &[u8; 12]) {
+    pub fn invalidate(&self, id: &KeyId) {
         self.shard(id)
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -129,10 +130,8 @@ impl RecordCache {
 mod tests {
     use super::*;
 
-    fn id(i: u32) -> [u8; 12] {
-        let mut b = [b'0'; 12];
-        b[..4].copy_from_slice(&i.to_be_bytes());
-        b
+    fn id(i: u32) -> KeyId {
+        KeyId::parse(&format!("{i:012}")).unwrap()
     }
 
     #[test]

@@ -1,0 +1,120 @@
+//! [`ApiKeyAuth`]: the actix-web extractor that requires a key in
+//! `X-API-Key`, for Keyward's own routes and any other actix service. It
+//! reads the [`KeyVerification`] registered as `web::Data` and, when the
+//! route's `app_data` holds one, the [`KeyAuthConfig`] naming the
+//! permissions required.
+
+use super::KeyVerification;
+use crate::error::ApiError;
+use actix_web::dev::Payload;
+use actix_web::http::header::HeaderName;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
+use keyward_core::verify::{Principal, TrustedProxies};
+use std::net::IpAddr;
+
+pub const API_KEY_HEADER: &str = keyward_core::api::headers::API_KEY;
+const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The real client address of a request (socket peer, or `X-Forwarded-For`
+/// through trusted proxies only).
+pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    // Lazy: the header is only looked up when the peer is a trusted proxy
+    // (the core stops before iterating otherwise).
+    let headers = std::iter::once(X_FORWARDED_FOR)
+        .flat_map(|name| req.headers().get_all(name))
+        .filter_map(|v| v.to_str().ok());
+    trusted.client_ip(peer, headers)
+}
+
+/// Permissions a route requires of the key (put it in the route's `app_data`).
+#[derive(Clone, Debug, Default)]
+pub struct KeyAuthConfig {
+    pub required: Vec<String>,
+}
+
+impl KeyAuthConfig {
+    pub fn require<S: Into<String>>(perms: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            required: perms.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Extractor: a verified key from `X-API-Key`. Refuses with 401 (unknown,
+/// malformed, revoked, expired), 403 (address or permission) or 429.
+#[derive(Clone, Debug)]
+pub struct ApiKeyAuth(pub Principal);
+
+impl ApiKeyAuth {
+    /// The presented key: the header's value without surrounding spaces.
+    /// Any UTF-8 is passed on, since the key format itself only admits
+    /// ASCII (other text is a malformed key, refused and counted as such).
+    pub fn presented(req: &HttpRequest) -> Option<&str> {
+        let value = req.headers().get(API_KEY)?;
+        std::str::from_utf8(value.as_bytes().trim_ascii()).ok()
+    }
+
+    pub async fn authenticate(
+        req: &HttpRequest,
+        config: &KeyAuthConfig,
+    ) -> Result<Principal, ApiError> {
+        let (keys, presented, ip) = Self::inputs(req)?;
+        Ok(keys
+            .verify(presented, ip, &config.required, crate::now())
+            .await?)
+    }
+
+    /// What verification needs from the request: the service, the
+    /// presented key and the client address.
+    fn inputs(req: &HttpRequest) -> Result<(&web::Data<KeyVerification>, &str, IpAddr), ApiError> {
+        let keys = req
+            .app_data::<web::Data<KeyVerification>>()
+            .ok_or_else(|| ApiError::internal("no key verification registered"))?;
+        let Some(presented) = Self::presented(req) else {
+            return Err(ApiError::Unauthenticated(
+                "Present an API key in the X-API-Key header.",
+            ));
+        };
+        Ok((keys, presented, client_ip(req, keys.trusted_proxies())))
+    }
+
+    /// The synchronous part of [`Self::authenticate`]; `None` when the key's
+    /// record must be loaded from the database first.
+    fn try_authenticate(req: &HttpRequest) -> Option<Result<Principal, ApiError>> {
+        let (keys, presented, ip) = match Self::inputs(req) {
+            Ok(inputs) => inputs,
+            Err(e) => return Some(Err(e)),
+        };
+        let required = req
+            .app_data::<KeyAuthConfig>()
+            .map_or(&[][..], |c| c.required.as_slice());
+        keys.try_verify(presented, ip, required, crate::now)
+            .map(|r| r.map_err(ApiError::from))
+    }
+}
+
+impl FromRequest for ApiKeyAuth {
+    type Error = ApiError;
+    type Future = Either<
+        Ready<Result<Self, Self::Error>>,
+        LocalBoxFuture<'static, Result<Self, Self::Error>>,
+    >;
+
+    /// Malformed, unknown and cached keys are answered without a future or
+    /// an allocation; only a cache miss boxes the database load.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(done) = Self::try_authenticate(req) {
+            return Either::Left(ready(done.map(Self)));
+        }
+        let req = req.clone();
+        Either::Right(Box::pin(async move {
+            let config = req.app_data::<KeyAuthConfig>().cloned().unwrap_or_default();
+            Self::authenticate(&req, &config).await.map(Self)
+        }))
+    }
+}

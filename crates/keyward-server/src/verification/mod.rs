@@ -1,0 +1,472 @@
+//! Key verification at wire speed, in four parts:
+//!
+//! - this module, [`KeyVerification`]: throttle and parse (no I/O) → the
+//!   worker thread's own cache ([`worker_cache`]) → the known-id set →
+//!   the shared cache of key records (positive and negative) → one
+//!   database read; then the core's constant-time digest step (remembered
+//!   per thread) and the checks after it, at request time. No database
+//!   write and no slow hash on the request path: usage is counted in the
+//!   thread's cache entries and written in batches.
+//! - [`coherence`]: the protocol that keeps the caches coherent with the
+//!   database (epochs, invalidation, known ids), with unit tests of its
+//!   interleavings.
+//! - [`tasks`]: the background work (usage flushes, reloads of keys in
+//!   use, the known-id safety net, other instances' change notices).
+//! - [`extractor`]: [`ApiKeyAuth`], the actix-web extractor any service
+//!   can use to require a key in `X-API-Key` (and, with [`KeyAuthConfig`]
+//!   in the route's `app_data`, permissions).
+//!
+//! Invalidation: mutations drop the entry on this instance before they
+//! respond, and announce it on PostgreSQL (`LISTEN/NOTIFY`, see
+//! `db/listener.rs`) to the others; a short TTL is the safety net. Unknown
+//! ids: the set of existing key ids is held in memory (12 bytes a key,
+//! bounded by the keys in the database, not by what callers send), so a
+//! flood of well-formed random keys is answered without a database read.
+//! See `docs/VERIFICATION.md`.
+
+pub mod coherence;
+pub mod extractor;
+pub mod record_cache;
+pub mod tasks;
+pub mod worker_cache;
+
+pub use extractor::{API_KEY_HEADER, ApiKeyAuth, KeyAuthConfig, client_ip};
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::throttle::Throttle;
+use chrono::{DateTime, Utc};
+use coherence::{Coherence, Lookup};
+use keyward_core::key::{KeyId, ParsedKey};
+use keyward_core::verify::{
+    DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies, Verifier,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use worker_cache::{SecretMemo, WorkerCaches};
+
+/// Who is asking: the client itself, or a service verifying on its behalf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VerifyScope {
+    Direct,
+    OnBehalf { caller: KeyId, tenant_id: i64 },
+}
+
+impl VerifyScope {
+    fn caller(self) -> Option<KeyId> {
+        match self {
+            Self::Direct => None,
+            Self::OnBehalf { caller, .. } => Some(caller),
+        }
+    }
+}
+
+/// A presented key that passed the throttle and the format check.
+struct Begun<'p> {
+    presented: &'p str,
+    parsed: ParsedKey<'p>,
+    id: KeyId,
+    /// The calling service (if any) and the client's network.
+    source: (Option<KeyId>, IpAddr),
+}
+
+/// What failures are counted against: the calling service (if any), the
+/// client's network (an IPv4 address or an IPv6 /64) and, for a key that
+/// exists, that key. Failures of keys that do not exist (malformed,
+/// unknown) count per network; failures of an existing key count per key
+/// and network: a valid key is never refused because of other keys'
+/// failures from its address (a NAT, a proxy), while guesses at one key's
+/// secret are still throttled.
+type FailureKey = (Option<KeyId>, IpAddr, Option<KeyId>);
+
+/// The network an address counts as for the failure throttle: IPv6
+/// clients get a /64 each (one subscriber's prefix), as for sign-in.
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        v4 => v4,
+    }
+}
+
+/// Why verification did not yield a principal.
+#[derive(Debug)]
+pub enum VerifyFailure {
+    Denied(DenialReason),
+    Throttled { retry_after: u64 },
+    Internal(ApiError),
+}
+
+impl From<VerifyFailure> for ApiError {
+    fn from(f: VerifyFailure) -> Self {
+        match f {
+            VerifyFailure::Denied(r) => match r.kind() {
+                DenialKind::Unauthenticated => {
+                    ApiError::Unauthenticated("The API key is not valid.")
+                }
+                DenialKind::Forbidden => ApiError::Forbidden(match r {
+                    DenialReason::IpNotAllowed => {
+                        "The API key may not be used from this address.".into()
+                    }
+                    DenialReason::PermissionMissing(p) => {
+                        format!("The API key lacks the permission {p}.")
+                    }
+                    _ => "The API key may not do this.".into(),
+                }),
+            },
+            VerifyFailure::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            VerifyFailure::Internal(e) => e,
+        }
+    }
+}
+
+/// The verification service: verifier, caches, usage and the failure throttle.
+#[derive(Debug)]
+pub struct KeyVerification {
+    verifier: Verifier,
+    /// Whose `X-Forwarded-For` is believed (client-address resolution is a
+    /// verification rule: IP allowlists and the failure throttle use it).
+    trusted_proxies: TrustedProxies,
+    db: Db,
+    /// The shared record cache, the known ids and invalidation.
+    coherence: Coherence,
+    /// Each worker thread's front cache, with usage counted in its entries.
+    workers: WorkerCaches,
+    worker_capacity: usize,
+    failures: Throttle<FailureKey>,
+    /// The key of the secret memo tags (random per process).
+    memo_key: [u64; 2],
+    /// Database reads a request had to wait for (a key not cached anywhere).
+    request_loads: AtomicU64,
+}
+
+impl KeyVerification {
+    pub fn new(
+        verifier: Verifier,
+        trusted_proxies: TrustedProxies,
+        db: Db,
+        capacity: u64,
+        ttl: Duration,
+        failures_per_minute: u32,
+    ) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(100_000).max(16);
+        Self {
+            verifier,
+            trusted_proxies,
+            db,
+            coherence: Coherence::new(capacity as u64, ttl),
+            workers: WorkerCaches::default(),
+            worker_capacity: capacity,
+            failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
+            memo_key: {
+                use rand_core::Rng;
+                let mut rng = crate::os_rng();
+                [rng.next_u64(), rng.next_u64()]
+            },
+            request_loads: AtomicU64::new(0),
+        }
+    }
+
+    /// How many verifications have waited for a database read since start.
+    pub fn request_loads(&self) -> u64 {
+        self.request_loads.load(Ordering::Relaxed)
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
+    /// Reloads the set of existing key ids from the database.
+    pub async fn reload_known_ids(&self) -> Result<(), ApiError> {
+        let ticket = self.coherence.read_started();
+        let ids = self
+            .db
+            .all_key_ids()
+            .await?
+            .iter()
+            .filter_map(|id| KeyId::parse(id))
+            .collect();
+        self.coherence.known_ids_read(ids, ticket);
+        Ok(())
+    }
+
+    /// Drops a key's cached records (before the mutating request responds).
+    /// Any change notice also proves the id exists (it may be a new key).
+    pub fn invalidate(&self, key_id: KeyId) {
+        self.coherence.invalidate(key_id);
+    }
+
+    /// Drops every cached record (group permission changes, lost notifications).
+    pub fn invalidate_all(&self) {
+        self.coherence.invalidate_all();
+    }
+
+    /// Reads a record from the database into the shared cache, again if a
+    /// change of the key raced the read.
+    async fn load(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        loop {
+            let ticket = self.coherence.read_started();
+            let record = self.db.load_key_record(id.as_str()).await?.map(Arc::new);
+            if self.coherence.loaded(id, record.clone(), ticket) {
+                return Ok(record);
+            }
+        }
+    }
+
+    /// Reads several records into the shared cache with one query (the
+    /// background reloads).
+    async fn reload(&self, ids: &[KeyId]) -> Result<(), ApiError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ticket = self.coherence.read_started();
+        let key_ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        let mut records = self.db.load_key_records(&key_ids).await?;
+        self.coherence.reloaded(
+            ids.iter()
+                .map(|id| (*id, records.remove(id.as_str()).map(Arc::new))),
+            ticket,
+        );
+        Ok(())
+    }
+
+    /// Verifies a key presented directly by a client (`X-API-Key`):
+    /// throttle, format, cached lookup, the core's checks. Usage is counted
+    /// in memory; unauthenticated failures count toward the client address.
+    pub async fn verify<S: AsRef<str>>(
+        &self,
+        presented: &str,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+    ) -> Result<Principal, VerifyFailure> {
+        self.verify_scoped(presented, client_ip, required, now, VerifyScope::Direct)
+            .await
+    }
+
+    /// The synchronous part of [`Self::verify`]: the whole verification
+    /// when the key is malformed, unknown or cached (the common case, with
+    /// no future and no database), `None` when its record must be loaded.
+    /// `now` is only asked for when the key is well-formed.
+    pub fn try_verify<S: AsRef<str>>(
+        &self,
+        presented: &str,
+        client_ip: IpAddr,
+        required: &[S],
+        now: impl FnOnce() -> DateTime<Utc>,
+    ) -> Option<Result<Principal, VerifyFailure>> {
+        match self.begin(presented, client_ip, VerifyScope::Direct) {
+            Err(failure) => Some(Err(failure)),
+            Ok(begun) => {
+                self.verify_cached(&begun, client_ip, required, now(), VerifyScope::Direct)
+            }
+        }
+    }
+
+    /// Verifies a key on behalf of a calling service (`POST /v1/keys/verify`):
+    /// only keys of `tenant_id` can be found (another tenant's key is
+    /// unknown, whatever its state), and failures are counted per calling key
+    /// and reported address, so that one service cannot throttle an address
+    /// for everybody else.
+    pub async fn verify_for<S: AsRef<str>>(
+        &self,
+        presented: &str,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        caller: KeyId,
+        tenant_id: i64,
+    ) -> Result<Principal, VerifyFailure> {
+        self.verify_scoped(
+            presented,
+            client_ip,
+            required,
+            now,
+            VerifyScope::OnBehalf { caller, tenant_id },
+        )
+        .await
+    }
+
+    async fn verify_scoped<S: AsRef<str>>(
+        &self,
+        presented: &str,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        scope: VerifyScope,
+    ) -> Result<Principal, VerifyFailure> {
+        let begun = self.begin(presented, client_ip, scope)?;
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
+            return done;
+        }
+        self.request_loads.fetch_add(1, Ordering::Relaxed);
+        let record = self.load(begun.id).await.map_err(VerifyFailure::Internal)?;
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
+            return done;
+        }
+        // The entry was dropped again at once (a racing change or eviction):
+        // decide on the record just read, which is at least as new.
+        let (result, count) = self.decide(
+            &begun,
+            record.as_deref(),
+            &mut None,
+            client_ip,
+            required,
+            now,
+            scope,
+        );
+        if let Some((tenant_id, ok)) = count {
+            self.workers
+                .mine()
+                .count(tenant_id, begun.id, ok, client_ip, now);
+        }
+        result
+    }
+
+    /// Steps without a record: the failure throttle, then format and checksum.
+    fn begin<'p>(
+        &self,
+        presented: &'p str,
+        client_ip: IpAddr,
+        scope: VerifyScope,
+    ) -> Result<Begun<'p>, VerifyFailure> {
+        let source = (scope.caller(), network_of(client_ip));
+        let parsed = match self.verifier.parse(presented) {
+            Ok(p) => p,
+            Err(reason) => return Err(self.refuse(source, reason)),
+        };
+        Ok(Begun {
+            presented,
+            id: parsed.id(),
+            parsed,
+            source,
+        })
+    }
+
+    /// The digest step, remembered per thread: a key presented again is
+    /// recognised by its memo tag (compared in constant time) instead of a
+    /// second HMAC. The grace period, revocation and everything after are
+    /// still checked on every request.
+    fn secret_of(
+        &self,
+        begun: &Begun<'_>,
+        record: &KeyRecord,
+        memo: &mut Option<SecretMemo>,
+        now: DateTime<Utc>,
+    ) -> Result<MatchedSecret, DenialReason> {
+        use siphasher::sip128::{Hasher128, SipHasher24};
+        use std::hash::Hasher;
+        let mut h = SipHasher24::new_with_keys(self.memo_key[0], self.memo_key[1]);
+        h.write(begun.presented.as_bytes());
+        let tag = h.finish128();
+        let tag = [tag.h1, tag.h2];
+        if let Some(m) = memo
+            && bool::from(m.tag[..].ct_eq(&tag[..]))
+        {
+            return Ok(m.secret);
+        }
+        let secret = self.verifier.match_secret(&begun.parsed, record, now)?;
+        *memo = Some(SecretMemo { tag, secret });
+        Ok(secret)
+    }
+
+    /// The steps with the record, from the thread's cache (copied from the
+    /// shared cache on a miss); `None` when the record must be loaded.
+    fn verify_cached<S: AsRef<str>>(
+        &self,
+        begun: &Begun<'_>,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        scope: VerifyScope,
+    ) -> Option<Result<Principal, VerifyFailure>> {
+        let mut local = self.workers.mine();
+        self.coherence.catch_up(&mut local);
+        let decide = |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>| {
+            self.decide(begun, record, memo, client_ip, required, now, scope)
+        };
+        if let Some(result) = local.with_record(&begun.id, now, client_ip, decide) {
+            return Some(result);
+        }
+        match self.coherence.lookup(&begun.id, now) {
+            Lookup::Cached(record, fresh) => {
+                // A private copy, so that this thread's reference counts are its own.
+                let record = record.map(|r| local.own_copy(&r));
+                local.insert(begun.id, record, fresh, now, self.worker_capacity);
+                local.with_record(&begun.id, now, client_ip, decide)
+            }
+            // Not a key at all: nothing to cache or count.
+            Lookup::Unknown => Some(decide(None, &mut None).0),
+            Lookup::Load => None,
+        }
+    }
+
+    /// The core's checks on the record, and failure counting. Returns the
+    /// use to count for the key, if any: (tenant, succeeded).
+    #[allow(clippy::too_many_arguments)]
+    fn decide<S: AsRef<str>>(
+        &self,
+        begun: &Begun<'_>,
+        record: Option<&KeyRecord>,
+        memo: &mut Option<SecretMemo>,
+        client_ip: IpAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        scope: VerifyScope,
+    ) -> (Result<Principal, VerifyFailure>, Option<(i64, bool)>) {
+        let record = match scope {
+            VerifyScope::OnBehalf { tenant_id, .. } => record.filter(|r| r.tenant_id == tenant_id),
+            VerifyScope::Direct => record,
+        };
+        let Some(r) = record else {
+            tracing::debug!(key_id = begun.parsed.key_id(), client_ip = %client_ip, "unknown key");
+            return (
+                Err(self.refuse(begun.source, DenialReason::UnknownKey)),
+                None,
+            );
+        };
+        let key_failures: FailureKey = (begun.source.0, begun.source.1, Some(begun.id));
+        if let Err(retry_after) = self.failures.check(&key_failures) {
+            return (Err(VerifyFailure::Throttled { retry_after }), None);
+        }
+        let result = self
+            .secret_of(begun, r, memo, now)
+            .and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now));
+        match result {
+            Ok(principal) => (Ok(principal), Some((r.tenant_id, true))),
+            Err(reason) => {
+                tracing::debug!(key_id = begun.parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
+                // Only failures to authenticate count: a valid key calling a
+                // route it lacks a permission for does not lock itself out.
+                if reason.kind() == DenialKind::Unauthenticated {
+                    self.failures.fail(&key_failures);
+                }
+                // A wrong secret is not a use of the key.
+                let count = (!matches!(reason, DenialReason::DigestMismatch))
+                    .then_some((r.tenant_id, false));
+                (Err(VerifyFailure::Denied(reason)), count)
+            }
+        }
+    }
+
+    /// Refuses a presented key that is no key (malformed, or no such key):
+    /// 429 while its source is throttled, else the denial, counted.
+    fn refuse(&self, source: (Option<KeyId>, IpAddr), reason: DenialReason) -> VerifyFailure {
+        let failures: FailureKey = (source.0, source.1, None);
+        if let Err(retry_after) = self.failures.check(&failures) {
+            return VerifyFailure::Throttled { retry_after };
+        }
+        self.failures.fail(&failures);
+        VerifyFailure::Denied(reason)
+    }
+}
