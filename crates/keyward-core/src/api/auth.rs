@@ -130,5 +130,23 @@ mod tests {
             password: "hunter22".into(),
         };
         assert!(!format!("{r:?}").contains("hunter22"));
+        let me = Me {
+            kind: MeKind::User,
+            user_id: Some(1),
+            username: "admin".into(),
+            role: Some(Role::SuperUser),
+            tenant: TenantSummary {
+                id: 1,
+                name: "Default".into(),
+            },
+            csrf_token: None,
+            session_expires_at: None,
+        };
+        let r = LoginResponse {
+            token: "session-secret".into(),
+            expires_at: DateTime::<Utc>::UNIX_EPOCH,
+            me,
+        };
+        assert!(!format!("{r:?}").contains("session-secret"));
     }
 }
