@@ -9,20 +9,19 @@
 
 use crate::session::Session;
 use gloo_net::http::{Method, RequestBuilder};
-use keyward_core::ErrorCode;
+use keyward_core::api::headers::{CSRF_TOKEN, TENANT};
 use keyward_core::api::{
     ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, CreateApiKeyRequest, CreateGroupRequest,
     ErrorBody, ErrorEnvelope, GroupList, GroupView, ListApiKeysQuery, LoginRequest, LoginResponse,
     Me, PermissionCatalogView, RotateApiKeyRequest, TenantList, UpdateApiKeyRequest,
     UpdateGroupRequest,
 };
+use keyward_core::{ErrorCode, Field};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use web_sys::RequestCredentials;
 
-pub const CSRF_HEADER: &str = "X-CSRF-Token";
-pub const TENANT_HEADER: &str = "X-Keyward-Tenant";
 const LOGIN_PATH: &str = "/v1/auth/login";
 
 /// A failed call: the server's error envelope, or a transport failure
@@ -50,8 +49,8 @@ impl ApiError {
         self.error.code
     }
 
-    pub fn field(&self) -> Option<&str> {
-        self.error.field.as_deref()
+    pub fn field(&self) -> Option<Field> {
+        self.error.field
     }
 
     pub fn message(&self) -> &str {
@@ -120,10 +119,10 @@ where
         .credentials(RequestCredentials::SameOrigin)
         .header("Accept", "application/json");
     if let Some(tenant) = session.acting_tenant() {
-        builder = builder.header(TENANT_HEADER, &tenant.to_string());
+        builder = builder.header(TENANT, &tenant.to_string());
     }
     if is_write && let Some(token) = session.csrf_token() {
-        builder = builder.header(CSRF_HEADER, &token);
+        builder = builder.header(CSRF_TOKEN, &token);
     }
     let built = match body {
         Some(body) => builder.json(body),

@@ -67,8 +67,11 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// The input fields that validation can reject, named as in the API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The request fields that validation or a conflict can reject, serialised
+/// as named in requests (`name`, `grace_period_seconds`, `q`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Field {
     Name,
     Description,
@@ -77,6 +80,7 @@ pub enum Field {
     IpAllowlist,
     Permissions,
     Kind,
+    #[serde(rename = "grace_period_seconds")]
     GracePeriod,
     KeyLimit,
     Username,
@@ -86,10 +90,31 @@ pub enum Field {
     ClientIp,
     Page,
     PerPage,
+    #[serde(rename = "q")]
     Query,
 }
 
 impl Field {
+    pub const ALL: [Self; 17] = [
+        Self::Name,
+        Self::Description,
+        Self::GroupId,
+        Self::ExpiresAt,
+        Self::IpAllowlist,
+        Self::Permissions,
+        Self::Kind,
+        Self::GracePeriod,
+        Self::KeyLimit,
+        Self::Username,
+        Self::Password,
+        Self::Prefix,
+        Self::Key,
+        Self::ClientIp,
+        Self::Page,
+        Self::PerPage,
+        Self::Query,
+    ];
+
     /// The field's name in API requests (`snake_case`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -238,6 +263,15 @@ mod tests {
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn fields_serialise_as_their_request_names() {
+        for field in Field::ALL {
+            let json = serde_json::to_string(&field).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", field.as_str()));
+            assert_eq!(serde_json::from_str::<Field>(&json).ok(), Some(field));
         }
     }
 

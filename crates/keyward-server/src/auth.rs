@@ -23,8 +23,8 @@ use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "keyward_session";
-pub const CSRF_HEADER: &str = "X-CSRF-Token";
-pub const TENANT_HEADER: &str = "X-Keyward-Tenant";
+pub const CSRF_HEADER: &str = keyward_core::api::headers::CSRF_TOKEN;
+pub const TENANT_HEADER: &str = keyward_core::api::headers::TENANT;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_BYTES: usize = 1024;
 

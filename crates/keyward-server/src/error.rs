@@ -4,9 +4,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
-use keyward_core::api::ErrorEnvelope;
 use keyward_core::lifecycle::LifecycleError;
-use keyward_core::{ErrorCode, ValidationError};
+use keyward_core::{ErrorCode, Field, ValidationError};
 use sea_orm::{DbErr, SqlErr};
 use std::borrow::Cow;
 
@@ -30,7 +29,7 @@ pub enum ApiError {
     Conflict {
         code: ErrorCode,
         message: String,
-        field: Option<&'static str>,
+        field: Option<Field>,
     },
     #[error("Too many attempts. Try again in {retry_after} seconds.")]
     Throttled { retry_after: u64 },
@@ -74,11 +73,9 @@ impl ApiError {
         }
     }
 
-    fn field(&self) -> Option<&str> {
+    fn field(&self) -> Option<Field> {
         match self {
-            Self::Invalid(e) | Self::Lifecycle(LifecycleError::Invalid(e)) => {
-                Some(e.field.as_str())
-            }
+            Self::Invalid(e) | Self::Lifecycle(LifecycleError::Invalid(e)) => Some(e.field),
             Self::Conflict { field, .. } => *field,
             _ => None,
         }
@@ -125,8 +122,9 @@ impl ResponseError for ApiError {
             ));
         }
         let (message, field) = (self.message(), self.field());
-        let mut body = Vec::with_capacity(64 + message.len() + field.map_or(0, str::len));
-        ErrorEnvelope::write_json(self.code(), &message, field, &mut body);
+        let field_len = field.map_or(0, |f| f.as_str().len());
+        let mut body = Vec::with_capacity(64 + message.len() + field_len);
+        crate::json::write_error_envelope(self.code(), &message, field, &mut body);
         crate::views::json_body_response(resp, body)
     }
 }
@@ -138,7 +136,7 @@ impl From<DbErr> for ApiError {
             Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict {
                 code: ErrorCode::Conflict,
                 message: "An object with this name already exists.".into(),
-                field: Some("name"),
+                field: Some(Field::Name),
             },
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => Self::Conflict {
                 code: ErrorCode::Conflict,
@@ -180,7 +178,8 @@ pub fn path_error(_err: actix_web::error::PathError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyward_core::error::{Field, Invalid};
+    use keyward_core::api::ErrorEnvelope;
+    use keyward_core::error::Invalid;
 
     fn every_variant() -> Vec<ApiError> {
         vec![
@@ -195,7 +194,7 @@ mod tests {
             ApiError::Conflict {
                 code: ErrorCode::Conflict,
                 message: "An object with this name already exists.".into(),
-                field: Some("name"),
+                field: Some(Field::Name),
             },
             ApiError::Throttled { retry_after: 7 },
             ApiError::Csrf,

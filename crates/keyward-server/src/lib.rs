@@ -35,6 +35,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod db;
 pub mod error;
+pub mod json;
 pub mod routes;
 pub mod settings;
 pub mod spa;

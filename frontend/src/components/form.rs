@@ -60,9 +60,7 @@ impl FormErrors {
     /// (`fields`), else on the form.
     pub fn apply(&mut self, error: &ApiError, fields: &[Field]) {
         let message = error.message().to_owned();
-        let field = error
-            .field()
-            .and_then(|name| fields.iter().copied().find(|f| f.as_str() == name));
+        let field = error.field().filter(|f| fields.contains(f));
         match field {
             Some(field) => {
                 self.server.retain(|(f, _)| *f != field);

@@ -149,7 +149,7 @@ pub fn SecretModal(
                         }}
                     </p>
                     <p class="hint">
-                        "Send it in the " <code>"X-API-Key"</code> " header of your requests."
+                        "Send it in the " <code>{keyward_core::api::headers::API_KEY}</code> " header of your requests."
                     </p>
                     <DialogFooter dismiss="Close" on_dismiss=close/>
                 </Modal>

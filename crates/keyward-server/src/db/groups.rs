@@ -48,7 +48,7 @@ fn name_taken() -> ApiError {
     ApiError::Conflict {
         code: ErrorCode::Conflict,
         message: "An authorization group with this name already exists.".into(),
-        field: Some("name"),
+        field: Some(keyward_core::Field::Name),
     }
 }
 

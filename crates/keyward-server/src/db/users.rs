@@ -61,7 +61,7 @@ impl Db {
                 ApiError::Conflict {
                     code: keyward_core::ErrorCode::Conflict,
                     message: "A user with this username already exists.".into(),
-                    field: Some("username"),
+                    field: Some(keyward_core::Field::Username),
                 }
             } else {
                 e.into()

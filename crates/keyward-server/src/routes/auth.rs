@@ -10,7 +10,7 @@ use actix_web::web::{Data, Json};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use chrono::Duration;
 use keyward_core::api::{
-    AuditAction, ErrorEnvelope, LoginRequest, LoginResponse, Me, Role, TenantSummary,
+    AuditAction, ErrorEnvelope, LoginRequest, LoginResponse, Me, MeKind, Role, TenantSummary,
 };
 
 fn cookie(state: &AppState, value: String, max_age_seconds: i64) -> Cookie<'static> {
@@ -115,7 +115,7 @@ pub async fn login(
         .await?
         .ok_or(ApiError::NotFound("Tenant"))?;
     let principal = Me {
-        kind: "user".into(),
+        kind: MeKind::User,
         user_id: Some(user.id),
         username: user.username.clone(),
         role: Role::parse(&user.role),
@@ -192,7 +192,7 @@ pub async fn me(caller: Caller) -> Result<Json<Me>, ApiError> {
             expires_at,
             ..
         } => Me {
-            kind: "user".into(),
+            kind: MeKind::User,
             user_id: Some(*id),
             username: username.clone(),
             role: Some(*role),
@@ -201,7 +201,7 @@ pub async fn me(caller: Caller) -> Result<Json<Me>, ApiError> {
             session_expires_at: Some(*expires_at),
         },
         Actor::ApiKey { name, .. } => Me {
-            kind: "api_key".into(),
+            kind: MeKind::ApiKey,
             user_id: None,
             username: name.clone(),
             role: None,

@@ -110,7 +110,7 @@ pub async fn create_tenant(
             ApiError::Conflict { code, .. } => ApiError::Conflict {
                 code,
                 message: "A tenant with this name already exists.".into(),
-                field: Some("name"),
+                field: Some(keyward_core::Field::Name),
             },
             e => e,
         })?;

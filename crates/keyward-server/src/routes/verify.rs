@@ -27,14 +27,14 @@ use std::net::IpAddr;
 pub async fn whoami(auth: ApiKeyAuth) -> HttpResponse {
     let p = auth.0;
     let mut body = Vec::with_capacity(256);
-    WhoAmI {
+    let who = WhoAmI {
         key_id: p.key_id,
         tenant_id: p.tenant_id,
         name: p.name,
         permissions: p.permissions,
         expires_at: p.expires_at,
-    }
-    .write_json(&mut body);
+    };
+    crate::json::write_whoami(&who, &mut body);
     json_body_response(HttpResponse::Ok(), body)
 }
 

@@ -13,7 +13,7 @@ use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 use keyward_core::verify::{Principal, TrustedProxies};
 use std::net::IpAddr;
 
-pub const API_KEY_HEADER: &str = "X-API-Key";
+pub const API_KEY_HEADER: &str = keyward_core::api::headers::API_KEY;
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 

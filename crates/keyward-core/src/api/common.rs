@@ -1,0 +1,147 @@
+//! What every resource shares: the error envelope and pagination.
+
+use crate::error::{ErrorCode, Field, Invalid, ValidationError};
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Deserialises a present field (even `null`) as `Some(..)`, so that an absent
+/// field stays `None` under `#[serde(default)]`.
+pub(super) fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// A sentence a UI can show.
+    pub message: String,
+    /// The offending request field, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<Field>,
+}
+
+impl ErrorEnvelope {
+    pub fn new(code: ErrorCode, message: impl Into<String>, field: Option<Field>) -> Self {
+        Self {
+            error: ErrorBody {
+                code,
+                message: message.into(),
+                field,
+            },
+        }
+    }
+}
+
+impl From<&ValidationError> for ErrorEnvelope {
+    fn from(e: &ValidationError) -> Self {
+        Self::new(e.code(), e.to_string(), Some(e.field))
+    }
+}
+
+// ---------------------------------------------------------------- pagination
+
+/// Page numbers start at 1; `per_page` is 1–100 (default 25).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pagination {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Pagination {
+    pub const DEFAULT_PER_PAGE: u32 = 25;
+    pub const MAX_PER_PAGE: u32 = 100;
+
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Self, ValidationError> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
+        if page == 0 || page > 1_000_000 {
+            return Err(ValidationError::new(
+                Field::Page,
+                Invalid::OutOfRange {
+                    min: 1,
+                    max: 1_000_000,
+                },
+            ));
+        }
+        if per_page == 0 || per_page > Self::MAX_PER_PAGE {
+            return Err(ValidationError::new(
+                Field::PerPage,
+                Invalid::OutOfRange {
+                    min: 1,
+                    max: i64::from(Self::MAX_PER_PAGE),
+                },
+            ));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    pub fn offset(self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.per_page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_shape() {
+        let e = ErrorEnvelope::new(ErrorCode::QuotaExceeded, "Full.", None);
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"error":{"code":"quota_exceeded","message":"Full."}}"#
+        );
+        let v = ValidationError::new(Field::Name, Invalid::Required);
+        let e = ErrorEnvelope::from(&v);
+        assert_eq!(e.error.field, Some(Field::Name));
+        assert_eq!(e.error.message, "Name is required.");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"error":{"code":"validation_failed","message":"Name is required.","field":"name"}}"#
+        );
+    }
+
+    /// The field is written as it was when it was a string: its `as_str`.
+    #[test]
+    fn envelope_fields_are_their_request_names() {
+        for field in Field::ALL {
+            let e = ErrorEnvelope::new(ErrorCode::ValidationFailed, "m", Some(field));
+            let json = serde_json::to_string(&e).unwrap();
+            let expected = format!(
+                r#"{{"error":{{"code":"validation_failed","message":"m","field":"{}"}}}}"#,
+                field.as_str()
+            );
+            assert_eq!(json, expected);
+            assert_eq!(serde_json::from_str::<ErrorEnvelope>(&json).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn pagination_bounds() {
+        assert_eq!(
+            Pagination::new(None, None).unwrap(),
+            Pagination {
+                page: 1,
+                per_page: 25
+            }
+        );
+        assert_eq!(Pagination::new(Some(3), Some(10)).unwrap().offset(), 20);
+        assert!(Pagination::new(Some(0), None).is_err());
+        assert!(Pagination::new(None, Some(101)).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! API keys: create, edit, rotate, list, details.
+
+use super::audit::AuditEventView;
+use super::common::present;
+use super::groups::GroupSummary;
+use crate::status::{DashboardCounts, ExpirationState, KeyStatus, StatusFilter};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// 2–200 characters.
+    pub name: String,
+    /// At most 1000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// An authorization group of kind `tenant_api_key`.
+    pub group_id: i64,
+    /// `YYYY-MM-DD` (end of that day, UTC) or an RFC 3339 date-time; in the future.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// IPv4/IPv6 addresses or CIDR ranges; empty allows any address.
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+}
+
+/// Only present fields change; `null` clears `description` or `expires_at`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApiKeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub description: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_allowlist: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub expires_at: Option<Option<String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateApiKeyRequest {
+    /// 0 (default: the old secret stops at once) to 604800 (7 days).
+    #[serde(default)]
+    pub grace_period_seconds: i64,
+    /// Optionally a new expiry, as in create.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// An API key as listed (never the secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiKeyView {
+    /// The public key id (part of the key, safe to show).
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// prefix + `…` + last 4 characters.
+    pub masked_key: String,
+    pub status: KeyStatus,
+    pub group: GroupSummary,
+    pub ip_allowlist: Vec<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// While set and in the future, the previous secret still works.
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_from: Option<String>,
+}
+
+/// Returned by create and rotate: the only time the secret is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiKeySecret {
+    pub api_key: ApiKeyView,
+    /// The full key. Store it now: it cannot be shown again.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ApiKeySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeySecret")
+            .field("api_key", &self.api_key)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SortField {
+    Name,
+    #[default]
+    CreatedAt,
+    ExpiresAt,
+    CreatedBy,
+    LastUsedAt,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// Query of `GET /v1/api-keys`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ListApiKeysQuery {
+    /// Search in name, description and the key (id or last characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusFilter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<ExpirationState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<SortField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<SortOrder>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<u32>,
+}
+
+/// Keys of the tenant that count toward its limit, and the limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct QuotaUsage {
+    pub used: u64,
+    pub limit: u32,
+}
+
+impl QuotaUsage {
+    pub fn is_full(&self) -> bool {
+        self.used >= u64::from(self.limit)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiKeyPage {
+    pub items: Vec<ApiKeyView>,
+    pub page: u32,
+    pub per_page: u32,
+    /// Keys matching the search and filters.
+    pub total: u64,
+    /// Dashboard counts over all the tenant's keys.
+    pub counts: DashboardCounts,
+    pub quota: QuotaUsage,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UsageDay {
+    pub date: NaiveDate,
+    pub succeeded: u64,
+    pub denied: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiKeyDetails {
+    pub api_key: ApiKeyView,
+    /// The effective permissions (those of the group).
+    pub permissions: Vec<String>,
+    /// Verifications per day, oldest first, for the last 30 days.
+    pub usage: Vec<UsageDay>,
+    /// The key's audit history, newest first.
+    pub history: Vec<AuditEventView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let absent: UpdateApiKeyRequest = serde_json::from_str(r#"{"name":"x"}"#).unwrap();
+        assert_eq!(absent.description, None);
+        let null: UpdateApiKeyRequest = serde_json::from_str(r#"{"description":null}"#).unwrap();
+        assert_eq!(null.description, Some(None));
+        let set: UpdateApiKeyRequest =
+            serde_json::from_str(r#"{"expires_at":"2030-01-01"}"#).unwrap();
+        assert_eq!(set.expires_at, Some(Some("2030-01-01".into())));
+        assert_eq!(
+            serde_json::to_string(&null).unwrap(),
+            r#"{"description":null}"#
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(
+            serde_json::from_str::<CreateApiKeyRequest>(
+                r#"{"name":"a","group_id":1,"admin":true}"#
+            )
+            .is_err()
+        );
+        assert!(
+            serde_json::from_str::<CreateApiKeyRequest>(r#"{"name":"ab","group_id":1}"#).is_ok()
+        );
+    }
+}

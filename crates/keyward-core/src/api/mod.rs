@@ -1,0 +1,35 @@
+//! The REST API contract: request and response types shared by the server
+//! and the SPA, one module per resource. With the `openapi` feature they
+//! derive `utoipa::ToSchema`.
+//!
+//! Requests reject unknown fields; optional fields of `PATCH` bodies
+//! distinguish "absent" (leave alone) from `null` (clear).
+//!
+//! Every type is re-exported here (`keyward_core::api::ApiKeyView`); the
+//! custom header names are in [`headers`].
+
+pub mod audit;
+pub mod auth;
+pub mod common;
+pub mod groups;
+pub mod headers;
+pub mod keys;
+pub mod tenants;
+pub mod verify;
+
+pub use audit::{AuditAction, AuditEventView, AuditPage, AuditQuery};
+pub use auth::{LoginRequest, LoginResponse, Me, MeKind, Role};
+pub use common::{ErrorBody, ErrorEnvelope, Pagination};
+pub use groups::{
+    CreateGroupRequest, GroupList, GroupSummary, GroupView, PermissionCatalogView, PermissionInfo,
+    UpdateGroupRequest,
+};
+pub use keys::{
+    ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, CreateApiKeyRequest, ListApiKeysQuery,
+    QuotaUsage, RotateApiKeyRequest, SortField, SortOrder, UpdateApiKeyRequest, UsageDay,
+};
+pub use tenants::{
+    CreateTenantRequest, CreateUserRequest, TenantList, TenantSummary, TenantView,
+    UpdateTenantRequest, UserList, UserView,
+};
+pub use verify::{VerifyRequest, VerifyResponse, WhoAmI};
