@@ -14,6 +14,8 @@ use keyward_core::verify::{Principal, TrustedProxies};
 use std::net::IpAddr;
 
 pub const API_KEY_HEADER: &str = keyward_core::api::headers::API_KEY;
+/// [`API_KEY_HEADER`] as a static header name (lowercase, as `from_static`
+/// requires): a lookup by it costs no parsing on the hot path.
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -116,5 +118,17 @@ impl FromRequest for ApiKeyAuth {
             let config = req.app_data::<KeyAuthConfig>().cloned().unwrap_or_default();
             Self::authenticate(&req, &config).await.map(Self)
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_static_header_name_is_the_contracts() {
+        assert!(
+            super::API_KEY
+                .as_str()
+                .eq_ignore_ascii_case(super::API_KEY_HEADER)
+        );
     }
 }
