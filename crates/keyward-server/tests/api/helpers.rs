@@ -106,8 +106,12 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
+    // Idle connections are dropped before the server's keep-alive (5 s)
+    // closes them: a test that blocks its runtime (running the CLI) could
+    // otherwise send on a connection the server has just closed.
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("client");
     let mut t = TestApp {
