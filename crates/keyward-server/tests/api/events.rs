@@ -141,3 +141,38 @@ async fn events_older_than_the_retention_are_pruned() {
         .unwrap();
     assert_eq!((pruned as usize, count().await), (before, 0));
 }
+
+/// A stored audit action this build does not know is reported as a corrupt
+/// row (500), never shown as another action.
+#[tokio::test]
+async fn an_unknown_stored_audit_action_is_an_internal_error() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let app = spawn_app().await;
+    let (s, page) = app.get("/v1/audit-events", &app.admin).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let db = Database::connect(&app.database_url).await.unwrap();
+    let backend = db.get_database_backend();
+    let p = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        "INSERT INTO audit_events (tenant_id, at, actor, action, target_type, target_id, changed_fields) \
+         VALUES (1, {p}, 'system', 'api_key_exploded', 'api_key', 'x', '')"
+    );
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [Utc::now().into()],
+    ))
+    .await
+    .unwrap();
+    let got = app.get("/v1/audit-events", &app.admin).await;
+    assert_error(&got, StatusCode::INTERNAL_SERVER_ERROR, "internal", None);
+    let got = app
+        .get("/v1/audit-events?action=login_succeeded", &app.admin)
+        .await;
+    assert_eq!(got.0, StatusCode::OK, "other rows still read: {}", got.1);
+    db.close().await.ok();
+}
