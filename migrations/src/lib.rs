@@ -15,6 +15,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
+mod m20261202_000002_domain_events;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -23,6 +24,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261202_000002_domain_events::Migration),
+        ]
     }
 }

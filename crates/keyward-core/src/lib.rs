@@ -4,7 +4,9 @@
 //!
 //! It owns the key format ([`key`]), key digests ([`digest`]), validated
 //! values ([`fields`], [`permission`]), status rules ([`status`]), the key
-//! lifecycle ([`lifecycle`]), verification rules and client address
+//! lifecycle ([`lifecycle`]), groups ([`group`]), tenants ([`tenant`]),
+//! usernames ([`user`]), audit targets ([`audit`]), domain events
+//! ([`event`]), verification rules and client address
 //! resolution ([`verify`]), error codes ([`error`]) and the REST API contract
 //! shared by the server and the SPA ([`api`]).
 //!
@@ -47,13 +49,18 @@
 //! documented in [`key`].
 
 pub mod api;
+pub mod audit;
 pub mod digest;
 pub mod error;
+pub mod event;
 pub mod fields;
+pub mod group;
 pub mod key;
 pub mod lifecycle;
 pub mod permission;
 pub mod status;
+pub mod tenant;
+pub mod user;
 pub mod verify;
 
 pub use error::{ErrorCode, Field, Invalid, ValidationError};

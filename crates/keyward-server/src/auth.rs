@@ -2,7 +2,7 @@
 //! tokens bound to the session, and the [`Caller`] extractor that every
 //! management route uses.
 
-use crate::db::{AuditEntry, SessionRow};
+use crate::db::SessionRecord;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::verification::{ApiKeyAuth, KeyAuthConfig, client_ip};
@@ -13,7 +13,7 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use hmac::{Hmac, KeyInit, Mac};
-use keyward_core::api::{AuditAction, Role};
+use keyward_core::api::Role;
 use keyward_core::permission::Permission;
 use keyward_core::{Field, Invalid, ValidationError};
 use rand_core::Rng;
@@ -247,23 +247,6 @@ impl Caller {
             Err(ApiError::Forbidden("Only a super user may do this.".into()))
         }
     }
-
-    pub fn audit(
-        &self,
-        action: AuditAction,
-        target_type: &'static str,
-        target_id: Option<String>,
-    ) -> AuditEntry {
-        AuditEntry {
-            tenant_id: Some(self.tenant_id),
-            actor: self.label(),
-            action,
-            target_type,
-            target_id,
-            changed_fields: Vec::new(),
-            client_ip: Some(self.client_ip.to_string()),
-        }
-    }
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -295,7 +278,7 @@ pub async fn session_of(
     state: &AppState,
     req: &HttpRequest,
     now: DateTime<Utc>,
-) -> Result<Option<(SessionRow, bool)>, ApiError> {
+) -> Result<Option<(SessionRecord, bool)>, ApiError> {
     let (token, via_cookie) = match bearer(req) {
         Some(t) => (t, false),
         None => match req.cookie(SESSION_COOKIE) {
@@ -329,7 +312,7 @@ impl FromRequest for Caller {
             let wanted = tenant_header(&req)?;
 
             if let Some((s, via_cookie)) = session_of(&state, &req, now).await? {
-                let csrf_token = state.csrf.token_for(&s.session.token_hash);
+                let csrf_token = state.csrf.token_for(&s.token_hash);
                 let unsafe_method =
                     !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
                 if via_cookie && unsafe_method {
@@ -338,11 +321,11 @@ impl FromRequest for Caller {
                         .get(CSRF_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    if !state.csrf.matches(&s.session.token_hash, presented) {
+                    if !state.csrf.matches(&s.token_hash, presented) {
                         return Err(ApiError::Csrf);
                     }
                 }
-                let role = Role::parse(&s.user.role).unwrap_or(Role::TenantAdmin);
+                let role = s.user.role;
                 let (tenant_id, tenant_name) = match (role, wanted) {
                     (_, None) => (s.tenant.id, s.tenant.name.clone()),
                     (_, Some(id)) if id == s.tenant.id => (s.tenant.id, s.tenant.name.clone()),
@@ -361,9 +344,9 @@ impl FromRequest for Caller {
                         id: s.user.id,
                         username: s.user.username.clone(),
                         role,
-                        session_id: s.session.id,
+                        session_id: s.id,
                         csrf_token,
-                        expires_at: s.session.expires_at,
+                        expires_at: s.expires_at,
                     },
                     tenant_id,
                     tenant_name,

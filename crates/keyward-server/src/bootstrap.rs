@@ -2,17 +2,27 @@
 //! super user, and print the generated password once (or take it from
 //! `KEYWARD_BOOTSTRAP_PASSWORD`).
 
+use crate::app::{Origin, tenants, users};
 use crate::auth::{Passwords, os_rng};
-use crate::db::AuditEntry;
-use crate::routes::tenants::DEFAULT_GROUP_PERMISSIONS;
-use crate::startup::StartupError;
+use crate::error::ApiError;
 use crate::state::AppState;
-use keyward_core::api::{AuditAction, Role};
+use keyward_core::ValidationError;
+use keyward_core::api::Role;
 use keyward_core::lifecycle::KeyQuota;
+use keyward_core::tenant::TenantName;
+use keyward_core::user::Username;
 use rand_core::Rng;
 
 pub const INITIAL_ADMIN: &str = "admin";
-pub const DEFAULT_TENANT: &str = "Default";
+
+/// Why the first start could not create the initial super user.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("invalid setting: bootstrap_password: {0}")]
+    Password(#[source] ValidationError),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+}
 
 /// A random password of 20 characters from an unambiguous alphabet.
 pub fn generate_password() -> String {
@@ -28,54 +38,29 @@ pub fn generate_password() -> String {
     out
 }
 
-pub async fn ensure_initial_admin(state: &AppState) -> Result<(), StartupError> {
-    if state.db.count_tenants().await? > 0 {
+pub async fn ensure_initial_admin(state: &AppState) -> Result<(), BootstrapError> {
+    if state.db.count_tenants().await.map_err(ApiError::from)? > 0 {
         return Ok(());
     }
-    let now = crate::now();
-    let system = |action, target_type| AuditEntry {
-        tenant_id: None,
-        actor: "system".into(),
-        action,
-        target_type,
-        target_id: None,
-        changed_fields: Vec::new(),
-        client_ip: None,
-    };
-    let perms: Vec<String> = DEFAULT_GROUP_PERMISSIONS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let tenant = state
-        .db
-        .create_tenant(
-            DEFAULT_TENANT,
-            KeyQuota::default(),
-            &perms,
-            &system(AuditAction::TenantCreated, "tenant"),
-            now,
-        )
-        .await?;
     let (password, generated) = match &state.settings.bootstrap_password {
         Some(p) if !p.is_empty() => (p.clone(), false),
         _ => (generate_password(), true),
     };
-    Passwords::check_policy(&password)
-        .map_err(|e| StartupError::Setting(format!("bootstrap_password: {e}")))?;
-    let hash = state.passwords.hash(password.clone()).await?;
-    let mut audit = system(AuditAction::UserCreated, "user");
-    audit.tenant_id = Some(tenant.id);
-    state
-        .db
-        .create_user(
-            tenant.id,
-            INITIAL_ADMIN,
-            hash,
-            Role::SuperUser,
-            Some(&audit),
-            now,
-        )
-        .await?;
+    Passwords::check_policy(&password).map_err(BootstrapError::Password)?;
+    let system = Origin::system("system");
+    let tenant = tenants::create(state, &system, &TenantName::first(), KeyQuota::default())
+        .await?
+        .tenant;
+    let admin = Username::parse(INITIAL_ADMIN).map_err(ApiError::from)?;
+    users::create(
+        state,
+        &system,
+        tenant.id,
+        &admin,
+        password.clone(),
+        Role::SuperUser,
+    )
+    .await?;
     if generated {
         // Printed once, to the terminal only (not to the log).
         println!("Created super user \"{INITIAL_ADMIN}\" with password: {password}");

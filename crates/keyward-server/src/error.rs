@@ -1,12 +1,13 @@
 //! One error type for every handler, with one exhaustive mapping to HTTP.
 //! Internal causes are logged here and never sent to the client.
 
+use crate::db::DbError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
+use keyward_core::group::GroupInUse;
 use keyward_core::lifecycle::LifecycleError;
 use keyward_core::{ErrorCode, Field, ValidationError};
-use sea_orm::{DbErr, SqlErr};
 use std::borrow::Cow;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,8 @@ pub enum ApiError {
     Invalid(#[from] ValidationError),
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    GroupInUse(#[from] GroupInUse),
     #[error("{0}")]
     Malformed(String),
     #[error("The request body is too large.")]
@@ -48,6 +51,7 @@ impl ApiError {
         match self {
             Self::Invalid(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
+            Self::GroupInUse(e) => e.code(),
             Self::Malformed(_) => ErrorCode::MalformedRequest,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
@@ -125,32 +129,30 @@ impl ResponseError for ApiError {
         let field_len = field.map_or(0, |f| f.as_str().len());
         let mut body = Vec::with_capacity(64 + message.len() + field_len);
         crate::json::write_error_envelope(self.code(), &message, field, &mut body);
-        crate::views::json_body_response(resp, body)
+        crate::respond::json_body_response(resp, body)
     }
 }
 
-/// Constraint violations are mapped here, once; everything else is internal.
-impl From<DbErr> for ApiError {
-    fn from(e: DbErr) -> Self {
-        match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict {
+/// The one conversion from the persistence port's error (which classified
+/// constraint violations); internal causes and corrupt rows are logged as
+/// internal errors.
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(what) => Self::NotFound(what),
+            DbError::Conflict { field, .. } => Self::Conflict {
                 code: ErrorCode::Conflict,
-                message: "An object with this name already exists.".into(),
-                field: Some(Field::Name),
+                message: e.to_string(),
+                field: Some(field),
             },
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => Self::Conflict {
+            DbError::Referenced => Self::Conflict {
                 code: ErrorCode::Conflict,
-                message: "The object is still referenced by other objects.".into(),
+                message: e.to_string(),
                 field: None,
             },
-            _ => Self::internal(e),
+            DbError::Corrupt(_) | DbError::Internal(_) => Self::internal(e),
         }
     }
-}
-
-/// Whether a database error is a unique-constraint violation (for retries).
-pub fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// Renders actix's own extractor errors (bad JSON, bad query, oversized body)
@@ -179,7 +181,7 @@ pub fn path_error(_err: actix_web::error::PathError) -> ApiError {
 mod tests {
     use super::*;
     use keyward_core::api::ErrorEnvelope;
-    use keyward_core::error::Invalid;
+    use keyward_core::error::{Field, Invalid};
 
     fn every_variant() -> Vec<ApiError> {
         vec![
@@ -191,6 +193,18 @@ mod tests {
             ApiError::Unauthenticated("The API key is not valid."),
             ApiError::Forbidden("The API key lacks the permission a:b.".into()),
             ApiError::NotFound("Key"),
+            GroupInUse {
+                name: "Billing".into(),
+                live_keys: 2,
+            }
+            .into(),
+            DbError::Conflict {
+                what: "A user",
+                field: Field::Username,
+            }
+            .into(),
+            DbError::Referenced.into(),
+            DbError::corrupt("secret cause").into(),
             ApiError::Conflict {
                 code: ErrorCode::Conflict,
                 message: "An object with this name already exists.".into(),

@@ -5,7 +5,10 @@
 //! sign-in, audit, OpenAPI, the SPA's file server and key verification.
 //!
 //! It owns I/O only; every rule lives in `keyward-core`. Handlers
-//! ([`routes`]) never touch sea-orm: SQL lives in [`db`].
+//! ([`routes`]) parse a request, call one use case ([`app`]) and render the
+//! result ([`views`]); use cases run each lifecycle action in one
+//! transaction through the persistence port ([`db`], where all SQL lives),
+//! writing the change, its audit record and its domain events.
 //!
 //! Other actix services can require a key with the [`verification::ApiKeyAuth`]
 //! extractor (and permissions with [`verification::KeyAuthConfig`]):
@@ -31,11 +34,13 @@
 //! # }
 //! ```
 
+pub mod app;
 pub mod auth;
 pub mod bootstrap;
 pub mod db;
 pub mod error;
 pub mod json;
+pub mod respond;
 pub mod routes;
 pub mod settings;
 pub mod spa;

@@ -2,11 +2,14 @@
 //! `create-user`, `reset-password`, `openapi`.
 
 use clap::{Parser, Subcommand};
-use keyward_core::api::{AuditAction, Role};
+use keyward_core::api::Role;
 use keyward_core::lifecycle::KeyQuota;
+use keyward_core::tenant::TenantName;
+use keyward_core::user::Username;
+use keyward_server::app::{Origin, tenants, users};
 use keyward_server::auth::Passwords;
 use keyward_server::bootstrap::generate_password;
-use keyward_server::db::AuditEntry;
+use keyward_server::error::ApiError;
 use keyward_server::settings::Settings;
 use keyward_server::startup::{Application, StartupError, build_state};
 use std::path::PathBuf;
@@ -53,22 +56,19 @@ enum Command {
     Openapi,
 }
 
-fn system(action: AuditAction, target_type: &'static str) -> AuditEntry {
-    AuditEntry {
-        tenant_id: None,
-        actor: "system:cli".into(),
-        action,
-        target_type,
-        target_id: None,
-        changed_fields: Vec::new(),
-        client_ip: None,
-    }
+/// The audit actor of the command line.
+fn cli_origin() -> Origin {
+    Origin::system("system:cli")
+}
+
+fn setting(e: impl std::fmt::Display) -> StartupError {
+    StartupError::Setting(e.to_string())
 }
 
 fn new_password() -> Result<(String, bool), StartupError> {
     match std::env::var("KEYWARD_NEW_PASSWORD") {
         Ok(p) if !p.is_empty() => {
-            Passwords::check_policy(&p).map_err(|e| StartupError::Setting(e.to_string()))?;
+            Passwords::check_policy(&p).map_err(setting)?;
             Ok((p, false))
         }
         _ => Ok((generate_password(), true)),
@@ -88,22 +88,11 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), StartupError> {
         }
         Command::CreateTenant { name, key_limit } => {
             let state = build_state(settings).await?;
-            let quota =
-                KeyQuota::new(key_limit).map_err(|e| StartupError::Setting(e.to_string()))?;
-            let perms: Vec<String> = keyward_server::routes::tenants::DEFAULT_GROUP_PERMISSIONS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect();
-            let t = state
-                .db
-                .create_tenant(
-                    &name,
-                    quota,
-                    &perms,
-                    &system(AuditAction::TenantCreated, "tenant"),
-                    keyward_server::now(),
-                )
-                .await?;
+            let name = TenantName::parse(&name).map_err(setting)?;
+            let quota = KeyQuota::new(key_limit).map_err(setting)?;
+            let t = tenants::create(&state, &cli_origin(), &name, quota)
+                .await?
+                .tenant;
             println!("created tenant {} (id {})", t.name, t.id);
         }
         Command::CreateUser {
@@ -112,28 +101,22 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), StartupError> {
             role,
         } => {
             let state = build_state(settings).await?;
-            let username = keyward_server::routes::validate_username(&username)?;
+            let username = Username::parse(&username).map_err(ApiError::from)?;
             let role = Role::parse(&role).unwrap_or(Role::TenantAdmin);
             let (password, generated) = new_password()?;
-            let hash = state.passwords.hash(password.clone()).await?;
-            let mut audit = system(AuditAction::UserCreated, "user");
-            audit.tenant_id = Some(tenant_id);
-            state
-                .db
-                .find_tenant(tenant_id)
-                .await?
-                .ok_or(StartupError::Setting(format!("no tenant {tenant_id}")))?;
-            let u = state
-                .db
-                .create_user(
-                    tenant_id,
-                    &username,
-                    hash,
-                    role,
-                    Some(&audit),
-                    keyward_server::now(),
-                )
-                .await?;
+            let (u, _) = users::create(
+                &state,
+                &cli_origin(),
+                tenant_id,
+                &username,
+                password.clone(),
+                role,
+            )
+            .await
+            .map_err(|e| match e {
+                ApiError::NotFound("Tenant") => setting(format!("no tenant {tenant_id}")),
+                e => e.into(),
+            })?;
             println!("created user {} (id {})", u.username, u.id);
             if generated {
                 println!("password: {password}");
@@ -142,16 +125,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), StartupError> {
         Command::ResetPassword { username } => {
             let state = build_state(settings).await?;
             let (password, generated) = new_password()?;
-            let hash = state.passwords.hash(password.clone()).await?;
-            state
-                .db
-                .reset_password(
-                    &username,
-                    hash,
-                    &system(AuditAction::PasswordReset, "user"),
-                    keyward_server::now(),
-                )
-                .await?;
+            users::reset_password(&state, &cli_origin(), &username, password.clone()).await?;
             println!("password of {username} reset; their sessions are ended");
             if generated {
                 println!("password: {password}");

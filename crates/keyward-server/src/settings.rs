@@ -50,6 +50,9 @@ pub struct Settings {
     pub failed_logins_per_window: u32,
     /// Largest accepted JSON body, in bytes.
     pub max_body_bytes: usize,
+    /// Days a domain event stays in the outbox (`domain_events`); older ones
+    /// are pruned every hour.
+    pub event_retention_days: u32,
 }
 
 /// Secrets (the hashing secret, the bootstrap password, a password in the
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("failed_logins_per_window", &self.failed_logins_per_window)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("event_retention_days", &self.event_retention_days)
             .finish()
     }
 }
@@ -127,6 +131,7 @@ impl Default for Settings {
             failed_verifications_per_minute: 30,
             failed_logins_per_window: 5,
             max_body_bytes: 64 * 1024,
+            event_retention_days: 30,
         }
     }
 }

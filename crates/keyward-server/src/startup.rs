@@ -33,6 +33,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Api(#[from] ApiError),
+    #[error("{0}")]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -134,6 +136,7 @@ impl Application {
             Duration::from_millis(state.settings.usage_flush_interval_ms.max(10)),
             Duration::from_secs(state.settings.cache_ttl_seconds.max(1)),
         );
+        crate::app::events::spawn_pruner(state.db.clone(), state.settings.event_retention_days);
         let data = state.clone();
         let mut server = HttpServer::new(move || app(data.clone()));
         if state.settings.workers > 0 {

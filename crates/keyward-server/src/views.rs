@@ -1,15 +1,21 @@
-//! Domain records → API views (never a secret or a digest).
+//! Domain records → API views (never a secret or a digest). All mapping
+//! from what the use cases return to the response DTOs lives here.
 
-use crate::db::KeyRow;
+use crate::app::keys::{KeyDetails, KeyPage};
+use crate::app::sessions::SignedIn;
+use crate::auth::{Actor, Caller};
+use crate::db::{AuditRecord, KeyRow, UserRecord};
 use chrono::{DateTime, Utc};
-use keyward_core::api::{ApiKeyView, GroupSummary};
-use std::collections::HashMap;
+use keyward_core::api::{
+    ApiKeyDetails, ApiKeyPage, ApiKeyView, AuditEventView, GroupSummary, GroupView, LoginResponse,
+    Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UserView,
+};
+use keyward_core::group::Group;
+use keyward_core::tenant::Tenant;
 
-pub fn key_view(
-    row: &KeyRow,
-    group_names: &HashMap<i64, String>,
-    now: DateTime<Utc>,
-) -> ApiKeyView {
+pub use crate::respond::json_body_response;
+
+pub fn key_view(row: &KeyRow, group_name: Option<&str>, now: DateTime<Utc>) -> ApiKeyView {
     let k = &row.key;
     ApiKeyView {
         id: k.key_id.to_string(),
@@ -19,7 +25,7 @@ pub fn key_view(
         status: k.status(now),
         group: GroupSummary {
             id: k.group_id,
-            name: group_names.get(&k.group_id).cloned().unwrap_or_default(),
+            name: group_name.unwrap_or_default().to_owned(),
         },
         ip_allowlist: k.ip_allowlist.to_strings(),
         created_by: k.created_by.clone(),
@@ -31,6 +37,110 @@ pub fn key_view(
         revoked_at: k.revoked_at,
         last_used_at: row.last_used_at,
         last_used_from: row.last_used_from.clone(),
+    }
+}
+
+pub fn key_page(p: &KeyPage, page: Pagination, now: DateTime<Utc>) -> ApiKeyPage {
+    ApiKeyPage {
+        items: p
+            .rows
+            .iter()
+            .map(|r| {
+                key_view(
+                    r,
+                    p.group_names.get(&r.key.group_id).map(String::as_str),
+                    now,
+                )
+            })
+            .collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total: p.total,
+        counts: p.counts,
+        quota: QuotaUsage {
+            used: p.counts.quota_used(),
+            limit: p.key_limit,
+        },
+    }
+}
+
+pub fn key_details(d: &KeyDetails, now: DateTime<Utc>) -> ApiKeyDetails {
+    ApiKeyDetails {
+        api_key: key_view(&d.row, d.group.as_ref().map(|g| g.name.as_str()), now),
+        permissions: d
+            .group
+            .as_ref()
+            .map(|g| g.permissions.to_strings())
+            .unwrap_or_default(),
+        usage: d.usage.clone(),
+        history: d.history.iter().map(audit_event_view).collect(),
+    }
+}
+
+pub fn group_view(g: &Group, key_count: u64) -> GroupView {
+    GroupView {
+        id: g.id,
+        name: g.name.clone(),
+        description: g.description.clone(),
+        kind: g.kind,
+        permissions: g.permissions.to_strings(),
+        key_count,
+        created_at: g.created_at,
+        updated_at: g.updated_at,
+    }
+}
+
+pub fn tenant_view(t: &Tenant, keys_used: u64) -> TenantView {
+    TenantView {
+        id: t.id,
+        name: t.name.clone(),
+        key_limit: t.quota.limit(),
+        keys_used,
+        created_at: t.created_at,
+    }
+}
+
+pub fn user_view(u: &UserRecord) -> UserView {
+    UserView {
+        id: u.id,
+        username: u.username.clone(),
+        role: u.role,
+        tenant_id: u.tenant_id,
+        created_at: u.created_at,
+    }
+}
+
+pub fn audit_event_view(r: &AuditRecord) -> AuditEventView {
+    AuditEventView {
+        id: r.id,
+        at: r.at,
+        tenant_id: r.tenant_id,
+        actor: r.actor.clone(),
+        action: r.action,
+        target_type: r.target.as_str().to_owned(),
+        target_id: r.target_id.clone(),
+        changed_fields: r.changed_fields.clone(),
+        client_ip: r.client_ip.clone(),
+    }
+}
+
+/// The answer to a sign-in (the token appears here and in the cookie only).
+pub fn login_response(s: SignedIn) -> LoginResponse {
+    LoginResponse {
+        me: Me {
+            kind: MeKind::User,
+            user_id: Some(s.user.id),
+            username: s.user.username,
+            role: Some(s.user.role),
+            tenant: TenantSummary {
+                id: s.tenant.id,
+                name: s.tenant.name,
+            },
+            csrf_token: Some(s.csrf_token),
+            session_expires_at: Some(s.expires_at),
+        },
+        token: s.token,
+        expires_at: s.expires_at,
     }
 }
 
@@ -52,13 +162,37 @@ pub fn json_response(
     }
 }
 
-/// A response with a JSON body already written.
-pub fn json_body_response(
-    mut builder: actix_web::HttpResponseBuilder,
-    body: Vec<u8>,
-) -> actix_web::HttpResponse {
-    use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
-    builder
-        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
-        .body(body)
+/// Who is signed in, and the tenant the request acts in.
+pub fn me_view(caller: &Caller) -> Me {
+    let tenant = TenantSummary {
+        id: caller.tenant_id,
+        name: caller.tenant_name.clone(),
+    };
+    match &caller.actor {
+        Actor::User {
+            id,
+            username,
+            role,
+            csrf_token,
+            expires_at,
+            ..
+        } => Me {
+            kind: MeKind::User,
+            user_id: Some(*id),
+            username: username.clone(),
+            role: Some(*role),
+            tenant,
+            csrf_token: Some(csrf_token.clone()),
+            session_expires_at: Some(*expires_at),
+        },
+        Actor::ApiKey { name, .. } => Me {
+            kind: MeKind::ApiKey,
+            user_id: None,
+            username: name.clone(),
+            role: None,
+            tenant,
+            csrf_token: None,
+            session_expires_at: None,
+        },
+    }
 }

@@ -1,60 +1,95 @@
 //! Audit events: written in the transaction of the change they record.
 
-use super::Db;
 use super::entities::audit_event;
-use crate::error::ApiError;
+use super::{Db, DbError, Tx};
 use chrono::{DateTime, Utc};
-use keyward_core::api::{AuditAction, AuditEventView, AuditQuery, Pagination};
+use keyward_core::api::AuditAction;
+use keyward_core::audit::AuditTarget;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
 
-/// One audit record. It never holds a secret or a digest: only names of
-/// changed fields, the actor, the target and the client address.
+/// One audit record to write. It never holds a secret or a digest: only
+/// names of changed fields, the actor, the target and the client address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {
     pub tenant_id: Option<i64>,
     pub actor: String,
     pub action: AuditAction,
-    pub target_type: &'static str,
+    pub target: AuditTarget,
     pub target_id: Option<String>,
     pub changed_fields: Vec<String>,
     pub client_ip: Option<String>,
 }
 
-impl AuditEntry {
-    pub(super) async fn insert(
-        &self,
-        conn: &impl ConnectionTrait,
-        at: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
-        audit_event::ActiveModel {
-            tenant_id: Set(self.tenant_id),
-            at: Set(at),
-            actor: Set(self.actor.clone()),
-            action: Set(self.action.as_str().to_owned()),
-            target_type: Set(self.target_type.to_owned()),
-            target_id: Set(self.target_id.clone()),
-            changed_fields: Set(self.changed_fields.join(",")),
-            client_ip: Set(self.client_ip.clone()),
-            ..Default::default()
-        }
-        .insert(conn)
-        .await?;
-        Ok(())
-    }
+/// A stored audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub tenant_id: Option<i64>,
+    pub actor: String,
+    pub action: AuditAction,
+    pub target: AuditTarget,
+    pub target_id: Option<String>,
+    pub changed_fields: Vec<String>,
+    pub client_ip: Option<String>,
 }
 
-pub(super) fn view(m: audit_event::Model) -> AuditEventView {
-    AuditEventView {
+/// Filters of the audit list (all optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub key_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<AuditAction>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+async fn insert(
+    entry: &AuditEntry,
+    conn: &impl ConnectionTrait,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    audit_event::ActiveModel {
+        tenant_id: Set(entry.tenant_id),
+        at: Set(at),
+        actor: Set(entry.actor.clone()),
+        action: Set(entry.action.as_str().to_owned()),
+        target_type: Set(entry.target.as_str().to_owned()),
+        target_id: Set(entry.target_id.clone()),
+        changed_fields: Set(entry.changed_fields.join(",")),
+        client_ip: Set(entry.client_ip.clone()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored row; an action or target this build does not know is a corrupt
+/// row (reported), never silently read as another one.
+fn record(m: audit_event::Model) -> Result<AuditRecord, DbError> {
+    let action = AuditAction::parse(&m.action).ok_or_else(|| {
+        DbError::corrupt(format!(
+            "audit event {} has unknown action {:?}",
+            m.id, m.action
+        ))
+    })?;
+    let target = AuditTarget::parse(&m.target_type).ok_or_else(|| {
+        DbError::corrupt(format!(
+            "audit event {} has unknown target type {:?}",
+            m.id, m.target_type
+        ))
+    })?;
+    Ok(AuditRecord {
         id: m.id,
         at: m.at,
         tenant_id: m.tenant_id,
         actor: m.actor,
-        // Unknown actions cannot be written (the column is filled from the enum).
-        action: AuditAction::parse(&m.action).unwrap_or(AuditAction::ApiKeyUpdated),
-        target_type: m.target_type,
+        action,
+        target,
         target_id: m.target_id,
         changed_fields: m
             .changed_fields
@@ -63,54 +98,58 @@ pub(super) fn view(m: audit_event::Model) -> AuditEventView {
             .map(str::to_owned)
             .collect(),
         client_ip: m.client_ip,
+    })
+}
+
+impl Tx {
+    pub async fn audit(&self, entry: &AuditEntry, at: DateTime<Utc>) -> Result<(), DbError> {
+        insert(entry, &self.txn, at).await
     }
 }
 
 impl Db {
-    /// Records an event outside any other change (logins, failed logins).
-    pub async fn record_audit(
-        &self,
-        entry: &AuditEntry,
-        at: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
-        entry.insert(&self.conn, at).await
+    /// Records an event outside any other change (failed logins).
+    pub async fn record_audit(&self, entry: &AuditEntry, at: DateTime<Utc>) -> Result<(), DbError> {
+        insert(entry, &self.conn, at).await
     }
 
-    /// A tenant's audit events, newest first.
+    /// A tenant's audit events, newest first, and how many match.
     pub async fn list_audit(
         &self,
         tenant_id: i64,
-        q: &AuditQuery,
-        page: Pagination,
-    ) -> Result<(Vec<AuditEventView>, u64), ApiError> {
+        f: &AuditFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<AuditRecord>, u64), DbError> {
         use audit_event::Column as C;
         let mut sel = audit_event::Entity::find().filter(C::TenantId.eq(tenant_id));
-        if let Some(key_id) = &q.key_id {
+        if let Some(key_id) = &f.key_id {
             sel = sel
-                .filter(C::TargetType.eq("api_key"))
+                .filter(C::TargetType.eq(AuditTarget::ApiKey.as_str()))
                 .filter(C::TargetId.eq(key_id.as_str()));
         }
-        if let Some(actor) = &q.actor {
+        if let Some(actor) = &f.actor {
             sel = sel.filter(C::Actor.eq(actor.as_str()));
         }
-        if let Some(action) = q.action {
+        if let Some(action) = f.action {
             sel = sel.filter(C::Action.eq(action.as_str()));
         }
-        if let Some(from) = q.from {
+        if let Some(from) = f.from {
             sel = sel.filter(C::At.gte(from));
         }
-        if let Some(to) = q.to {
+        if let Some(to) = f.to {
             sel = sel.filter(C::At.lt(to));
         }
         let total = sel.clone().count(&self.conn).await?;
         let rows = sel
             .order_by_desc(C::At)
             .order_by_desc(C::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.per_page))
+            .offset(offset)
+            .limit(limit)
             .all(&self.conn)
             .await?;
-        Ok((rows.into_iter().map(view).collect(), total))
+        let rows = rows.into_iter().map(record).collect::<Result<_, _>>()?;
+        Ok((rows, total))
     }
 
     /// The newest events about one key.
@@ -119,17 +158,58 @@ impl Db {
         tenant_id: i64,
         key_id: &str,
         limit: u64,
-    ) -> Result<Vec<AuditEventView>, ApiError> {
+    ) -> Result<Vec<AuditRecord>, DbError> {
         use audit_event::Column as C;
-        let rows = audit_event::Entity::find()
+        audit_event::Entity::find()
             .filter(C::TenantId.eq(tenant_id))
-            .filter(C::TargetType.eq("api_key"))
+            .filter(C::TargetType.eq(AuditTarget::ApiKey.as_str()))
             .filter(C::TargetId.eq(key_id))
             .order_by_desc(C::At)
             .order_by_desc(C::Id)
             .limit(limit)
             .all(&self.conn)
-            .await?;
-        Ok(rows.into_iter().map(view).collect())
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn row(action: &str, target_type: &str) -> audit_event::Model {
+        audit_event::Model {
+            id: 7,
+            tenant_id: Some(1),
+            at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+            actor: "user:admin".into(),
+            action: action.into(),
+            target_type: target_type.into(),
+            target_id: Some("x".into()),
+            changed_fields: "name,ip_allowlist".into(),
+            client_ip: None,
+        }
+    }
+
+    #[test]
+    fn stored_rows_read_back_as_records() {
+        let r = record(row("api_key_updated", "api_key")).unwrap();
+        assert_eq!(r.action, AuditAction::ApiKeyUpdated);
+        assert_eq!(r.target, AuditTarget::ApiKey);
+        assert_eq!(r.changed_fields, ["name", "ip_allowlist"]);
+    }
+
+    #[test]
+    fn an_unknown_action_or_target_is_a_corrupt_row() {
+        let e = record(row("api_key_exploded", "api_key")).unwrap_err();
+        assert!(
+            matches!(e, DbError::Corrupt(ref m) if m.contains("api_key_exploded")),
+            "{e:?}"
+        );
+        let e = record(row("group_created", "planet")).unwrap_err();
+        assert!(matches!(e, DbError::Corrupt(_)), "{e:?}");
     }
 }

@@ -202,3 +202,27 @@ pub mod key_usage {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod domain_event {
+    use sea_orm::entity::prelude::*;
+
+    /// The outbox: one row per domain event, written in the transaction of
+    /// the change that produced it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "domain_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub kind: String,
+        pub target_id: String,
+        /// The event as JSON (`keyward_core::event::DomainEvent`).
+        pub payload: String,
+        pub occurred_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

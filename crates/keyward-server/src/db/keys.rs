@@ -1,23 +1,23 @@
 //! API keys: the transactional lifecycle steps, the list query and the
 //! verification lookup.
 
-use super::entities::{api_key, auth_group, tenant};
-use super::groups::group_permissions;
-use super::{AuditEntry, ChangeNotice, Db, lines};
-use crate::error::{ApiError, is_unique_violation};
+use super::entities::{api_key, auth_group};
+use super::error::OnUnique;
+use super::groups::permissions as group_permissions;
+use super::{Db, DbError, Tx, lines};
 use chrono::{DateTime, Utc};
+use keyward_core::Field;
 use keyward_core::api::{SortField, SortOrder};
 use keyward_core::digest::{DigestAlgorithm, KeyDigest};
 use keyward_core::fields::{Description, IpAllowlist, KeyName};
-use keyward_core::key::{KeyId, PlainKey};
-use keyward_core::lifecycle::{ApiKey, Credential, KeyQuota, LifecycleError, PreviousCredential};
+use keyward_core::key::KeyId;
+use keyward_core::lifecycle::{ApiKey, Credential, PreviousCredential};
 use keyward_core::status::{DashboardCounts, ExpirationState, StatusFilter};
 use keyward_core::verify::KeyRecord;
-use keyward_core::{Field, Invalid, ValidationError};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 /// A key with the columns the domain does not own (usage, written in batches).
@@ -40,11 +40,11 @@ pub struct KeyFilter {
     pub prefix: String,
 }
 
-fn corrupt(what: &str, key_id: &str) -> ApiError {
-    ApiError::internal(format!("stored {what} of key {key_id} is not valid"))
+fn corrupt(what: &str, key_id: &str) -> DbError {
+    DbError::corrupt(format!("stored {what} of key {key_id} is not valid"))
 }
 
-fn credential(digest: &[u8], version: i16, key_id: &str) -> Result<Credential, ApiError> {
+fn credential(digest: &[u8], version: i16, key_id: &str) -> Result<Credential, DbError> {
     Ok(Credential {
         digest: KeyDigest::from_slice(digest).ok_or_else(|| corrupt("digest", key_id))?,
         algorithm: DigestAlgorithm::from_version(version)
@@ -52,7 +52,7 @@ fn credential(digest: &[u8], version: i16, key_id: &str) -> Result<Credential, A
     })
 }
 
-fn to_row(m: api_key::Model) -> Result<KeyRow, ApiError> {
+fn to_row(m: api_key::Model) -> Result<KeyRow, DbError> {
     let id = &m.key_id;
     let previous = match (
         &m.previous_digest,
@@ -171,53 +171,52 @@ fn search_condition(q: &str, prefix: &str) -> Option<Condition> {
     Some(cond)
 }
 
-impl Db {
-    /// Generates a key: takes the tenant's write lock, counts its live keys,
-    /// lets `build` (the domain's `generate`) check the quota and draw the
-    /// secret, stores the digest and the audit event, all in one transaction.
-    /// A key id collision (≈2^-71 per pair) is retried with a new key.
-    pub async fn create_key(
-        &self,
-        tenant_id: i64,
-        mut build: impl FnMut(KeyQuota, u64) -> Result<(ApiKey, PlainKey), LifecycleError>,
-        audit: &AuditEntry,
-        now: DateTime<Utc>,
-    ) -> Result<(KeyRow, PlainKey), ApiError> {
-        for _ in 0..3 {
-            let txn = self.begin_tenant_write(tenant_id).await?;
-            let t = tenant::Entity::find_by_id(tenant_id)
-                .one(&txn)
-                .await?
-                .ok_or(ApiError::NotFound("Tenant"))?;
-            let quota = KeyQuota::new(t.key_limit)?;
-            let used = Self::count_live_keys(&txn, tenant_id).await?;
-            let (key, plain) = build(quota, used)?;
-            Self::check_group(&txn, tenant_id, key.group_id).await?;
-            let mut am = api_key::ActiveModel {
-                id: ActiveValue::NotSet,
-                ..Default::default()
-            };
-            fill(&mut am, &key);
-            am.last_used_at = Set(None);
-            am.last_used_from = Set(None);
-            match am.insert(&txn).await {
-                Ok(m) => {
-                    let mut a = audit.clone();
-                    a.target_id = Some(key.key_id.to_string());
-                    a.insert(&txn, now).await?;
-                    self.notify(&txn, &ChangeNotice::key_payload(&key.key_id))
-                        .await?;
-                    txn.commit().await?;
-                    return Ok((to_row(m)?, plain));
-                }
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ApiError::internal("could not draw a unique key id"))
+impl Tx {
+    /// Stores a new key. A unique violation (a key id collision, ≈2^-71
+    /// per pair) is a [`DbError::Conflict`]; the caller draws a new key.
+    pub async fn insert_key(&self, key: &ApiKey) -> Result<KeyRow, DbError> {
+        let mut am = api_key::ActiveModel {
+            id: ActiveValue::NotSet,
+            ..Default::default()
+        };
+        fill(&mut am, key);
+        am.last_used_at = Set(None);
+        am.last_used_from = Set(None);
+        let m = am
+            .insert(&self.txn)
+            .await
+            .on_unique("An API key", Field::Key)?;
+        to_row(m)
     }
 
-    pub async fn find_key(&self, tenant_id: i64, key_id: &str) -> Result<Option<KeyRow>, ApiError> {
+    /// A key of the tenant, read inside the transaction.
+    pub async fn key(&self, tenant_id: i64, key_id: &str) -> Result<KeyRow, DbError> {
+        api_key::Entity::find()
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::KeyId.eq(key_id))
+            .one(&self.txn)
+            .await?
+            .map(to_row)
+            .transpose()?
+            .ok_or(DbError::NotFound("API key"))
+    }
+
+    /// Writes every domain-owned column of the key (usage columns are left alone).
+    pub async fn update_key(&self, key: &ApiKey) -> Result<(), DbError> {
+        let mut am = <api_key::ActiveModel as Default>::default();
+        fill(&mut am, key);
+        api_key::Entity::update_many()
+            .set(am)
+            .filter(api_key::Column::TenantId.eq(key.tenant_id))
+            .filter(api_key::Column::KeyId.eq(key.key_id.as_str()))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Db {
+    pub async fn find_key(&self, tenant_id: i64, key_id: &str) -> Result<Option<KeyRow>, DbError> {
         api_key::Entity::find()
             .filter(api_key::Column::TenantId.eq(tenant_id))
             .filter(api_key::Column::KeyId.eq(key_id))
@@ -225,61 +224,6 @@ impl Db {
             .await?
             .map(to_row)
             .transpose()
-    }
-
-    /// The group still exists inside the write transaction (a concurrent
-    /// delete cannot leave a live key in a retired group).
-    async fn check_group(
-        txn: &DatabaseTransaction,
-        tenant_id: i64,
-        group_id: i64,
-    ) -> Result<(), ApiError> {
-        match Self::live_group(txn, tenant_id, group_id).await? {
-            Some(_) => Ok(()),
-            None => Err(ValidationError::new(Field::GroupId, Invalid::NoSuchGroup).into()),
-        }
-    }
-
-    async fn find_key_in(
-        txn: &DatabaseTransaction,
-        tenant_id: i64,
-        key_id: &str,
-    ) -> Result<api_key::Model, ApiError> {
-        api_key::Entity::find()
-            .filter(api_key::Column::TenantId.eq(tenant_id))
-            .filter(api_key::Column::KeyId.eq(key_id))
-            .one(txn)
-            .await?
-            .ok_or(ApiError::NotFound("API key"))
-    }
-
-    /// Applies a lifecycle step (edit, rotate, revoke) to a key of the tenant
-    /// in one transaction with its audit event. `apply` returns the step's
-    /// result and the audit entry to write (none for a no-op edit).
-    pub async fn update_key<R>(
-        &self,
-        tenant_id: i64,
-        key_id: &str,
-        apply: impl FnOnce(&mut ApiKey) -> Result<(R, Option<AuditEntry>), ApiError>,
-        now: DateTime<Utc>,
-    ) -> Result<(KeyRow, R), ApiError> {
-        let txn = self.begin_tenant_write(tenant_id).await?;
-        let m = Self::find_key_in(&txn, tenant_id, key_id).await?;
-        let mut row = to_row(m.clone())?;
-        let (result, audit) = apply(&mut row.key)?;
-        if row.key.group_id != m.group_id {
-            Self::check_group(&txn, tenant_id, row.key.group_id).await?;
-        }
-        if let Some(a) = audit {
-            let mut am: api_key::ActiveModel = m.into();
-            fill(&mut am, &row.key);
-            am.update(&txn).await?;
-            a.insert(&txn, now).await?;
-            self.notify(&txn, &ChangeNotice::key_payload(&row.key.key_id))
-                .await?;
-        }
-        txn.commit().await?;
-        Ok((row, result))
     }
 
     /// A page of the tenant's keys and the number matching the filters.
@@ -290,7 +234,7 @@ impl Db {
         offset: u64,
         limit: u64,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<KeyRow>, u64), ApiError> {
+    ) -> Result<(Vec<KeyRow>, u64), DbError> {
         use api_key::Column as C;
         let mut sel = api_key::Entity::find().filter(C::TenantId.eq(tenant_id));
         match f.status {
@@ -347,10 +291,10 @@ impl Db {
         &self,
         tenant_id: i64,
         now: DateTime<Utc>,
-    ) -> Result<DashboardCounts, ApiError> {
+    ) -> Result<DashboardCounts, DbError> {
         let soon = ExpirationState::ExpiringSoon.range(now);
         let (Some(after), Some(until)) = (soon.after, soon.at_or_before) else {
-            return Err(ApiError::internal("expiring-soon range must be bounded"));
+            return Err(DbError::corrupt("expiring-soon range must be bounded"));
         };
         let sql = "SELECT COUNT(*) AS total, \
             COALESCE(SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS revoked, \
@@ -365,9 +309,9 @@ impl Db {
             .conn
             .query_one_raw(stmt)
             .await?
-            .ok_or_else(|| ApiError::internal("no count row"))?;
-        let get = |c: &str| -> Result<u64, ApiError> {
-            let v: i64 = row.try_get("", c).map_err(ApiError::internal)?;
+            .ok_or_else(|| DbError::corrupt("no count row"))?;
+        let get = |c: &str| -> Result<u64, DbError> {
+            let v: i64 = row.try_get("", c)?;
             Ok(u64::try_from(v).unwrap_or(0))
         };
         let (total, revoked, expired, expiring_soon) = (
@@ -387,7 +331,7 @@ impl Db {
 
     /// The verification lookup: a key and its group's permissions, by the
     /// globally unique key id (this is what tells the tenant).
-    pub async fn load_key_record(&self, key_id: &str) -> Result<Option<KeyRecord>, ApiError> {
+    pub async fn load_key_record(&self, key_id: &str) -> Result<Option<KeyRecord>, DbError> {
         Ok(self
             .load_key_records(&[key_id.to_owned()])
             .await?
@@ -400,7 +344,7 @@ impl Db {
     pub async fn load_key_records(
         &self,
         key_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, KeyRecord>, ApiError> {
+    ) -> Result<std::collections::HashMap<String, KeyRecord>, DbError> {
         let keys = api_key::Entity::find()
             .filter(api_key::Column::KeyId.is_in(key_ids.iter().cloned()))
             .all(&self.conn)
@@ -433,7 +377,7 @@ impl Db {
     }
 
     /// Every key id (for the verification service's set of known ids).
-    pub async fn all_key_ids(&self) -> Result<Vec<String>, ApiError> {
+    pub async fn all_key_ids(&self) -> Result<Vec<String>, DbError> {
         Ok(api_key::Entity::find()
             .select_only()
             .column(api_key::Column::KeyId)

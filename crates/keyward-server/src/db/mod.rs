@@ -1,12 +1,20 @@
-//! The persistence adapter: sea-orm over SQLite or PostgreSQL.
+//! The persistence adapter (the port to the database): sea-orm over SQLite
+//! or PostgreSQL.
 //!
-//! All SQL lives here, behind methods of [`Db`] grouped by resource. Every
-//! method on tenant data takes the tenant id; the one exception is
-//! [`Db::load_key_record`], the verification lookup by globally unique key id,
-//! which is what establishes the tenant of an integrator request.
+//! All SQL lives here, behind methods of [`Db`] (reads) and [`Tx`] (one
+//! write transaction, opened by a use case in `app`), grouped by resource.
+//! It hands back domain records (`keyward-core` types, or the plain records
+//! defined here) and its own [`DbError`]; sea-orm models never leave it, and
+//! it knows nothing of HTTP or of the API's views.
+//!
+//! Every method on tenant data takes the tenant id; the one exception is
+//! [`Db::load_key_record`], the verification lookup by globally unique key
+//! id, which is what establishes the tenant of an integrator request.
 
 mod audit;
-pub mod entities;
+mod entities;
+mod error;
+mod events;
 mod groups;
 mod keys;
 mod listener;
@@ -14,19 +22,21 @@ mod tenants;
 mod usage;
 mod users;
 
-pub use audit::AuditEntry;
-pub use groups::{GroupPatch, group_kind, group_permissions};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use error::DbError;
+pub use events::OutboxEvent;
 pub use keys::{KeyFilter, KeyRow};
 pub use listener::{ChangeNotice, NOTIFY_CHANNEL};
 pub use usage::UsageBatch;
-pub use users::SessionRow;
+pub use users::{Credentials, SessionRecord, UserRecord};
 
-use crate::error::ApiError;
 use crate::settings::Settings;
+use keyward_core::key::KeyId;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
 };
 use std::time::Duration;
 
@@ -34,6 +44,13 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
+}
+
+/// One write transaction. Dropped without [`Tx::commit`], it rolls back.
+#[derive(Debug)]
+pub struct Tx {
+    txn: DatabaseTransaction,
+    backend: DbBackend,
 }
 
 impl Db {
@@ -73,48 +90,77 @@ impl Db {
     }
 
     /// `SELECT 1`, for readiness.
-    pub async fn ping(&self) -> Result<(), ApiError> {
-        self.conn.ping().await.map_err(ApiError::internal)
+    pub async fn ping(&self) -> Result<(), DbError> {
+        Ok(self.conn.ping().await?)
+    }
+
+    /// Starts a write transaction that touches no tenant's keys or groups
+    /// (creating a tenant, users and sessions).
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        Ok(Tx {
+            txn: self.conn.begin().await?,
+            backend: self.conn.get_database_backend(),
+        })
     }
 
     /// Starts a write transaction whose first statement takes the tenant's
     /// write lock (a row lock on PostgreSQL, the database write lock on
     /// SQLite), so that concurrent writers of one tenant run one after the
     /// other and never fail on a stale snapshot.
-    async fn begin_tenant_write(&self, tenant_id: i64) -> Result<DatabaseTransaction, ApiError> {
-        use sea_orm::TransactionTrait;
-        let txn = self.conn.begin().await?;
+    pub async fn begin_tenant_write(&self, tenant_id: i64) -> Result<Tx, DbError> {
+        let tx = self.begin().await?;
         let sql = "UPDATE tenants SET lock_version = lock_version + 1 WHERE id = $1";
-        let res = txn
-            .execute_raw(self.stmt(sql, vec![tenant_id.into()]))
+        let res = tx
+            .txn
+            .execute_raw(stmt(tx.backend, sql, vec![tenant_id.into()]))
             .await?;
         if res.rows_affected() == 0 {
-            return Err(ApiError::NotFound("Tenant"));
+            return Err(DbError::NotFound("Tenant"));
         }
-        Ok(txn)
+        Ok(tx)
     }
 
     fn stmt(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-        let backend = self.conn.get_database_backend();
-        let sql = if backend == DbBackend::Postgres {
-            sql.to_owned()
-        } else {
-            dollar_to_question(sql)
-        };
-        Statement::from_sql_and_values(backend, sql, values)
+        stmt(self.conn.get_database_backend(), sql, values)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), DbError> {
+        Ok(self.txn.commit().await?)
     }
 
     /// Tells other instances (PostgreSQL only) that a key changed; delivered at commit.
-    async fn notify(&self, txn: &DatabaseTransaction, payload: &str) -> Result<(), ApiError> {
-        if self.is_postgres() {
-            let stmt = self.stmt(
+    pub async fn announce_key(&self, key_id: &KeyId) -> Result<(), DbError> {
+        self.notify(&ChangeNotice::key_payload(key_id)).await
+    }
+
+    /// Tells other instances (PostgreSQL only) that a group's keys changed
+    /// (its permissions); delivered at commit.
+    pub async fn announce_group(&self, group_id: i64) -> Result<(), DbError> {
+        self.notify(&ChangeNotice::group_payload(group_id)).await
+    }
+
+    async fn notify(&self, payload: &str) -> Result<(), DbError> {
+        if self.backend == DbBackend::Postgres {
+            let stmt = stmt(
+                self.backend,
                 "SELECT pg_notify($1, $2)",
                 vec![NOTIFY_CHANNEL.into(), payload.into()],
             );
-            txn.execute_raw(stmt).await?;
+            self.txn.execute_raw(stmt).await?;
         }
         Ok(())
     }
+}
+
+fn stmt(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        sql.to_owned()
+    } else {
+        dollar_to_question(sql)
+    };
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// `$N` placeholders become SQLite's numbered `?N`.

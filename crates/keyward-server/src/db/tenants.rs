@@ -1,138 +1,116 @@
 //! Tenants and their key limits.
 
 use super::entities::{api_key, tenant};
-use super::{AuditEntry, Db};
-use crate::error::ApiError;
+use super::error::OnUnique;
+use super::{Db, DbError, Tx};
 use chrono::{DateTime, Utc};
-use keyward_core::api::TenantView;
+use keyward_core::Field;
 use keyward_core::lifecycle::KeyQuota;
+use keyward_core::tenant::{Tenant, TenantName};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
 };
 
+fn record(m: tenant::Model) -> Result<Tenant, DbError> {
+    Ok(Tenant {
+        quota: KeyQuota::new(m.key_limit)
+            .map_err(|_| DbError::corrupt(format!("key limit of tenant {}", m.id)))?,
+        id: m.id,
+        name: m.name,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+async fn find(conn: &impl ConnectionTrait, tenant_id: i64) -> Result<Option<Tenant>, DbError> {
+    tenant::Entity::find_by_id(tenant_id)
+        .one(conn)
+        .await?
+        .map(record)
+        .transpose()
+}
+
+/// Keys that count toward the tenant's limit (not revoked).
+async fn count_live_keys(conn: &impl ConnectionTrait, tenant_id: i64) -> Result<u64, DbError> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(tenant_id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .count(conn)
+        .await?)
+}
+
 impl Db {
-    pub async fn find_tenant(&self, tenant_id: i64) -> Result<Option<tenant::Model>, ApiError> {
-        Ok(tenant::Entity::find_by_id(tenant_id)
-            .one(&self.conn)
-            .await?)
+    pub async fn find_tenant(&self, tenant_id: i64) -> Result<Option<Tenant>, DbError> {
+        find(&self.conn, tenant_id).await
     }
 
-    /// Keys that count toward the tenant's limit (not revoked).
-    pub(super) async fn count_live_keys(
-        conn: &impl ConnectionTrait,
-        tenant_id: i64,
-    ) -> Result<u64, ApiError> {
-        Ok(api_key::Entity::find()
-            .filter(api_key::Column::TenantId.eq(tenant_id))
-            .filter(api_key::Column::RevokedAt.is_null())
-            .count(conn)
-            .await?)
+    /// The tenant's non-revoked keys (what its limit counts).
+    pub async fn keys_used(&self, tenant_id: i64) -> Result<u64, DbError> {
+        count_live_keys(&self.conn, tenant_id).await
     }
 
-    pub async fn tenant_view(&self, t: tenant::Model) -> Result<TenantView, ApiError> {
-        let used = Self::count_live_keys(&self.conn, t.id).await?;
-        Ok(TenantView {
-            id: t.id,
-            name: t.name,
-            key_limit: u32::try_from(t.key_limit).unwrap_or(u32::MAX),
-            keys_used: used,
-            created_at: t.created_at,
-        })
-    }
-
-    pub async fn list_tenants(&self) -> Result<Vec<TenantView>, ApiError> {
+    /// Every tenant by name, with its keys used.
+    pub async fn list_tenants(&self) -> Result<Vec<(Tenant, u64)>, DbError> {
         let rows = tenant::Entity::find()
             .order_by_asc(tenant::Column::Name)
             .all(&self.conn)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for t in rows {
-            out.push(self.tenant_view(t).await?);
+            let used = count_live_keys(&self.conn, t.id).await?;
+            out.push((record(t)?, used));
         }
         Ok(out)
     }
 
-    pub async fn count_tenants(&self) -> Result<u64, ApiError> {
+    pub async fn count_tenants(&self) -> Result<u64, DbError> {
         Ok(tenant::Entity::find().count(&self.conn).await?)
     }
+}
 
-    /// Creates a tenant and its first authorization group, "Default" (kind
-    /// tenant API key, with the given permissions), in one transaction.
-    pub async fn create_tenant(
+impl Tx {
+    pub async fn tenant(&self, tenant_id: i64) -> Result<Tenant, DbError> {
+        find(&self.txn, tenant_id)
+            .await?
+            .ok_or(DbError::NotFound("Tenant"))
+    }
+
+    pub async fn count_live_keys(&self, tenant_id: i64) -> Result<u64, DbError> {
+        count_live_keys(&self.txn, tenant_id).await
+    }
+
+    pub async fn insert_tenant(
         &self,
-        name: &str,
+        name: &TenantName,
         quota: KeyQuota,
-        default_group_permissions: &[String],
-        audit: &AuditEntry,
         now: DateTime<Utc>,
-    ) -> Result<tenant::Model, ApiError> {
-        let txn = self.conn.begin().await?;
-        let t = tenant::ActiveModel {
-            name: Set(name.to_owned()),
+    ) -> Result<Tenant, DbError> {
+        let m = tenant::ActiveModel {
+            name: Set(name.as_str().to_owned()),
             key_limit: Set(i64::from(quota.limit())),
             lock_version: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
         }
-        .insert(&txn)
-        .await?;
-        Self::insert_group(
-            &txn,
-            t.id,
-            "Default",
-            Some("Created with the tenant."),
-            keyward_core::permission::GroupKind::TenantApiKey,
-            default_group_permissions,
-            now,
-        )
-        .await?;
-        let mut audit = audit.clone();
-        audit.tenant_id = Some(t.id);
-        audit.target_id = Some(t.id.to_string());
-        audit.insert(&txn, now).await?;
-        txn.commit().await?;
-        Ok(t)
+        .insert(&self.txn)
+        .await
+        .on_unique("A tenant", Field::Name)?;
+        record(m)
     }
 
-    pub async fn update_tenant(
-        &self,
-        tenant_id: i64,
-        name: Option<&str>,
-        quota: Option<KeyQuota>,
-        audit: &AuditEntry,
-        now: DateTime<Utc>,
-    ) -> Result<tenant::Model, ApiError> {
-        let txn = self.begin_tenant_write(tenant_id).await?;
-        let t = tenant::Entity::find_by_id(tenant_id)
-            .one(&txn)
-            .await?
-            .ok_or(ApiError::NotFound("Tenant"))?;
-        let mut changed = Vec::new();
-        let mut am: tenant::ActiveModel = t.clone().into();
-        if let Some(n) = name
-            && n != t.name
-        {
-            am.name = Set(n.to_owned());
-            changed.push("name".to_owned());
+    /// Writes the tenant's name, key limit and update time.
+    pub async fn update_tenant(&self, t: &Tenant) -> Result<(), DbError> {
+        tenant::ActiveModel {
+            id: ActiveValue::Unchanged(t.id),
+            name: Set(t.name.clone()),
+            key_limit: Set(i64::from(t.quota.limit())),
+            updated_at: Set(t.updated_at),
+            ..Default::default()
         }
-        if let Some(q) = quota
-            && i64::from(q.limit()) != t.key_limit
-        {
-            am.key_limit = Set(i64::from(q.limit()));
-            changed.push("key_limit".to_owned());
-        }
-        if changed.is_empty() {
-            txn.commit().await?;
-            return Ok(t);
-        }
-        am.updated_at = Set(now);
-        let t = am.update(&txn).await?;
-        let mut audit = audit.clone();
-        audit.changed_fields = changed;
-        audit.insert(&txn, now).await?;
-        txn.commit().await?;
-        Ok(t)
+        .update(&self.txn)
+        .await?;
+        Ok(())
     }
 }

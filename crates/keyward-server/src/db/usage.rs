@@ -1,8 +1,7 @@
 //! Per-key usage: daily counts and last use, written in batches.
 
-use super::Db;
 use super::entities::{api_key, key_usage};
-use crate::error::ApiError;
+use super::{Db, DbError};
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::api::UsageDay;
 use keyward_core::key::KeyId;
@@ -39,7 +38,7 @@ impl Db {
     /// counters are added, last-used only moves forward. Rows go in key
     /// order, so that instances flushing at once take row locks in the same
     /// order; a failed write (a deadlock included) is retried by the caller.
-    pub async fn write_usage(&self, batch: &UsageBatch) -> Result<(), ApiError> {
+    pub async fn write_usage(&self, batch: &UsageBatch) -> Result<(), DbError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -127,7 +126,7 @@ impl Db {
         key_id: &str,
         since: NaiveDate,
         today: NaiveDate,
-    ) -> Result<Vec<UsageDay>, ApiError> {
+    ) -> Result<Vec<UsageDay>, DbError> {
         let rows = key_usage::Entity::find()
             .filter(key_usage::Column::TenantId.eq(tenant_id))
             .filter(key_usage::Column::KeyId.eq(key_id))

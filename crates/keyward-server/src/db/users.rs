@@ -1,152 +1,100 @@
 //! Users and their sessions.
 
-use super::entities::{session, tenant, user};
-use super::{AuditEntry, Db};
-use crate::error::ApiError;
+use super::entities::{session, user};
+use super::error::OnUnique;
+use super::{Db, DbError, Tx};
 use chrono::{DateTime, Utc};
-use keyward_core::api::{Role, UserView};
+use keyward_core::Field;
+use keyward_core::api::Role;
+use keyward_core::tenant::Tenant;
+use keyward_core::user::Username;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-/// A live session with its user and tenant.
-#[derive(Clone, Debug)]
-pub struct SessionRow {
-    pub session: session::Model,
-    pub user: user::Model,
-    pub tenant: tenant::Model,
+/// An admin user (without the password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
 }
 
-pub(super) fn user_view(u: &user::Model) -> UserView {
-    UserView {
-        id: u.id,
-        username: u.username.clone(),
-        role: Role::parse(&u.role).unwrap_or(Role::TenantAdmin),
-        tenant_id: u.tenant_id,
-        created_at: u.created_at,
+/// A user with the stored password hash, for sign-in only.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: UserRecord,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password_hash", &"[redacted]")
+            .finish()
     }
+}
+
+/// A live session with its user and the user's tenant.
+#[derive(Clone)]
+pub struct SessionRecord {
+    pub id: i64,
+    /// The hash of the session token (never the token).
+    pub token_hash: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserRecord,
+    pub tenant: Tenant,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user)
+            .field("tenant", &self.tenant.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn record(u: &user::Model) -> Result<UserRecord, DbError> {
+    Ok(UserRecord {
+        id: u.id,
+        tenant_id: u.tenant_id,
+        username: u.username.clone(),
+        role: Role::parse(&u.role)
+            .ok_or_else(|| DbError::corrupt(format!("role of user {}", u.id)))?,
+        created_at: u.created_at,
+    })
 }
 
 impl Db {
-    pub async fn find_user_by_name(&self, username: &str) -> Result<Option<user::Model>, ApiError> {
-        Ok(user::Entity::find()
+    pub async fn find_credentials(&self, username: &str) -> Result<Option<Credentials>, DbError> {
+        let Some(u) = user::Entity::find()
             .filter(user::Column::Username.eq(username))
             .one(&self.conn)
-            .await?)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Credentials {
+            user: record(&u)?,
+            password_hash: u.password_hash,
+        }))
     }
 
-    pub async fn create_user(
-        &self,
-        tenant_id: i64,
-        username: &str,
-        password_hash: String,
-        role: Role,
-        audit: Option<&AuditEntry>,
-        now: DateTime<Utc>,
-    ) -> Result<UserView, ApiError> {
-        let txn = self.conn.begin().await?;
-        let u = user::ActiveModel {
-            tenant_id: Set(tenant_id),
-            username: Set(username.to_owned()),
-            password_hash: Set(password_hash),
-            role: Set(role.as_str().to_owned()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| {
-            if crate::error::is_unique_violation(&e) {
-                ApiError::Conflict {
-                    code: keyward_core::ErrorCode::Conflict,
-                    message: "A user with this username already exists.".into(),
-                    field: Some(keyward_core::Field::Username),
-                }
-            } else {
-                e.into()
-            }
-        })?;
-        if let Some(a) = audit {
-            let mut a = a.clone();
-            a.target_id = Some(u.id.to_string());
-            a.insert(&txn, now).await?;
-        }
-        txn.commit().await?;
-        Ok(user_view(&u))
-    }
-
-    pub async fn list_users(&self, tenant_id: i64) -> Result<Vec<UserView>, ApiError> {
-        let rows = user::Entity::find()
+    pub async fn list_users(&self, tenant_id: i64) -> Result<Vec<UserRecord>, DbError> {
+        user::Entity::find()
             .filter(user::Column::TenantId.eq(tenant_id))
             .order_by_asc(user::Column::Username)
             .all(&self.conn)
-            .await?;
-        Ok(rows.iter().map(user_view).collect())
-    }
-
-    /// Sets a new password hash and ends all the user's sessions.
-    pub async fn reset_password(
-        &self,
-        username: &str,
-        password_hash: String,
-        audit: &AuditEntry,
-        now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
-        let txn = self.conn.begin().await?;
-        let u = user::Entity::find()
-            .filter(user::Column::Username.eq(username))
-            .one(&txn)
             .await?
-            .ok_or(ApiError::NotFound("User"))?;
-        let id = u.id;
-        let tenant_id = u.tenant_id;
-        let mut am: user::ActiveModel = u.into();
-        am.password_hash = Set(password_hash);
-        am.updated_at = Set(now);
-        am.update(&txn).await?;
-        session::Entity::update_many()
-            .col_expr(
-                session::Column::RevokedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(session::Column::UserId.eq(id))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        let mut a = audit.clone();
-        a.tenant_id = Some(tenant_id);
-        a.target_id = Some(id.to_string());
-        a.insert(&txn, now).await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    /// Stores a new session (only the token's hash) and audits the login.
-    pub async fn create_session(
-        &self,
-        user_id: i64,
-        token_hash: Vec<u8>,
-        expires_at: DateTime<Utc>,
-        client_ip: Option<String>,
-        audit: &AuditEntry,
-        now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
-        let txn = self.conn.begin().await?;
-        session::ActiveModel {
-            token_hash: Set(token_hash),
-            user_id: Set(user_id),
-            created_at: Set(now),
-            expires_at: Set(expires_at),
-            revoked_at: Set(None),
-            client_ip: Set(client_ip),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        audit.insert(&txn, now).await?;
-        txn.commit().await?;
-        Ok(())
+            .iter()
+            .map(record)
+            .collect()
     }
 
     /// The live (unexpired, unrevoked) session with this token hash.
@@ -154,7 +102,7 @@ impl Db {
         &self,
         token_hash: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<SessionRow>, ApiError> {
+    ) -> Result<Option<SessionRecord>, DbError> {
         let Some(s) = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token_hash.to_vec()))
             .filter(session::Column::RevokedAt.is_null())
@@ -167,36 +115,119 @@ impl Db {
         let Some(u) = user::Entity::find_by_id(s.user_id).one(&self.conn).await? else {
             return Ok(None);
         };
-        let Some(t) = tenant::Entity::find_by_id(u.tenant_id)
-            .one(&self.conn)
-            .await?
-        else {
+        let Some(tenant) = self.find_tenant(u.tenant_id).await? else {
             return Ok(None);
         };
-        Ok(Some(SessionRow {
-            session: s,
-            user: u,
-            tenant: t,
+        Ok(Some(SessionRecord {
+            id: s.id,
+            token_hash: s.token_hash,
+            expires_at: s.expires_at,
+            user: record(&u)?,
+            tenant,
         }))
     }
+}
 
-    pub async fn revoke_session(
+impl Tx {
+    pub async fn insert_user(
         &self,
-        session_id: i64,
-        audit: &AuditEntry,
+        tenant_id: i64,
+        username: &Username,
+        password_hash: String,
+        role: Role,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
-        let txn = self.conn.begin().await?;
+    ) -> Result<UserRecord, DbError> {
+        let u = user::ActiveModel {
+            tenant_id: Set(tenant_id),
+            username: Set(username.as_str().to_owned()),
+            password_hash: Set(password_hash),
+            role: Set(role.as_str().to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&self.txn)
+        .await
+        .on_unique("A user", Field::Username)?;
+        record(&u)
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<UserRecord, DbError> {
+        let u = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.txn)
+            .await?
+            .ok_or(DbError::NotFound("User"))?;
+        record(&u)
+    }
+
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        user::ActiveModel {
+            id: ActiveValue::Unchanged(user_id),
+            password_hash: Set(password_hash),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .update(&self.txn)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends every live session of the user.
+    pub async fn revoke_sessions_of(
+        &self,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        session::Entity::update_many()
+            .col_expr(
+                session::Column::RevokedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a new session (only the token's hash); returns its id.
+    pub async fn insert_session(
+        &self,
+        user_id: i64,
+        token_hash: Vec<u8>,
+        expires_at: DateTime<Utc>,
+        client_ip: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, DbError> {
+        let s = session::ActiveModel {
+            token_hash: Set(token_hash),
+            user_id: Set(user_id),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            revoked_at: Set(None),
+            client_ip: Set(client_ip),
+            ..Default::default()
+        }
+        .insert(&self.txn)
+        .await?;
+        Ok(s.id)
+    }
+
+    pub async fn revoke_session(&self, session_id: i64, now: DateTime<Utc>) -> Result<(), DbError> {
         session::Entity::update_many()
             .col_expr(
                 session::Column::RevokedAt,
                 sea_orm::sea_query::Expr::value(now),
             )
             .filter(session::Column::Id.eq(session_id))
-            .exec(&txn)
+            .exec(&self.txn)
             .await?;
-        audit.insert(&txn, now).await?;
-        txn.commit().await?;
         Ok(())
     }
 }

@@ -1,8 +1,10 @@
 //! `/v1/audit-events`.
 
+use crate::app::audit::{self, AuditFilter};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::views::audit_event_view;
 use actix_web::get;
 use actix_web::web::{Data, Json, Query};
 use keyward_core::api::{AuditPage, AuditQuery, ErrorEnvelope, Pagination};
@@ -26,10 +28,18 @@ pub async fn list_audit_events(
     caller: Caller,
     q: Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    let q = q.into_inner();
     let page = Pagination::new(q.page, q.per_page)?;
-    let (items, total) = state.db.list_audit(caller.tenant_id, &q, page).await?;
+    let filter = AuditFilter {
+        key_id: q.key_id,
+        actor: q.actor,
+        action: q.action,
+        from: q.from,
+        to: q.to,
+    };
+    let (items, total) = audit::list(&state, caller.tenant_id, &filter, page).await?;
     Ok(Json(AuditPage {
-        items,
+        items: items.iter().map(audit_event_view).collect(),
         page: page.page,
         per_page: page.per_page,
         total,

@@ -1,17 +1,19 @@
 //! `/v1/groups` (authorization groups) and `/v1/permissions` (the catalog).
 
+use crate::app::{Origin, groups};
 use crate::auth::Caller;
-use crate::db::GroupPatch;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::views::group_view;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, delete, get, patch, post};
 use keyward_core::api::{
-    AuditAction, CreateGroupRequest, ErrorEnvelope, GroupList, GroupView, PermissionCatalogView,
-    PermissionInfo, UpdateGroupRequest,
+    CreateGroupRequest, ErrorEnvelope, GroupList, GroupView, PermissionCatalogView, PermissionInfo,
+    UpdateGroupRequest,
 };
 use keyward_core::fields::{Description, GroupName};
-use keyward_core::permission::GroupKind;
+use keyward_core::group::{GroupPatch, NewGroup};
+use keyward_core::permission::{GroupKind, PermissionCatalog};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -20,6 +22,34 @@ use serde::Deserialize;
 pub struct GroupQuery {
     /// Only groups of this kind.
     pub kind: Option<GroupKind>,
+}
+
+fn description(raw: Option<&str>) -> Result<Option<Description>, ApiError> {
+    Ok(raw.map(Description::parse).transpose()?.flatten())
+}
+
+fn new_group(body: &CreateGroupRequest, catalog: &PermissionCatalog) -> Result<NewGroup, ApiError> {
+    Ok(NewGroup {
+        name: GroupName::parse(&body.name)?,
+        description: description(body.description.as_deref())?,
+        kind: body.kind,
+        permissions: catalog.permission_set(&body.permissions)?,
+    })
+}
+
+fn patch(body: UpdateGroupRequest, catalog: &PermissionCatalog) -> Result<GroupPatch, ApiError> {
+    Ok(GroupPatch {
+        name: body.name.as_deref().map(GroupName::parse).transpose()?,
+        description: body
+            .description
+            .map(|d| description(d.as_deref()))
+            .transpose()?,
+        permissions: body
+            .permissions
+            .as_deref()
+            .map(|p| catalog.permission_set(p))
+            .transpose()?,
+    })
 }
 
 /// The tenant's authorization groups, with how many live keys use each.
@@ -40,8 +70,9 @@ pub async fn list_groups(
     caller: Caller,
     q: Query<GroupQuery>,
 ) -> Result<Json<GroupList>, ApiError> {
+    let groups = groups::list(&state, caller.tenant_id, q.kind).await?;
     Ok(Json(GroupList {
-        items: state.db.list_groups(caller.tenant_id, q.kind).await?,
+        items: groups.iter().map(|(g, n)| group_view(g, *n)).collect(),
     }))
 }
 
@@ -62,7 +93,8 @@ pub async fn get_group(
     caller: Caller,
     id: Path<i64>,
 ) -> Result<Json<GroupView>, ApiError> {
-    Ok(Json(state.db.group_view(caller.tenant_id, *id).await?))
+    let (g, n) = groups::get(&state, caller.tenant_id, *id).await?;
+    Ok(Json(group_view(&g, n)))
 }
 
 #[utoipa::path(
@@ -83,28 +115,10 @@ pub async fn create_group(
     caller: Caller,
     body: Json<CreateGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = GroupName::parse(&body.name)?;
-    let description = body
-        .description
-        .as_deref()
-        .map(Description::parse)
-        .transpose()?
-        .flatten();
-    let permissions = state.catalog.permission_set(&body.permissions)?;
-    let audit = caller.audit(AuditAction::GroupCreated, "group", None);
-    let view = state
-        .db
-        .create_group(
-            caller.tenant_id,
-            &name,
-            description.as_ref(),
-            body.kind,
-            &permissions,
-            &audit,
-            crate::now(),
-        )
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+    let new = new_group(&body, &state.catalog)?;
+    let origin = Origin::of(&caller);
+    let c = groups::create(&state, &origin, caller.tenant_id, new).await?;
+    Ok(HttpResponse::Created().json(group_view(&c.group, c.key_count)))
 }
 
 /// Changing permissions changes them for every key of the group at once.
@@ -129,33 +143,10 @@ pub async fn update_group(
     id: Path<i64>,
     body: Json<UpdateGroupRequest>,
 ) -> Result<Json<GroupView>, ApiError> {
-    let body = body.into_inner();
-    let patch = GroupPatch {
-        name: body.name.as_deref().map(GroupName::parse).transpose()?,
-        description: body
-            .description
-            .map(|d| {
-                d.as_deref()
-                    .map(Description::parse)
-                    .transpose()
-                    .map(Option::flatten)
-            })
-            .transpose()?,
-        permissions: body
-            .permissions
-            .as_deref()
-            .map(|p| state.catalog.permission_set(p))
-            .transpose()?,
-    };
-    let audit = caller.audit(AuditAction::GroupUpdated, "group", Some(id.to_string()));
-    let (view, changed) = state
-        .db
-        .update_group(caller.tenant_id, *id, patch, &audit, crate::now())
-        .await?;
-    if changed.iter().any(|c| c == "permissions") {
-        state.keys.invalidate_group(*id);
-    }
-    Ok(Json(view))
+    let patch = patch(body.into_inner(), &state.catalog)?;
+    let origin = Origin::of(&caller);
+    let c = groups::update(&state, &origin, caller.tenant_id, *id, patch).await?;
+    Ok(Json(group_view(&c.group, c.key_count)))
 }
 
 /// Refused with 409 `group_in_use` while live keys use the group.
@@ -177,11 +168,8 @@ pub async fn delete_group(
     caller: Caller,
     id: Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let audit = caller.audit(AuditAction::GroupDeleted, "group", Some(id.to_string()));
-    state
-        .db
-        .delete_group(caller.tenant_id, *id, &audit, crate::now())
-        .await?;
+    let origin = Origin::of(&caller);
+    groups::delete(&state, &origin, caller.tenant_id, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,5 +1,5 @@
 //! The REST API: one module per resource, one function per action. Handlers
-//! extract, call the domain and the persistence adapter, and map to DTOs.
+//! parse the request, call one use case (`app`), and render the DTO (`views`).
 
 pub mod api_keys;
 pub mod audit;
@@ -9,39 +9,12 @@ pub mod health;
 pub mod tenants;
 pub mod verify;
 
-use crate::error::ApiError;
 use crate::verification::KeyAuthConfig;
 use keyward_core::permission::Permission;
-use keyward_core::{Field, Invalid, ValidationError};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
-
-/// Usernames: 2–64 characters of letters, digits, `.`, `_`, `-`, `@`.
-pub fn validate_username(raw: &str) -> Result<String, ApiError> {
-    let u = raw.trim();
-    let n = u.chars().count();
-    if n < 2 {
-        return Err(ValidationError::new(Field::Username, Invalid::TooShort { min: 2 }).into());
-    }
-    if n > 64 {
-        return Err(ValidationError::new(Field::Username, Invalid::TooLong { max: 64 }).into());
-    }
-    if !u
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-    {
-        return Err(ValidationError::new(
-            Field::Username,
-            Invalid::BadCharacters {
-                allowed: "letters, digits, ., _, - and @",
-            },
-        )
-        .into());
-    }
-    Ok(u.to_owned())
-}
 
 #[derive(Debug, OpenApi)]
 #[openapi(

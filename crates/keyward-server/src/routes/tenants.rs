@@ -1,26 +1,19 @@
 //! `/v1/tenants` (super users): tenants, key limits and tenant users.
 
+use crate::app::{Origin, tenants, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::views::{tenant_view, user_view};
 use actix_web::web::{Data, Json, Path};
 use actix_web::{HttpResponse, get, patch, post};
 use keyward_core::api::{
-    AuditAction, CreateTenantRequest, CreateUserRequest, ErrorEnvelope, TenantList, TenantView,
+    CreateTenantRequest, CreateUserRequest, ErrorEnvelope, TenantList, TenantView,
     UpdateTenantRequest, UserList, UserView,
 };
-use keyward_core::fields::GroupName;
 use keyward_core::lifecycle::KeyQuota;
-
-use super::validate_username;
-
-/// Default permissions of the "Default" group created with each tenant.
-pub const DEFAULT_GROUP_PERMISSIONS: &[&str] = &["customers:read", "services:read"];
-
-fn tenant_name(raw: &str) -> Result<String, ApiError> {
-    // Tenant names follow the group-name rule (2–100 characters).
-    Ok(GroupName::parse(raw)?.as_str().to_owned())
-}
+use keyward_core::tenant::{TenantName, TenantPatch};
+use keyward_core::user::Username;
 
 #[utoipa::path(
     tag = "tenants",
@@ -38,8 +31,9 @@ pub async fn list_tenants(
     caller: Caller,
 ) -> Result<Json<TenantList>, ApiError> {
     caller.require_super_user()?;
+    let all = tenants::list(&state).await?;
     Ok(Json(TenantList {
-        items: state.db.list_tenants().await?,
+        items: all.iter().map(|(t, used)| tenant_view(t, *used)).collect(),
     }))
 }
 
@@ -62,12 +56,8 @@ pub async fn get_tenant(
     id: Path<i64>,
 ) -> Result<Json<TenantView>, ApiError> {
     caller.require_super_user()?;
-    let t = state
-        .db
-        .find_tenant(*id)
-        .await?
-        .ok_or(ApiError::NotFound("Tenant"))?;
-    Ok(Json(state.db.tenant_view(t).await?))
+    let (t, used) = tenants::get(&state, *id).await?;
+    Ok(Json(tenant_view(&t, used)))
 }
 
 #[utoipa::path(
@@ -90,31 +80,14 @@ pub async fn create_tenant(
     body: Json<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_super_user()?;
-    let name = tenant_name(&body.name)?;
+    let name = TenantName::parse(&body.name)?;
     let quota = body
         .key_limit
         .map(KeyQuota::new)
         .transpose()?
         .unwrap_or_default();
-    let mut audit = caller.audit(AuditAction::TenantCreated, "tenant", None);
-    audit.changed_fields = vec!["name".into(), "key_limit".into()];
-    let perms: Vec<String> = DEFAULT_GROUP_PERMISSIONS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let t = state
-        .db
-        .create_tenant(&name, quota, &perms, &audit, crate::now())
-        .await
-        .map_err(|e| match e {
-            ApiError::Conflict { code, .. } => ApiError::Conflict {
-                code,
-                message: "A tenant with this name already exists.".into(),
-                field: Some(keyward_core::Field::Name),
-            },
-            e => e,
-        })?;
-    Ok(HttpResponse::Created().json(state.db.tenant_view(t).await?))
+    let c = tenants::create(&state, &Origin::of(&caller), &name, quota).await?;
+    Ok(HttpResponse::Created().json(tenant_view(&c.tenant, c.keys_used)))
 }
 
 /// Rename a tenant or change its key limit.
@@ -140,15 +113,12 @@ pub async fn update_tenant(
     body: Json<UpdateTenantRequest>,
 ) -> Result<Json<TenantView>, ApiError> {
     caller.require_super_user()?;
-    let name = body.name.as_deref().map(tenant_name).transpose()?;
-    let quota = body.key_limit.map(KeyQuota::new).transpose()?;
-    let mut audit = caller.audit(AuditAction::TenantUpdated, "tenant", Some(id.to_string()));
-    audit.tenant_id = Some(*id);
-    let t = state
-        .db
-        .update_tenant(*id, name.as_deref(), quota, &audit, crate::now())
-        .await?;
-    Ok(Json(state.db.tenant_view(t).await?))
+    let patch = TenantPatch {
+        name: body.name.as_deref().map(TenantName::parse).transpose()?,
+        quota: body.key_limit.map(KeyQuota::new).transpose()?,
+    };
+    let c = tenants::update(&state, &Origin::of(&caller), *id, patch).await?;
+    Ok(Json(tenant_view(&c.tenant, c.keys_used)))
 }
 
 #[utoipa::path(
@@ -170,13 +140,9 @@ pub async fn list_users(
     id: Path<i64>,
 ) -> Result<Json<UserList>, ApiError> {
     caller.require_super_user()?;
-    state
-        .db
-        .find_tenant(*id)
-        .await?
-        .ok_or(ApiError::NotFound("Tenant"))?;
+    let all = users::list(&state, *id).await?;
     Ok(Json(UserList {
-        items: state.db.list_users(*id).await?,
+        items: all.iter().map(user_view).collect(),
     }))
 }
 
@@ -204,19 +170,9 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_super_user()?;
     let body = body.into_inner();
-    let username = validate_username(&body.username)?;
-    crate::auth::Passwords::check_policy(&body.password)?;
-    state
-        .db
-        .find_tenant(*id)
-        .await?
-        .ok_or(ApiError::NotFound("Tenant"))?;
-    let hash = state.passwords.hash(body.password).await?;
-    let mut audit = caller.audit(AuditAction::UserCreated, "user", None);
-    audit.tenant_id = Some(*id);
-    let user = state
-        .db
-        .create_user(*id, &username, hash, body.role, Some(&audit), crate::now())
-        .await?;
-    Ok(HttpResponse::Created().json(user))
+    let username = Username::parse(&body.username)?;
+    let origin = Origin::of(&caller);
+    let (user, _) =
+        users::create(&state, &origin, *id, &username, body.password, body.role).await?;
+    Ok(HttpResponse::Created().json(user_view(&user)))
 }

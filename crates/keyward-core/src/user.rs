@@ -1,0 +1,95 @@
+//! Admin users: usernames.
+
+use crate::error::{Field, Invalid, ValidationError};
+
+/// A username: 2–64 characters after trimming, of letters, digits, `.`,
+/// `_`, `-` and `@`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub const MIN: usize = 2;
+    pub const MAX: usize = 64;
+    /// The characters besides letters and digits, as the error names them.
+    pub const ALLOWED: &'static str = "letters, digits, ., _, - and @";
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let u = raw.trim();
+        let n = u.chars().count();
+        if n < Self::MIN {
+            return Err(ValidationError::new(
+                Field::Username,
+                Invalid::TooShort { min: Self::MIN },
+            ));
+        }
+        if n > Self::MAX {
+            return Err(ValidationError::new(
+                Field::Username,
+                Invalid::TooLong { max: Self::MAX },
+            ));
+        }
+        if !u
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        {
+            return Err(ValidationError::new(
+                Field::Username,
+                Invalid::BadCharacters {
+                    allowed: Self::ALLOWED,
+                },
+            ));
+        }
+        Ok(Self(u.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn invalid(raw: &str) -> Invalid {
+        Username::parse(raw).unwrap_err().invalid
+    }
+
+    #[test]
+    fn usernames_are_trimmed_and_checked() {
+        assert_eq!(
+            Username::parse("  alice@example.com ").unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert_eq!(Username::parse("jo").unwrap().as_str(), "jo");
+        assert_eq!(Username::parse("Zoë_1.-").unwrap().as_str(), "Zoë_1.-");
+        assert_eq!(invalid(""), Invalid::TooShort { min: 2 });
+        assert_eq!(invalid("  a "), Invalid::TooShort { min: 2 });
+        assert_eq!(invalid(&"a".repeat(65)), Invalid::TooLong { max: 64 });
+        assert!(
+            Username::parse(&"ä".repeat(64)).is_ok(),
+            "counted in characters"
+        );
+        for bad in ["bob smith", "a/b", "x;y", "tab\tbed"] {
+            assert_eq!(
+                invalid(bad),
+                Invalid::BadCharacters {
+                    allowed: "letters, digits, ., _, - and @"
+                },
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Username::parse("x").unwrap_err().field, Field::Username);
+    }
+
+    proptest! {
+        #[test]
+        fn a_parsed_username_parses_again_to_itself(raw in "\\PC{0,80}") {
+            if let Ok(u) = Username::parse(&raw) {
+                prop_assert_eq!(Username::parse(u.as_str()), Ok(u.clone()));
+                prop_assert!((2..=64).contains(&u.as_str().chars().count()));
+            }
+        }
+    }
+}

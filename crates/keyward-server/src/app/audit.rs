@@ -1,0 +1,20 @@
+//! The audit log.
+
+pub use crate::db::AuditFilter;
+use crate::db::AuditRecord;
+use crate::error::ApiError;
+use crate::state::AppState;
+use keyward_core::api::Pagination;
+
+/// A page of the tenant's audit events, newest first, and how many match.
+pub async fn list(
+    state: &AppState,
+    tenant_id: i64,
+    filter: &AuditFilter,
+    page: Pagination,
+) -> Result<(Vec<AuditRecord>, u64), ApiError> {
+    Ok(state
+        .db
+        .list_audit(tenant_id, filter, page.offset(), u64::from(page.per_page))
+        .await?)
+}

@@ -1,0 +1,361 @@
+//! API keys: generate, edit, rotate, revoke; the list and the details.
+
+use super::{Origin, commit};
+use crate::auth::os_rng;
+pub use crate::db::KeyFilter;
+use crate::db::{AuditRecord, KeyRow, Tx};
+use crate::error::ApiError;
+use crate::state::AppState;
+use chrono::{DateTime, Duration, Utc};
+use keyward_core::api::{AuditAction, UsageDay};
+use keyward_core::audit::AuditTarget;
+use keyward_core::event::DomainEvent;
+use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName};
+use keyward_core::group::Group;
+use keyward_core::key::{KeyId, PlainKey};
+use keyward_core::lifecycle::{GroupChoice, KeyPatch, NewKey, generate};
+use keyward_core::status::DashboardCounts;
+use keyward_core::{Field, Invalid, ValidationError};
+use std::collections::HashMap;
+
+/// The validated input of "generate a key"; the group is checked in the
+/// transaction.
+#[derive(Clone, Debug)]
+pub struct KeyDraft {
+    pub name: KeyName,
+    pub description: Option<Description>,
+    pub group_id: i64,
+    pub ip_allowlist: IpAllowlist,
+    pub expires_at: Option<Expiry>,
+}
+
+/// The validated input of "edit a key" (see [`KeyPatch`]); a new group is
+/// checked in the transaction.
+#[derive(Clone, Debug, Default)]
+pub struct KeyEdit {
+    pub name: Option<KeyName>,
+    pub description: Option<Option<Description>>,
+    pub group_id: Option<i64>,
+    pub ip_allowlist: Option<IpAllowlist>,
+    pub expires_at: Option<Option<Expiry>>,
+}
+
+/// A key as written, with its group's name and the events of the change.
+#[derive(Debug)]
+pub struct Written {
+    pub row: KeyRow,
+    pub group_name: String,
+    pub events: Vec<DomainEvent>,
+}
+
+/// A key with a new secret, shown once.
+#[derive(Debug)]
+pub struct Issued {
+    pub key: Written,
+    pub secret: PlainKey,
+}
+
+/// A page of keys with the dashboard counts and the tenant's key limit.
+#[derive(Debug)]
+pub struct KeyPage {
+    pub rows: Vec<KeyRow>,
+    pub total: u64,
+    pub counts: DashboardCounts,
+    pub key_limit: u32,
+    pub group_names: HashMap<i64, String>,
+}
+
+/// A key with its group (retired ones included), 30 days of usage and its history.
+#[derive(Debug)]
+pub struct KeyDetails {
+    pub row: KeyRow,
+    pub group: Option<Group>,
+    pub usage: Vec<UsageDay>,
+    pub history: Vec<AuditRecord>,
+}
+
+/// A live group of the tenant that keys may use, with its name.
+async fn choose_group(
+    tx: &Tx,
+    tenant_id: i64,
+    group_id: i64,
+) -> Result<(GroupChoice, String), ApiError> {
+    let g = tx
+        .live_group(tenant_id, group_id)
+        .await?
+        .ok_or(ValidationError::new(Field::GroupId, Invalid::NoSuchGroup))?;
+    Ok((GroupChoice::new(g.id, g.kind)?, g.name))
+}
+
+/// Generates a key: under the tenant's write lock, checks the group and the
+/// quota, draws the secret and stores its digest with the audit record and
+/// the event. A key id collision (≈2^-71 per pair) is retried with a new key.
+pub async fn create(
+    state: &AppState,
+    origin: &Origin,
+    tenant_id: i64,
+    draft: KeyDraft,
+    now: DateTime<Utc>,
+) -> Result<Issued, ApiError> {
+    let verifier = state.keys.verifier();
+    for _ in 0..3 {
+        let tx = state.db.begin_tenant_write(tenant_id).await?;
+        let (group, group_name) = choose_group(&tx, tenant_id, draft.group_id).await?;
+        let quota = tx.tenant(tenant_id).await?.quota;
+        let used = tx.count_live_keys(tenant_id).await?;
+        let input = NewKey {
+            name: draft.name.clone(),
+            description: draft.description.clone(),
+            group,
+            ip_allowlist: draft.ip_allowlist.clone(),
+            expires_at: draft.expires_at,
+        };
+        let (key, secret) = generate(
+            tenant_id,
+            quota,
+            used,
+            input,
+            &origin.display_name,
+            verifier.format(),
+            verifier.hasher(),
+            now,
+            &mut os_rng(),
+        )?;
+        let row = match tx.insert_key(&key).await {
+            Ok(row) => row,
+            Err(e) if e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let key_id = key.key_id;
+        let audit = key_audit(
+            origin,
+            tenant_id,
+            AuditAction::ApiKeyCreated,
+            &key_id,
+            vec![],
+        );
+        let events = vec![DomainEvent::KeyCreated { tenant_id, key_id }];
+        let events = commit(state, tx, Some(audit), events, now).await?;
+        let key = Written {
+            row,
+            group_name,
+            events,
+        };
+        return Ok(Issued { key, secret });
+    }
+    Err(ApiError::internal("could not draw a unique key id"))
+}
+
+fn key_audit(
+    origin: &Origin,
+    tenant_id: i64,
+    action: AuditAction,
+    key_id: &KeyId,
+    changed: Vec<String>,
+) -> crate::db::AuditEntry {
+    origin.audit(
+        Some(tenant_id),
+        action,
+        AuditTarget::ApiKey,
+        Some(key_id.to_string()),
+        changed,
+    )
+}
+
+/// Edits name, description, group, IP allowlist or expiry; the secret is
+/// untouched. An edit that changes nothing writes nothing.
+pub async fn edit(
+    state: &AppState,
+    origin: &Origin,
+    tenant_id: i64,
+    key_id: &KeyId,
+    edit: KeyEdit,
+    now: DateTime<Utc>,
+) -> Result<Written, ApiError> {
+    let tx = state.db.begin_tenant_write(tenant_id).await?;
+    let group = match edit.group_id {
+        Some(g) => Some(choose_group(&tx, tenant_id, g).await?.0),
+        None => None,
+    };
+    let mut row = tx.key(tenant_id, key_id.as_str()).await?;
+    let patch = KeyPatch {
+        name: edit.name,
+        description: edit.description,
+        group,
+        ip_allowlist: edit.ip_allowlist,
+        expires_at: edit.expires_at,
+    };
+    let changed = row.key.edit(patch, now)?;
+    let (mut audit, mut events) = (None, Vec::new());
+    if !changed.is_empty() {
+        tx.update_key(&row.key).await?;
+        let fields = changed.iter().map(|f| f.as_str().to_owned()).collect();
+        audit = Some(key_audit(
+            origin,
+            tenant_id,
+            AuditAction::ApiKeyUpdated,
+            key_id,
+            fields,
+        ));
+        events.push(DomainEvent::KeyUpdated {
+            tenant_id,
+            key_id: *key_id,
+            changed,
+        });
+    }
+    finish(state, tx, row, audit, events, now).await
+}
+
+/// Reads the key's group name in the transaction, then commits.
+async fn finish(
+    state: &AppState,
+    tx: Tx,
+    row: KeyRow,
+    audit: Option<crate::db::AuditEntry>,
+    events: Vec<DomainEvent>,
+    now: DateTime<Utc>,
+) -> Result<Written, ApiError> {
+    let group_name = tx
+        .group_name(row.key.tenant_id, row.key.group_id)
+        .await?
+        .unwrap_or_default();
+    let events = commit(state, tx, audit, events, now).await?;
+    Ok(Written {
+        row,
+        group_name,
+        events,
+    })
+}
+
+/// Issues a new secret for the same key id and configuration; the previous
+/// secret keeps working for `grace`.
+pub async fn rotate(
+    state: &AppState,
+    origin: &Origin,
+    tenant_id: i64,
+    key_id: &KeyId,
+    grace: GracePeriod,
+    new_expiry: Option<Expiry>,
+    now: DateTime<Utc>,
+) -> Result<Issued, ApiError> {
+    let verifier = state.keys.verifier();
+    let tx = state.db.begin_tenant_write(tenant_id).await?;
+    let mut row = tx.key(tenant_id, key_id.as_str()).await?;
+    let before = row.key.expires_at;
+    let secret = row.key.rotate(
+        grace,
+        new_expiry,
+        verifier.format(),
+        verifier.hasher(),
+        now,
+        &mut os_rng(),
+    )?;
+    tx.update_key(&row.key).await?;
+    let mut changed = vec!["secret".to_owned()];
+    if row.key.expires_at != before {
+        changed.push("expires_at".to_owned());
+    }
+    let audit = key_audit(
+        origin,
+        tenant_id,
+        AuditAction::ApiKeyRotated,
+        key_id,
+        changed,
+    );
+    let events = vec![DomainEvent::KeyRotated {
+        tenant_id,
+        key_id: *key_id,
+        previous_valid_until: row.key.previous.as_ref().map(|p| p.valid_until),
+    }];
+    let key = finish(state, tx, row, Some(audit), events, now).await?;
+    Ok(Issued { key, secret })
+}
+
+/// Revokes a key: immediate and permanent.
+pub async fn revoke(
+    state: &AppState,
+    origin: &Origin,
+    tenant_id: i64,
+    key_id: &KeyId,
+    now: DateTime<Utc>,
+) -> Result<Written, ApiError> {
+    let tx = state.db.begin_tenant_write(tenant_id).await?;
+    let mut row = tx.key(tenant_id, key_id.as_str()).await?;
+    row.key.revoke(now)?;
+    tx.update_key(&row.key).await?;
+    let audit = key_audit(
+        origin,
+        tenant_id,
+        AuditAction::ApiKeyRevoked,
+        key_id,
+        vec![],
+    );
+    let events = vec![DomainEvent::KeyRevoked {
+        tenant_id,
+        key_id: *key_id,
+    }];
+    finish(state, tx, row, Some(audit), events, now).await
+}
+
+/// A page of the tenant's keys, the dashboard counts and the quota.
+pub async fn list(
+    state: &AppState,
+    tenant_id: i64,
+    filter: &KeyFilter,
+    offset: u64,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<KeyPage, ApiError> {
+    let (rows, total) = state
+        .db
+        .list_keys(tenant_id, filter, offset, limit, now)
+        .await?;
+    let counts = state.db.dashboard_counts(tenant_id, now).await?;
+    let tenant = state
+        .db
+        .find_tenant(tenant_id)
+        .await?
+        .ok_or(ApiError::NotFound("Tenant"))?;
+    let mut group_ids: Vec<i64> = rows.iter().map(|r| r.key.group_id).collect();
+    group_ids.sort_unstable();
+    group_ids.dedup();
+    let group_names = state.db.group_names(tenant_id, &group_ids).await?;
+    Ok(KeyPage {
+        rows,
+        total,
+        counts,
+        key_limit: tenant.quota.limit(),
+        group_names,
+    })
+}
+
+/// A key of the tenant with its group, daily usage (30 days) and newest 100 audit events.
+pub async fn details(
+    state: &AppState,
+    tenant_id: i64,
+    key_id: &KeyId,
+    now: DateTime<Utc>,
+) -> Result<KeyDetails, ApiError> {
+    let row = state
+        .db
+        .find_key(tenant_id, key_id.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("API key"))?;
+    let group = state.db.find_group_any(tenant_id, row.key.group_id).await?;
+    let today = now.date_naive();
+    let since = today - Duration::days(29);
+    let usage = state
+        .db
+        .key_usage(tenant_id, key_id.as_str(), since, today)
+        .await?;
+    let history = state
+        .db
+        .key_history(tenant_id, key_id.as_str(), 100)
+        .await?;
+    Ok(KeyDetails {
+        row,
+        group,
+        usage,
+        history,
+    })
+}

@@ -1,0 +1,95 @@
+//! Use cases: one function per lifecycle action, shared by the HTTP
+//! handlers (`routes`) and the command line (`main`, `bootstrap`).
+//!
+//! A use case opens the transaction, calls the domain (`keyward-core`),
+//! writes the change, its audit record and the [`DomainEvent`]s it produced
+//! (the outbox) through the persistence port (`db`), and commits. After the
+//! commit the events are handed to [`events::dispatch`] (cache
+//! invalidation) and returned to the caller. Nothing else writes those
+//! tables.
+
+pub mod audit;
+pub mod events;
+pub mod groups;
+pub mod keys;
+pub mod sessions;
+pub mod tenants;
+pub mod users;
+
+use crate::auth::Caller;
+use crate::db::{AuditEntry, Tx};
+use crate::error::ApiError;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use keyward_core::api::AuditAction;
+use keyward_core::audit::AuditTarget;
+use keyward_core::event::DomainEvent;
+
+/// Who started a change, as the audit log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// `user:<name>`, `api_key:<id>`, `system` or `system:cli`.
+    pub actor: String,
+    /// The name shown as a key's "created by".
+    pub display_name: String,
+    pub client_ip: Option<String>,
+}
+
+impl Origin {
+    /// A change made by the server itself (`system`) or the CLI (`system:cli`).
+    pub fn system(actor: &str) -> Self {
+        Self {
+            actor: actor.to_owned(),
+            display_name: actor.to_owned(),
+            client_ip: None,
+        }
+    }
+
+    /// A change requested over HTTP.
+    pub fn of(caller: &Caller) -> Self {
+        Self {
+            actor: caller.label(),
+            display_name: caller.display_name(),
+            client_ip: Some(caller.client_ip.to_string()),
+        }
+    }
+
+    fn audit(
+        &self,
+        tenant_id: Option<i64>,
+        action: AuditAction,
+        target: AuditTarget,
+        target_id: Option<String>,
+        changed_fields: Vec<String>,
+    ) -> AuditEntry {
+        AuditEntry {
+            tenant_id,
+            actor: self.actor.clone(),
+            action,
+            target,
+            target_id,
+            changed_fields,
+            client_ip: self.client_ip.clone(),
+        }
+    }
+}
+
+/// Writes the change's audit record and events, announces key changes to
+/// other instances (delivered at commit), commits, then lets this
+/// instance's caches consume the events. Returns the events.
+async fn commit(
+    state: &AppState,
+    tx: Tx,
+    audit: Option<AuditEntry>,
+    events: Vec<DomainEvent>,
+    now: DateTime<Utc>,
+) -> Result<Vec<DomainEvent>, ApiError> {
+    if let Some(a) = &audit {
+        tx.audit(a, now).await?;
+    }
+    tx.record_events(&events, now).await?;
+    events::announce(&tx, &events).await?;
+    tx.commit().await?;
+    events::dispatch(&state.keys, &events);
+    Ok(events)
+}

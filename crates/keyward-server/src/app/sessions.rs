@@ -1,0 +1,178 @@
+//! Sign-in and sign-out of admin users.
+
+use super::{Origin, commit};
+use crate::auth::new_session_token;
+use crate::db::{AuditEntry, UserRecord};
+use crate::error::ApiError;
+use crate::state::AppState;
+use chrono::{DateTime, Duration, Utc};
+use keyward_core::api::AuditAction;
+use keyward_core::audit::AuditTarget;
+use keyward_core::event::DomainEvent;
+use keyward_core::tenant::Tenant;
+use std::net::IpAddr;
+
+/// A sign-in attempt.
+pub struct SignIn {
+    pub username: String,
+    pub password: String,
+    pub client_ip: IpAddr,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("client_ip", &self.client_ip)
+            .finish()
+    }
+}
+
+/// A new session: the token is shown to the client once.
+pub struct SignedIn {
+    pub token: String,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserRecord,
+    pub tenant: Tenant,
+    pub events: Vec<DomainEvent>,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("token", &"[redacted]")
+            .field("csrf_token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The throttle keys of an attempt: the username, and the address (IPv6
+/// clients per /64: one host usually owns the whole range).
+fn throttle_keys(username: &str, ip: IpAddr) -> [String; 2] {
+    let ip_key = match ip {
+        IpAddr::V6(v6) => format!(
+            "ip:{}/64",
+            ipnet::Ipv6Net::new(v6, 64)
+                .map(|n| n.trunc().addr())
+                .unwrap_or(v6)
+        ),
+        v4 => format!("ip:{v4}"),
+    };
+    [format!("user:{}", username.to_lowercase()), ip_key]
+}
+
+/// Checks username and password (one argon2 verification whether or not
+/// the user exists), throttles failures per username and per address,
+/// audits the attempt, and on success stores a new session (its token's
+/// hash only).
+pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiError> {
+    let username = attempt.username.trim().to_owned();
+    let [user_key, ip_key] = throttle_keys(&username, attempt.client_ip);
+    for k in [&user_key, &ip_key] {
+        if let Err(retry_after) = state.login_throttle.check(k) {
+            return Err(ApiError::Throttled { retry_after });
+        }
+    }
+    let found = if username.len() <= 200 {
+        state.db.find_credentials(&username).await?
+    } else {
+        None
+    };
+    let stored = found.as_ref().map(|c| c.password_hash.clone());
+    let ok = state.passwords.verify(attempt.password, stored).await?;
+    let now = crate::now();
+    let mut audit = AuditEntry {
+        tenant_id: found.as_ref().map(|c| c.user.tenant_id),
+        actor: format!("user:{}", username.chars().take(100).collect::<String>()),
+        action: AuditAction::LoginFailed,
+        target: AuditTarget::Session,
+        target_id: None,
+        changed_fields: Vec::new(),
+        client_ip: Some(attempt.client_ip.to_string()),
+    };
+    let user = match (ok, found) {
+        (true, Some(c)) => c.user,
+        _ => {
+            state.login_throttle.fail(&user_key);
+            state.login_throttle.fail(&ip_key);
+            state.db.record_audit(&audit, now).await?;
+            return Err(ApiError::Unauthenticated("Invalid username or password."));
+        }
+    };
+    state.login_throttle.reset(&user_key);
+    let (token, hash) = new_session_token();
+    let expires_at = now + Duration::seconds(state.settings.session_ttl_seconds);
+    audit.action = AuditAction::LoginSucceeded;
+    let tx = state.db.begin().await?;
+    let session_id = tx
+        .insert_session(
+            user.id,
+            hash.clone(),
+            expires_at,
+            audit.client_ip.clone(),
+            now,
+        )
+        .await?;
+    let tenant = tx.tenant(user.tenant_id).await?;
+    let events = vec![DomainEvent::SessionStarted {
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        session_id,
+    }];
+    let events = commit(state, tx, Some(audit), events, now).await?;
+    Ok(SignedIn {
+        token,
+        csrf_token: state.csrf.token_for(&hash),
+        expires_at,
+        user,
+        tenant,
+        events,
+    })
+}
+
+/// Ends a session, audited in the tenant the request acts in.
+pub async fn sign_out(
+    state: &AppState,
+    origin: &Origin,
+    tenant_id: i64,
+    user_id: i64,
+    session_id: i64,
+) -> Result<Vec<DomainEvent>, ApiError> {
+    let now = crate::now();
+    let tx = state.db.begin().await?;
+    tx.revoke_session(session_id, now).await?;
+    let audit = origin.audit(
+        Some(tenant_id),
+        AuditAction::Logout,
+        AuditTarget::Session,
+        Some(session_id.to_string()),
+        vec![],
+    );
+    let events = vec![DomainEvent::SessionEnded {
+        tenant_id,
+        user_id,
+        session_id,
+    }];
+    commit(state, tx, Some(audit), events, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_per_username_and_per_address_or_ipv6_64() {
+        let [u, ip] = throttle_keys("Alice", "203.0.113.7".parse().unwrap());
+        assert_eq!((u.as_str(), ip.as_str()), ("user:alice", "ip:203.0.113.7"));
+        let [_, a] = throttle_keys("a", "2001:db8:1:2:aaaa::1".parse().unwrap());
+        let [_, b] = throttle_keys("a", "2001:db8:1:2:bbbb::2".parse().unwrap());
+        let [_, c] = throttle_keys("a", "2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, "ip:2001:db8:1:2::/64");
+        assert_eq!(a, b, "one /64 is one client");
+        assert_ne!(a, c);
+    }
+}

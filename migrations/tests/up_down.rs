@@ -1,0 +1,46 @@
+//! Every migration goes up, down and up again on SQLite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: failing loudly is the point
+
+use migrations::{Migrator, MigratorTrait, SchemaManager};
+use sea_orm_migration::sea_orm::Database;
+
+#[tokio::test]
+async fn the_outbox_table_comes_and_goes_with_its_migration() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let path = std::env::temp_dir().join(format!(
+        "keyward-migrations-{}-{nanos}.db",
+        std::process::id()
+    ));
+    let db = Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let schema = SchemaManager::new(&db);
+    Migrator::up(&db, None).await.unwrap();
+    assert!(schema.has_table("domain_events").await.unwrap());
+    assert!(
+        schema
+            .has_index("domain_events", "idx_domain_events_occurred")
+            .await
+            .unwrap()
+    );
+
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_table("domain_events").await.unwrap());
+    assert!(
+        schema.has_table("api_keys").await.unwrap(),
+        "only the last migration went down"
+    );
+
+    Migrator::up(&db, None).await.unwrap();
+    assert!(schema.has_table("domain_events").await.unwrap());
+    Migrator::down(&db, None).await.unwrap();
+    for table in ["domain_events", "api_keys", "tenants"] {
+        assert!(!schema.has_table(table).await.unwrap(), "{table}");
+    }
+    db.close().await.unwrap();
+    std::fs::remove_file(&path).ok();
+}
