@@ -1,8 +1,9 @@
 //! Reusable pieces: dialogs and their one footer, the form state every form
-//! uses, toasts, the secret modal, key forms and dialogs, the usage chart,
+//! uses, the expiry presets and warnings, toasts, the secret modal, key forms and dialogs, the usage chart,
 //! icons and the loading and error states.
 
 pub mod dialog_footer;
+pub mod expiry;
 pub mod form;
 pub mod icons;
 pub mod key_dialogs;
