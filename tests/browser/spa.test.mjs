@@ -659,7 +659,9 @@ describe('Keyward SPA', () => {
     await dialog.getByRole('button', { name: 'Save group' }).click();
     await dialog.getByText('Permissions must contain at least one permission.').waitFor();
     await dialog.locator('#perm-services-read').check();
+    assert.equal(await dialog.getByTestId('admin-level-warning').count(), 0);
     await dialog.locator('#perm-admin').check();
+    await dialog.getByTestId('admin-level-warning').getByText('admin-level access').waitFor();
     assert.equal(await dialog.locator('#perm-services-write').isDisabled(), true, 'admin covers every permission');
     assert.equal(await dialog.locator('#perm-services-write').isChecked(), true);
     await shot('16-group-dialog');

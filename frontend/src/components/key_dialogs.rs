@@ -5,10 +5,10 @@
 
 use crate::api::{self, ApiError};
 use crate::components::dialog_footer::{Confirm, DialogFooter};
-use crate::components::expiry::{
+use crate::components::form::{FormError, FormState};
+use crate::components::guidance::{
     ExpiryChoice, ExpiryChoices, NeverExpiresWarning, today as today_utc,
 };
-use crate::components::form::{FormError, FormState};
 use crate::components::key_form::{KeyFields, KeyForm, today};
 use crate::components::modal::Modal;
 use crate::components::secret_modal::SecretModal;

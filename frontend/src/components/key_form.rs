@@ -3,11 +3,11 @@
 //! dialog. Every rule is a `keyward-core` parser; errors show while typing
 //! once a field has been changed, and server errors land on their field.
 
-use crate::components::expiry::{
+use crate::components::form::FormState;
+use crate::components::guidance::{
     AdminLevelWarning, ExpiryChoice, ExpiryChoices, NeverExpiresWarning, is_admin_level,
     today as today_utc,
 };
-use crate::components::form::FormState;
 use crate::format;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::api::{ApiKeyView, CreateApiKeyRequest, GroupView, UpdateApiKeyRequest};

@@ -1,8 +1,8 @@
-//! Expiry guidance from seed 000's best practices ("set expiry for security
-//! (90 days to 1 year)", "never expires: not recommended", "avoid creating
-//! admin keys"): the presets every form that sets an expiry offers, the date
-//! each one means, and the warnings for a key that never expires and for an
-//! admin-level group.
+//! Seed 000's best practices in the forms ("set expiry for security (90
+//! days to 1 year)", "never expires: not recommended", "avoid creating admin
+//! keys"): the expiry presets every form that sets an expiry offers, the date
+//! each one means, and the warnings for a key that never expires and for
+//! admin-level permissions.
 //!
 //! A preset is counted from today's date (UTC, the zone in which an expiry
 //! date is defined) and sent as the same `YYYY-MM-DD` a typed date is.
