@@ -6,7 +6,7 @@ use crate::components::icons::LogoIcon;
 use crate::components::states::{Loading, error_view};
 use crate::components::toast::{ToastRegion, Toasts, use_toasts};
 use crate::counts::{KeyCounts, use_key_counts};
-use crate::pages::api_keys::{ApiKeysPage, LIST_PATH, SEED_LIST_PATH, is_key_path};
+use crate::pages::api_keys::{ApiKeysPage, LIST_PATH, SEED_LIST_PATH, is_key_path, pasted_key_id};
 use crate::pages::generate::GeneratePage;
 use crate::pages::groups::GroupsPage;
 use crate::pages::key_details::KeyDetailsPage;
@@ -72,11 +72,17 @@ fn Shell() -> impl IntoView {
 
     Effect::new(move |_| {
         if matches!(session.auth.get(), AuthState::SignedOut) {
-            let here = format!(
-                "{}{}",
-                location.pathname.get_untracked(),
+            // A search for a pasted key is not carried into `next`: the
+            // secret stays out of the sign-in page's address too.
+            let carries_a_key = location
+                .query
+                .with_untracked(|q| q.get("q").is_some_and(|q| pasted_key_id(&q).is_some()));
+            let search = if carries_a_key {
+                String::new()
+            } else {
                 location.search.get_untracked()
-            );
+            };
+            let here = format!("{}{search}", location.pathname.get_untracked());
             let next = if here == "/" || here.starts_with("/login") {
                 String::new()
             } else {

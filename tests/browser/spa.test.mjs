@@ -202,9 +202,12 @@ async function rowActionLayout() {
   });
 }
 
-/** Whether a click at the centre of `locator` reaches it (nothing covers it). */
+/** Whether a click at the centre of `locator` reaches it (nothing covers it). The
+ * window scrolls vertically to it; nothing scrolls sideways. */
 async function hitTestable(locator) {
   return locator.evaluate((el) => {
+    const top = el.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight - 60) window.scrollBy(0, top - window.innerHeight / 2);
     const r = el.getBoundingClientRect();
     const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
     return el === hit || el.contains(hit);
@@ -469,6 +472,17 @@ describe('Keyward SPA', () => {
     assert.equal(await page.getByLabel('Search').inputValue(), keyId);
     await page.goBack();
     assert.ok(!page.url().includes(secretPart), `the history has no entry with the secret: ${page.url()}`);
+    // Signed out, such a link does not carry the key to the sign-in page either.
+    const cookies = await context.cookies();
+    await page.evaluate(() => localStorage.removeItem('keyward.signed_in'));
+    await context.clearCookies();
+    await page.goto(`${base}/api-keys?q=${encodeURIComponent(`'${secret}'`)}`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    assert.ok(!decodeURIComponent(page.url()).includes(secretPart), `the sign-in address has no secret: ${page.url()}`);
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/api-keys');
+    assert.deepEqual(takeConsoleErrors(/status of 401/), []);
+    await context.addCookies(cookies);
+    await page.evaluate(() => localStorage.setItem('keyward.signed_in', '1'));
     await page.goto(`${base}/api-keys?q=${encodeURIComponent(secret.slice(-4))}`);
     await waitForRows(['ERP Integration']);
     await page.getByLabel('Search').fill('');
@@ -793,6 +807,16 @@ describe('Keyward SPA', () => {
       if (width === 1920) await shot('25-keys-1920');
     }
 
+    // Narrower desktop windows may scroll the table, but the actions column stays in view.
+    await page.setViewportSize({ width: 1024, height: 800 });
+    await page.waitForTimeout(100);
+    const narrow = await rowActionLayout();
+    assert.deepEqual(narrow.outside, [], `at 1024 px every action is in view: ${JSON.stringify(narrow)}`);
+    assert.ok(narrow.page <= 0, `at 1024 px the page does not scroll sideways: ${JSON.stringify(narrow)}`);
+    for (const b of await page.locator('tr[data-testid="key-row"] .cell-actions button').all()) {
+      assert.ok(await hitTestable(b), `at 1024 px ${await b.getAttribute('aria-label')} is not covered`);
+    }
+
     // A phone: the rows are cards, every action is on screen, large enough to tap, and works.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(100);
@@ -883,6 +907,17 @@ describe('Keyward SPA', () => {
     await shortLink.click();
     await waitForUrl((u) => u.pathname === '/api-keys' && u.search === '', 'the short path');
     await row('Monitoring').waitFor();
+
+    // On a phone the menu opens inside the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await menuButton.click();
+    const box = await panel.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `the menu fits the phone: ${JSON.stringify(box)}`);
+    await shot('32-settings-menu-390');
+    await seedLink.click();
+    await waitForUrl((u) => u.pathname === '/tenant-api-keys', '/tenant-api-keys on a phone');
+    await row('Monitoring').waitFor();
+    await page.setViewportSize({ width: 1366, height: 900 });
     assert.deepEqual(takeConsoleErrors(), []);
   });
 

@@ -15,6 +15,7 @@ use crate::components::secret_modal::SecretModal;
 use crate::components::states::{Loading, error_view};
 use crate::components::toast::use_toasts;
 use crate::counts::use_key_counts;
+use crate::format;
 use crate::session::use_session;
 use chrono::Utc;
 use keyward_core::Field;
@@ -304,7 +305,7 @@ fn RotateKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>)
         actions.rotate.pending(),
     );
     let name = key.name.clone();
-    let never_expires = key.expires_at.is_none();
+    let current_expiry = key.expires_at.map(format::date);
     let key = StoredValue::new(key);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -330,7 +331,7 @@ fn RotateKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>)
                     <strong>{grace}</strong>
                 </p>
                 <GraceChoices form=form/>
-                <RotateExpiryField form=form never_expires=never_expires/>
+                <RotateExpiryField form=form current_expiry=current_expiry/>
                 <FormError form=form/>
                 <DialogFooter on_dismiss=on_close autofocus_dismiss=true confirm=rotate/>
             </form>
@@ -369,7 +370,8 @@ fn GraceChoices(form: RotateForm) -> impl IntoView {
 /// The new expiry: keep the current one, a preset, or a custom date; the
 /// warning when the key will never expire.
 #[component]
-fn RotateExpiryField(form: RotateForm, never_expires: bool) -> impl IntoView {
+fn RotateExpiryField(form: RotateForm, current_expiry: Option<String>) -> impl IntoView {
+    let never_expires = current_expiry.is_none();
     let error = Signal::derive(move || {
         form.error(Field::ExpiresAt, |v| {
             let raw = &v.expires;
@@ -407,10 +409,9 @@ fn RotateExpiryField(form: RotateForm, never_expires: bool) -> impl IntoView {
             v.custom = true;
         });
     };
-    let keep = if never_expires {
-        "Keep: never expires"
-    } else {
-        "Keep the current expiry"
+    let keep = match &current_expiry {
+        None => "Keep: never expires".to_owned(),
+        Some(date) => format!("Keep {date}"),
     };
     view! {
         <fieldset class="field">
@@ -418,7 +419,7 @@ fn RotateExpiryField(form: RotateForm, never_expires: bool) -> impl IntoView {
             <ExpiryChoices
                 name="rotate-expiry".to_owned()
                 shown=shown
-                none_label=keep.to_owned()
+                none_label=keep
                 none_first=true
                 on_pick=pick
             />

@@ -26,6 +26,7 @@ use dashboard::{QuotaHeader, Widgets};
 use leptos::prelude::*;
 use pager::Pager;
 use query::UrlQuery;
+pub use query::pasted_key_id;
 use table::KeyTable;
 use toolbar::{SearchBox, Toolbar};
 
