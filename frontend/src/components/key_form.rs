@@ -704,6 +704,42 @@ mod tests {
     }
 
     #[test]
+    fn a_preset_sends_exactly_its_date_and_never_sends_none() {
+        let groups = [group(7, GroupKind::TenantApiKey)];
+        let today = now().date_naive();
+        let mut v = KeyValues {
+            name: "ERP".to_owned(),
+            group_id: "7".to_owned(),
+            ..KeyValues::new_key(today)
+        };
+        let expires = |v: &KeyValues| v.create_request(&groups, now()).and_then(|r| r.expires_at);
+        assert_eq!(
+            expires(&v).as_deref(),
+            Some("2030-08-30"),
+            "90 days by default"
+        );
+        v.pick_expiry(ExpiryChoice::Days30, today);
+        assert_eq!(expires(&v).as_deref(), Some("2030-07-01"));
+        v.pick_expiry(ExpiryChoice::Year, today);
+        assert_eq!(expires(&v).as_deref(), Some("2031-06-01"));
+        v.pick_expiry(ExpiryChoice::Custom, today);
+        assert_eq!(
+            expires(&v).as_deref(),
+            Some("2031-06-01"),
+            "custom starts from the date shown"
+        );
+        assert_eq!(
+            ExpiryChoice::shown(&v.expires, v.expiry_custom, today),
+            ExpiryChoice::Custom
+        );
+        v.pick_expiry(ExpiryChoice::None, today);
+        assert_eq!(
+            v.create_request(&groups, now()).map(|r| r.expires_at),
+            Some(None)
+        );
+    }
+
+    #[test]
     fn the_update_request_holds_only_what_changed() {
         let groups = [group(7, GroupKind::TenantApiKey)];
         let at = now();
