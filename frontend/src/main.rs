@@ -16,6 +16,7 @@
 mod api;
 mod app;
 mod components;
+mod counts;
 mod format;
 mod pages;
 mod session;

@@ -44,6 +44,45 @@ function isoDate(daysFromNow) {
   return new Date(Date.now() + daysFromNow * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** The date `years` from today (UTC); 29 February becomes 28 February. */
+function isoDateYears(years) {
+  const now = new Date();
+  const y = now.getUTCFullYear() + years;
+  const m = now.getUTCMonth();
+  const last = new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+  return new Date(Date.UTC(y, m, Math.min(now.getUTCDate(), last))).toISOString().slice(0, 10);
+}
+
+/** The JSON body of the next request for `method` to a path ending in `suffix`, once `act` has run. */
+async function requestBody(method, suffix, act) {
+  const [req] = await Promise.all([
+    page.waitForRequest((r) => r.method() === method && new URL(r.url()).pathname.endsWith(suffix)),
+    act(),
+  ]);
+  return JSON.parse(req.postData() ?? 'null');
+}
+
+/** The text of the tenant switcher's selected option. */
+async function switcherText() {
+  return page.getByTestId('tenant-switcher').evaluate((s) => s.options[s.selectedIndex]?.textContent ?? '');
+}
+
+/** Waits until the tenant switcher shows `pattern` for the selected tenant. */
+async function waitForSwitcher(pattern) {
+  await page
+    .waitForFunction(
+      (source) => {
+        const s = document.querySelector('[data-testid="tenant-switcher"]');
+        return s && new RegExp(source).test(s.options[s.selectedIndex]?.textContent ?? '');
+      },
+      pattern.source,
+      { timeout: STEP_TIMEOUT },
+    )
+    .catch(async (e) => {
+      throw new Error(`the tenant switcher never showed ${pattern}: ${await switcherText()} (${e.message})`);
+    });
+}
+
 async function api(method, path, { token, body, headers = {} } = {}) {
   const res = await fetch(base + path, {
     method,
@@ -134,6 +173,44 @@ async function signOut() {
 async function waitForUrl(predicate, what) {
   await page.waitForURL((url) => predicate(new URL(url)), { timeout: STEP_TIMEOUT }).catch((e) => {
     throw new Error(`URL never matched ${what}: ${page.url()} (${e.message})`);
+  });
+}
+
+/** Where every row action sits at the current viewport, and whether the table scrolls sideways. */
+async function rowActionLayout() {
+  return page.evaluate(() => {
+    const wrap = document.querySelector('.table-wrap');
+    const box = wrap.getBoundingClientRect();
+    const buttons = [...document.querySelectorAll('tr[data-testid="key-row"] .cell-actions button')];
+    const outside = buttons
+      .map((b) => ({ b, r: b.getBoundingClientRect() }))
+      .filter(
+        ({ r }) =>
+          r.width === 0 ||
+          r.left < Math.max(0, box.left) - 0.5 ||
+          r.right > Math.min(window.innerWidth, box.right) + 0.5,
+      )
+      .map(({ b, r }) => `${b.getAttribute('aria-label')} at ${Math.round(r.left)}–${Math.round(r.right)}`);
+    return {
+      buttons: buttons.length,
+      outside,
+      overflow: wrap.scrollWidth - wrap.clientWidth,
+      table: Math.round(document.querySelector('.keys-table').getBoundingClientRect().width),
+      container: Math.round(box.width),
+      page: document.documentElement.scrollWidth - window.innerWidth,
+    };
+  });
+}
+
+/** Whether a click at the centre of `locator` reaches it (nothing covers it). The
+ * window scrolls vertically to it; nothing scrolls sideways. */
+async function hitTestable(locator) {
+  return locator.evaluate((el) => {
+    const top = el.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight - 60) window.scrollBy(0, top - window.innerHeight / 2);
+    const r = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    return el === hit || el.contains(hit);
   });
 }
 
@@ -264,6 +341,7 @@ describe('Keyward SPA', () => {
   });
 
   test('the generate form validates while typing and the secret is shown once', async () => {
+    assert.match(await switcherText(), /^Default \(0\/10 keys\)$/);
     await page.getByTestId('generate').click();
     await page.getByRole('heading', { level: 1, name: 'Generate API key' }).waitFor();
 
@@ -293,6 +371,8 @@ describe('Keyward SPA', () => {
     const dialog = page.getByRole('dialog', { name: 'API key generated' });
     await dialog.waitFor();
     await dialog.getByText('it will not be shown again').waitFor();
+    // Every view of the count follows the write, the header's tenant switcher too.
+    await waitForSwitcher(/^Default \(1\/10 keys\)$/);
     secret = await page.getByTestId('secret').inputValue();
     assert.match(secret, /^sk_live_[0-9A-Za-z]{12}_[0-9A-Za-z]{34}$/);
     keyId = secret.slice('sk_live_'.length, 'sk_live_'.length + 12);
@@ -315,6 +395,8 @@ describe('Keyward SPA', () => {
     const values = await page.locator('input, textarea').evaluateAll((els) => els.map((e) => e.value));
     assert.ok(!values.includes(secret), 'no field holds the secret');
     await row('ERP Integration').waitFor();
+    assert.match(await page.getByTestId('quota').innerText(), /^1\/10 keys/);
+    assert.match(await switcherText(), /^Default \(1\/10 keys\)$/);
     assert.equal(await row('ERP Integration').getByTestId('status').innerText(), 'Active');
     assert.match(await row('ERP Integration').locator('code.masked').innerText(), new RegExp(`^sk_live_…${secret.slice(-4)}$`));
     assert.deepEqual(takeConsoleErrors(), []);
@@ -352,6 +434,56 @@ describe('Keyward SPA', () => {
     await waitForRows(['Billing Sync']);
     await page.getByLabel('Search').fill(secret.slice(-4));
     await waitForUrl((u) => u.searchParams.get('q') === secret.slice(-4), 'q=<last 4>');
+    await waitForRows(['ERP Integration']);
+
+    // A whole key pasted with quotes or whitespace around it is searched by
+    // its key id: the secret never reaches the URL or the history.
+    await page.evaluate(() => {
+      window.__urls = [];
+      for (const f of ['pushState', 'replaceState']) {
+        const original = history[f].bind(history);
+        history[f] = (state, title, url) => {
+          window.__urls.push(String(url));
+          return original(state, title, url);
+        };
+      }
+    });
+    for (const pasted of [`"${secret}"`, `  '${secret}'\n`, `“${secret}”`, ` ${secret} `]) {
+      await page.getByLabel('Search').fill('');
+      await waitForUrl((u) => !u.searchParams.has('q'), 'no q');
+      await page.getByLabel('Search').fill(pasted);
+      await page.waitForFunction((id) => document.querySelector('#key-search').value === id, keyId, { timeout: 250 }).catch(async () => {
+        throw new Error(`the box does not show the key id at once: ${await page.getByLabel('Search').inputValue()}`);
+      });
+      await page.getByTestId('search-note').getByText('searched by its key id').waitFor();
+      await waitForUrl((u) => u.searchParams.get('q') === keyId, 'q=<key id>');
+      await waitForRows(['ERP Integration']);
+    }
+    await shot('06b-search-pasted-key');
+    const urls = await page.evaluate(() => window.__urls);
+    assert.ok(urls.length >= 4, `the searches went through the history: ${urls.length}`);
+    const secretPart = secret.slice(-34);
+    assert.deepEqual(urls.filter((u) => u.includes(secretPart) || decodeURIComponent(u).includes(secretPart)), []);
+    assert.ok(!page.url().includes(secretPart));
+    // A link that carries a quoted key is replaced by the same view searching its key id.
+    await page.goto(`${base}/api-keys?q=${encodeURIComponent(`"${secret}"`)}`);
+    await waitForUrl((u) => u.searchParams.get('q') === keyId, 'q=<key id> after a link with the key');
+    await waitForRows(['ERP Integration']);
+    assert.equal(await page.getByLabel('Search').inputValue(), keyId);
+    await page.goBack();
+    assert.ok(!page.url().includes(secretPart), `the history has no entry with the secret: ${page.url()}`);
+    // Signed out, such a link does not carry the key to the sign-in page either.
+    const cookies = await context.cookies();
+    await page.evaluate(() => localStorage.removeItem('keyward.signed_in'));
+    await context.clearCookies();
+    await page.goto(`${base}/api-keys?q=${encodeURIComponent(`'${secret}'`)}`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    assert.ok(!decodeURIComponent(page.url()).includes(secretPart), `the sign-in address has no secret: ${page.url()}`);
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/api-keys');
+    assert.deepEqual(takeConsoleErrors(/status of 401/), []);
+    await context.addCookies(cookies);
+    await page.evaluate(() => localStorage.setItem('keyward.signed_in', '1'));
+    await page.goto(`${base}/api-keys?q=${encodeURIComponent(secret.slice(-4))}`);
     await waitForRows(['ERP Integration']);
     await page.getByLabel('Search').fill('');
     await waitForUrl((u) => !u.searchParams.has('q'), 'no q');
@@ -481,6 +613,7 @@ describe('Keyward SPA', () => {
 
   test('revoking asks the exact question, shows Revoked and rejects the key', async () => {
     await page.goto(`${base}/api-keys`);
+    await waitForSwitcher(/^Default \(3\/10 keys\)$/);
     await row('ERP Integration v2').getByRole('button', { name: 'Revoke API key ERP Integration v2' }).click();
     const dialog = page.getByRole('dialog', { name: 'Revoke API key' });
     await dialog.waitFor();
@@ -497,6 +630,8 @@ describe('Keyward SPA', () => {
       return r?.querySelector('[data-testid="status"]')?.textContent === 'Revoked';
     });
     assert.equal(await row('ERP Integration v2').getByRole('button', { name: 'Edit API key ERP Integration v2' }).isDisabled(), true);
+    assert.match(await page.getByTestId('quota').innerText(), /^2\/10 keys/);
+    await waitForSwitcher(/^Default \(2\/10 keys\)$/);
     assert.equal(await whoamiStatus(secret), 401, 'a revoked key is rejected');
     await page.getByLabel('Status').selectOption('revoked');
     await waitForUrl((u) => u.searchParams.get('status') === 'revoked', 'status=revoked');
@@ -538,7 +673,9 @@ describe('Keyward SPA', () => {
     await dialog.getByRole('button', { name: 'Save group' }).click();
     await dialog.getByText('Permissions must contain at least one permission.').waitFor();
     await dialog.locator('#perm-services-read').check();
+    assert.equal(await dialog.getByTestId('admin-level-warning').count(), 0);
     await dialog.locator('#perm-admin').check();
+    await dialog.getByTestId('admin-level-warning').getByText('admin-level access').waitFor();
     assert.equal(await dialog.locator('#perm-services-write').isDisabled(), true, 'admin covers every permission');
     assert.equal(await dialog.locator('#perm-services-write').isChecked(), true);
     await shot('16-group-dialog');
@@ -634,6 +771,259 @@ describe('Keyward SPA', () => {
     await shot('23-phone-edit');
     await page.keyboard.press('Escape');
     await page.setViewportSize({ width: 1366, height: 900 });
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('every row action is visible without scrolling from 1,280 px up, and usable on a 390 px phone', async () => {
+    // Long but valid values: the widest a row gets in practice.
+    await ok('PATCH', `/v1/tenants/${defaultTenantId}`, { token: adminToken, body: { key_limit: 10 } });
+    const wideGroup = await ok('POST', '/v1/groups', {
+      token: adminToken,
+      body: { name: 'Partner integrations (read-only, EU region)', kind: 'tenant_api_key', permissions: ['customers:read'] },
+    });
+    await ok('POST', '/v1/api-keys', {
+      token: adminToken,
+      body: {
+        name: 'Customer Portal Backend – production cluster',
+        description: 'Used by the customer self-service portal backend to read customers, services and invoices; rotate quarterly.',
+        group_id: wideGroup.id,
+        expires_at: isoDate(20),
+      },
+    });
+    await page.goto(`${base}/api-keys`);
+    await row('Customer Portal Backend – production cluster').waitFor();
+    for (const width of [1280, 1400, 1920]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.waitForTimeout(100);
+      const layout = await rowActionLayout();
+      assert.ok(layout.buttons >= 15, `every row has its actions (${layout.buttons})`);
+      assert.deepEqual(layout.outside, [], `at ${width} px every action is inside the table's visible area: ${JSON.stringify(layout)}`);
+      assert.ok(layout.overflow <= 0, `at ${width} px the table does not scroll sideways: ${JSON.stringify(layout)}`);
+      assert.ok(layout.page <= 0, `at ${width} px the page does not scroll sideways: ${JSON.stringify(layout)}`);
+      for (const b of await page.locator('tr[data-testid="key-row"] .cell-actions button').all()) {
+        assert.ok(await hitTestable(b), `at ${width} px ${await b.getAttribute('aria-label')} is not covered`);
+      }
+      if (width === 1280) await shot('24-keys-1280');
+      if (width === 1920) await shot('25-keys-1920');
+    }
+
+    // Narrower desktop windows may scroll the table, but the actions column stays in view.
+    await page.setViewportSize({ width: 1024, height: 800 });
+    await page.waitForTimeout(100);
+    const narrow = await rowActionLayout();
+    assert.deepEqual(narrow.outside, [], `at 1024 px every action is in view: ${JSON.stringify(narrow)}`);
+    assert.ok(narrow.page <= 0, `at 1024 px the page does not scroll sideways: ${JSON.stringify(narrow)}`);
+    for (const b of await page.locator('tr[data-testid="key-row"] .cell-actions button').all()) {
+      assert.ok(await hitTestable(b), `at 1024 px ${await b.getAttribute('aria-label')} is not covered`);
+    }
+
+    // A phone: the rows are cards, every action is on screen, large enough to tap, and works.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(100);
+    const phone = await rowActionLayout();
+    assert.deepEqual(phone.outside, [], `at 390 px every action is on screen: ${JSON.stringify(phone)}`);
+    assert.ok(phone.page <= 0, `at 390 px the page does not scroll sideways: ${JSON.stringify(phone)}`);
+    for (const b of await page.locator('tr[data-testid="key-row"] .cell-actions button').all()) {
+      await b.scrollIntoViewIfNeeded();
+      const r = await b.boundingBox();
+      assert.ok(r.width >= 44 && r.height >= 44, `${await b.getAttribute('aria-label')} is a 44 px touch target: ${JSON.stringify(r)}`);
+      assert.ok(await hitTestable(b), `${await b.getAttribute('aria-label')} is not covered`);
+    }
+    await shot('26-keys-390');
+    const revoke = row('Customer Portal Backend – production cluster').getByRole('button', {
+      name: 'Revoke API key Customer Portal Backend – production cluster',
+    });
+    await revoke.click();
+    const dialog = page.getByRole('dialog', { name: 'Revoke API key' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('tr[data-testid="key-row"]')].some(
+        (tr) =>
+          tr.querySelector('a.key-name')?.textContent === 'Customer Portal Backend – production cluster' &&
+          tr.querySelector('[data-testid="status"]')?.textContent === 'Revoked',
+      ),
+    );
+    await page.setViewportSize({ width: 1366, height: 900 });
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test("seed 001's route and menu: Settings → Data & Monitoring → API Keys opens /tenant-api-keys; /api-keys stays", async () => {
+    await page.goto(`${base}/api-keys`);
+    await row('Monitoring').waitFor();
+    const menuButton = page.getByTestId('settings-menu');
+    assert.equal(await menuButton.getAttribute('aria-expanded'), 'false');
+    await menuButton.click();
+    assert.equal(await menuButton.getAttribute('aria-expanded'), 'true');
+    const panel = page.locator('#settings-menu');
+    await panel.getByText('Data & Monitoring').waitFor();
+    const seedLink = page.getByRole('list', { name: 'Data & Monitoring' }).getByRole('link', { name: 'API Keys', exact: true });
+    await seedLink.waitFor();
+    await shot('27-settings-menu');
+    await page.keyboard.press('Escape');
+    await panel.waitFor({ state: 'hidden' });
+    assert.equal(await menuButton.getAttribute('aria-expanded'), 'false');
+    assert.ok(await menuButton.evaluate((b) => b === document.activeElement), 'focus returns to the menu button');
+    await menuButton.click();
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).click();
+    await panel.waitFor({ state: 'hidden' });
+
+    await menuButton.click();
+    await seedLink.click();
+    await waitForUrl((u) => u.pathname === '/tenant-api-keys', '/tenant-api-keys');
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await panel.waitFor({ state: 'hidden' });
+    await row('Monitoring').waitFor();
+    assert.equal(
+      (await page.getByTestId('keys-breadcrumb').innerText()).replace(/\s+/g, ' ').trim(),
+      'Settings / Data & Monitoring / API Keys',
+    );
+    assert.equal(await page.locator('#settings-menu a[href="/tenant-api-keys"]').getAttribute('aria-current'), 'page');
+    const shortLink = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys', exact: true });
+    assert.equal(await shortLink.getAttribute('aria-current'), 'page');
+    await shot('28-tenant-api-keys');
+
+    // The view lives in the query on this route too, and stays on it.
+    await page.getByLabel('Status').selectOption('revoked');
+    await waitForUrl((u) => u.pathname === '/tenant-api-keys' && u.searchParams.get('status') === 'revoked', 'status=revoked on the seed route');
+    await waitForRows(['Customer Portal Backend – production cluster', 'ERP Integration v2']);
+    await page.getByLabel('Search').fill('portal');
+    await waitForUrl((u) => u.pathname === '/tenant-api-keys' && u.searchParams.get('q') === 'portal', 'q on the seed route');
+    await waitForRows(['Customer Portal Backend – production cluster']);
+    await page.reload();
+    await waitForRows(['Customer Portal Backend – production cluster']);
+    assert.equal(await page.getByLabel('Search').inputValue(), 'portal');
+    assert.equal(await page.getByLabel('Status').inputValue(), 'revoked');
+    for (const path of ['/tenant-api-keys', '/api-keys']) {
+      await page.goto(`${base}${path}?status=active&sort=name&order=asc&per_page=10`);
+      await waitForRows(['Billing Sync', 'Last one', 'Monitoring']);
+      assert.equal(new URL(page.url()).pathname, path);
+      assert.equal(await page.getByLabel('Per page').inputValue(), '10');
+      await page.locator('button[data-sort="name"]').click();
+      await waitForUrl((u) => u.pathname === path && u.searchParams.get('order') === 'desc', `order=desc on ${path}`);
+      await waitForRows(['Monitoring', 'Last one', 'Billing Sync']);
+    }
+    await shortLink.click();
+    await waitForUrl((u) => u.pathname === '/api-keys' && u.search === '', 'the short path');
+    await row('Monitoring').waitFor();
+
+    // On a phone the menu opens inside the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await menuButton.click();
+    const box = await panel.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `the menu fits the phone: ${JSON.stringify(box)}`);
+    await shot('32-settings-menu-390');
+    await seedLink.click();
+    await waitForUrl((u) => u.pathname === '/tenant-api-keys', '/tenant-api-keys on a phone');
+    await row('Monitoring').waitFor();
+    await page.setViewportSize({ width: 1366, height: 900 });
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('expiry presets send exactly their date; never expiring and admin-level groups are warned about', async () => {
+    const admins = await ok('POST', '/v1/groups', {
+      token: adminToken,
+      body: { name: 'Administrators', kind: 'tenant_api_key', permissions: ['admin'] },
+    });
+    await page.goto(`${base}/api-keys/new`);
+    await page.getByRole('heading', { level: 1, name: 'Generate API key' }).waitFor();
+    const date = page.getByLabel('Expiration date');
+    // The recommended range's start is the default.
+    assert.equal(await page.getByLabel('90 days', { exact: true }).isChecked(), true);
+    assert.equal(await date.inputValue(), isoDate(90));
+    assert.equal(await page.getByTestId('never-expires-warning').count(), 0);
+
+    await page.getByLabel('Never expires', { exact: true }).check();
+    assert.equal(await date.inputValue(), '');
+    await page.getByTestId('never-expires-warning').getByText('Not recommended').waitFor();
+    await page.getByLabel('1 year', { exact: true }).check();
+    assert.equal(await date.inputValue(), isoDateYears(1));
+    await page.getByTestId('never-expires-warning').waitFor({ state: 'detached' });
+    await page.getByLabel('Custom date', { exact: true }).check();
+    assert.ok(await date.evaluate((d) => d === document.activeElement), 'a custom date is typed next');
+    await date.fill(isoDate(45));
+    assert.equal(await page.getByLabel('Custom date', { exact: true }).isChecked(), true);
+    await page.getByLabel('30 days', { exact: true }).check();
+    assert.equal(await date.inputValue(), isoDate(30));
+
+    await page.getByLabel('Authorization group').selectOption(String(admins.id));
+    await page.getByTestId('admin-level-warning').getByText('admin-level access').waitFor();
+    await page.getByLabel('Key name').fill('Preset key');
+    await shot('29-generate-presets-admin');
+    await page.getByLabel('Authorization group').selectOption(String(integrationsGroupId));
+    await page.getByTestId('admin-level-warning').waitFor({ state: 'detached' });
+    const created = await requestBody('POST', '/v1/api-keys', () =>
+      page.getByRole('button', { name: 'Generate', exact: true }).click(),
+    );
+    assert.equal(created.expires_at, isoDate(30), 'the 30-day preset sends today + 30 days');
+    await page.getByRole('dialog', { name: 'API key generated' }).waitFor();
+    await closeSecretModal();
+    await row('Preset key').waitFor();
+    assert.equal(await row('Preset key').locator('td[data-label="Expiry"]').innerText(), isoDate(30));
+
+    // Edit: the key's date reads as its preset; 1 year sends today + 1 year.
+    await row('Preset key').getByRole('button', { name: 'Edit API key Preset key' }).click();
+    let dialog = page.getByRole('dialog', { name: 'Edit API key Preset key' });
+    await dialog.getByLabel('Key name').waitFor();
+    assert.equal(await dialog.getByLabel('30 days', { exact: true }).isChecked(), true);
+    await dialog.getByLabel('1 year', { exact: true }).check();
+    assert.equal(await dialog.getByLabel('Expiration date').inputValue(), isoDateYears(1));
+    let body = await requestBody('PATCH', '/v1/api-keys/' + (await row('Preset key').getAttribute('data-key-id')), () =>
+      dialog.getByRole('button', { name: 'Save changes' }).click(),
+    );
+    assert.deepEqual(body, { expires_at: isoDateYears(1) });
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction(
+      (expected) =>
+        [...document.querySelectorAll('tr[data-testid="key-row"]')].some(
+          (tr) => tr.querySelector('a.key-name')?.textContent === 'Preset key' && tr.querySelector('td[data-label="Expiry"]')?.textContent === expected,
+        ),
+      isoDateYears(1),
+    );
+
+    // Edit: never expires is warned about, and sent as no expiry; an admin-level group too.
+    await row('Preset key').getByRole('button', { name: 'Edit API key Preset key' }).click();
+    dialog = page.getByRole('dialog', { name: 'Edit API key Preset key' });
+    await dialog.getByLabel('Key name').waitFor();
+    await dialog.getByLabel('Never expires', { exact: true }).check();
+    await dialog.getByTestId('never-expires-warning').waitFor();
+    await dialog.getByLabel('Authorization group').selectOption(String(admins.id));
+    await dialog.getByTestId('admin-level-warning').waitFor();
+    await shot('30-edit-never-admin');
+    await dialog.getByLabel('Authorization group').selectOption(String(integrationsGroupId));
+    body = await requestBody('PATCH', '/v1/api-keys/' + (await row('Preset key').getAttribute('data-key-id')), () =>
+      dialog.getByRole('button', { name: 'Save changes' }).click(),
+    );
+    assert.deepEqual(body, { expires_at: null });
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('tr[data-testid="key-row"]')].some(
+        (tr) => tr.querySelector('a.key-name')?.textContent === 'Preset key' && tr.querySelector('td[data-label="Expiry"]')?.textContent === 'Never',
+      ),
+    );
+
+    // Rotate: keeping "never" is warned about; a preset sets exactly its date.
+    await row('Preset key').getByRole('button', { name: 'Rotate API key Preset key' }).click();
+    dialog = page.getByRole('dialog', { name: 'Rotate API key Preset key' });
+    await dialog.waitFor();
+    assert.equal(await dialog.getByLabel('Keep: never expires', { exact: true }).isChecked(), true);
+    await dialog.getByTestId('never-expires-warning').waitFor();
+    await dialog.getByLabel('90 days', { exact: true }).check();
+    await dialog.getByTestId('never-expires-warning').waitFor({ state: 'detached' });
+    assert.equal(await dialog.getByLabel('New expiration date').inputValue(), isoDate(90));
+    await shot('31-rotate-presets');
+    body = await requestBody('POST', '/rotate', () => dialog.getByRole('button', { name: 'Rotate', exact: true }).click());
+    assert.equal(body.expires_at, isoDate(90));
+    await page.getByRole('dialog', { name: 'API key rotated' }).waitFor();
+    await closeSecretModal();
+    await page.waitForFunction(
+      (expected) =>
+        [...document.querySelectorAll('tr[data-testid="key-row"]')].some(
+          (tr) => tr.querySelector('a.key-name')?.textContent === 'Preset key' && tr.querySelector('td[data-label="Expiry"]')?.textContent === expected,
+        ),
+      isoDate(90),
+    );
     assert.deepEqual(takeConsoleErrors(), []);
   });
 });

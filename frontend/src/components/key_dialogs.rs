@@ -6,11 +6,16 @@
 use crate::api::{self, ApiError};
 use crate::components::dialog_footer::{Confirm, DialogFooter};
 use crate::components::form::{FormError, FormState};
+use crate::components::guidance::{
+    ExpiryChoice, ExpiryChoices, NeverExpiresWarning, today as today_utc,
+};
 use crate::components::key_form::{KeyFields, KeyForm, today};
 use crate::components::modal::Modal;
 use crate::components::secret_modal::SecretModal;
 use crate::components::states::{Loading, error_view};
 use crate::components::toast::use_toasts;
+use crate::counts::use_key_counts;
+use crate::format;
 use crate::session::use_session;
 use chrono::Utc;
 use keyward_core::Field;
@@ -41,6 +46,8 @@ struct RotateValues {
     grace: i64,
     /// The new expiry date, `YYYY-MM-DD`, or empty to keep the current one.
     expires: String,
+    /// The user chose "Custom date" or typed a date.
+    custom: bool,
 }
 
 type RotateForm = FormState<RotateValues>;
@@ -71,6 +78,7 @@ impl KeyActions {
     pub fn new() -> Self {
         let session = use_session();
         let toasts = use_toasts();
+        let counts = use_key_counts();
         let dialog = RwSignal::new(None::<KeyDialog>);
         let secret = RwSignal::new(None::<ApiKeySecret>);
         let update = Action::new_local(
@@ -111,6 +119,7 @@ impl KeyActions {
                     toasts.error(format!("The key was not revoked: {e}"));
                 })?;
                 toasts.success(format!("API key \"{}\" revoked.", revoked.name));
+                counts.changed();
                 close_if_open(dialog, form.is_open());
                 Ok(())
             }
@@ -296,6 +305,7 @@ fn RotateKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>)
         actions.rotate.pending(),
     );
     let name = key.name.clone();
+    let current_expiry = key.expires_at.map(format::date);
     let key = StoredValue::new(key);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -321,7 +331,7 @@ fn RotateKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>)
                     <strong>{grace}</strong>
                 </p>
                 <GraceChoices form=form/>
-                <RotateExpiryField form=form/>
+                <RotateExpiryField form=form current_expiry=current_expiry/>
                 <FormError form=form/>
                 <DialogFooter on_dismiss=on_close autofocus_dismiss=true confirm=rotate/>
             </form>
@@ -357,8 +367,11 @@ fn GraceChoices(form: RotateForm) -> impl IntoView {
     }
 }
 
+/// The new expiry: keep the current one, a preset, or a custom date; the
+/// warning when the key will never expire.
 #[component]
-fn RotateExpiryField(form: RotateForm) -> impl IntoView {
+fn RotateExpiryField(form: RotateForm, current_expiry: Option<String>) -> impl IntoView {
+    let never_expires = current_expiry.is_none();
     let error = Signal::derive(move || {
         form.error(Field::ExpiresAt, |v| {
             let raw = &v.expires;
@@ -367,19 +380,58 @@ fn RotateExpiryField(form: RotateForm) -> impl IntoView {
                 .flatten()
         })
     });
+    let shown = Signal::derive(move || {
+        form.with(|v| ExpiryChoice::shown(&v.expires, v.custom, today_utc()))
+    });
+    let date_ref = NodeRef::<leptos::html::Input>::new();
+    let pick = Callback::new(move |choice: ExpiryChoice| {
+        form.edit(Field::ExpiresAt, |v| match choice {
+            ExpiryChoice::Custom => v.custom = true,
+            other => {
+                v.expires = other
+                    .date(today_utc())
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
+                v.custom = false;
+            }
+        });
+        if choice == ExpiryChoice::Custom
+            && let Some(input) = date_ref.get_untracked()
+            && let Err(e) = input.focus()
+        {
+            leptos::logging::warn!("could not focus the date field: {e:?}");
+        }
+    });
     let set = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
-        form.edit(Field::ExpiresAt, |v| v.expires = text);
+        form.edit(Field::ExpiresAt, |v| {
+            v.expires = text;
+            v.custom = true;
+        });
+    };
+    let keep = match &current_expiry {
+        None => "Keep: never expires".to_owned(),
+        Some(date) => format!("Keep {date}"),
     };
     view! {
-        <div class="field">
-            <label class="field-label" for="rotate-expires">
+        <fieldset class="field">
+            <legend class="field-label">"New expiry"</legend>
+            <ExpiryChoices
+                name="rotate-expiry".to_owned()
+                shown=shown
+                none_label=keep
+                none_first=true
+                on_pick=pick
+            />
+            <label class="field-label field-label-sub" for="rotate-expires">
                 "New expiration date"
             </label>
             <input
                 id="rotate-expires"
                 type="date"
+                class="date-input"
                 min=today()
+                node_ref=date_ref
                 prop:value=form.value(|v| v.expires.clone())
                 on:input=set
                 on:change=set
@@ -387,12 +439,16 @@ fn RotateExpiryField(form: RotateForm) -> impl IntoView {
                 aria-describedby="rotate-expires-hint rotate-expires-error"
             />
             <p class="hint" id="rotate-expires-hint">
-                "Optional. Leave empty to keep the current expiry."
+                "Optional. Leave empty to keep the current expiry. Recommended: 90 days to 1 year."
             </p>
             <p class="field-error" id="rotate-expires-error" aria-live="polite">
                 {move || error.get()}
             </p>
-        </div>
+            {move || {
+                (never_expires && form.with(|v| v.expires.trim().is_empty()))
+                    .then(|| view! { <NeverExpiresWarning/> })
+            }}
+        </fieldset>
     }
 }
 

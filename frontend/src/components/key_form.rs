@@ -4,8 +4,12 @@
 //! once a field has been changed, and server errors land on their field.
 
 use crate::components::form::FormState;
+use crate::components::guidance::{
+    AdminLevelWarning, ExpiryChoice, ExpiryChoices, NeverExpiresWarning, is_admin_level,
+    today as today_utc,
+};
 use crate::format;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::api::{ApiKeyView, CreateApiKeyRequest, GroupView, UpdateApiKeyRequest};
 use keyward_core::fields::{Description, Expiry, IpAllowlist, KeyName};
 use keyward_core::lifecycle::GroupChoice;
@@ -33,6 +37,8 @@ pub struct KeyValues {
     pub ip_allowlist: String,
     /// The expiry date the form started with (edit): unchanged, it is not re-validated.
     pub original_expires: String,
+    /// The user chose "Custom date" or typed a date (see [`ExpiryChoice::shown`]).
+    pub expiry_custom: bool,
 }
 
 /// Every field of the form, parsed.
@@ -55,6 +61,38 @@ impl KeyValues {
             expires: expires.clone(),
             ip_allowlist: key.ip_allowlist.join("\n"),
             original_expires: expires,
+            expiry_custom: false,
+        }
+    }
+
+    /// A new key's values: it expires in 90 days, the shortest of the
+    /// seed's recommended range ("90 days to 1 year").
+    pub fn new_key(today: NaiveDate) -> Self {
+        Self {
+            expires: ExpiryChoice::Days90
+                .date(today)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            ..Self::default()
+        }
+    }
+
+    /// Applies an expiry choice: a preset's date, none, or a custom date
+    /// (the field keeps its text).
+    pub fn pick_expiry(&mut self, choice: ExpiryChoice, today: NaiveDate) {
+        match choice {
+            ExpiryChoice::Custom => self.expiry_custom = true,
+            ExpiryChoice::None => {
+                self.expires.clear();
+                self.expiry_custom = false;
+            }
+            preset => {
+                self.expires = preset
+                    .date(today)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
+                self.expiry_custom = false;
+            }
         }
     }
 
@@ -160,9 +198,9 @@ pub struct KeyForm {
 }
 
 impl KeyForm {
-    /// An empty form (generate).
+    /// A new key's form (generate): see [`KeyValues::new_key`].
     pub fn new(submitting: impl Into<Signal<bool>>) -> Self {
-        Self::with_values(KeyValues::default(), submitting)
+        Self::with_values(KeyValues::new_key(today_utc()), submitting)
     }
 
     /// Pre-filled with a key's current values (edit).
@@ -413,6 +451,15 @@ fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoVie
         .collect_view();
     let groups = StoredValue::new(groups);
     let error = Signal::derive(move || groups.with_value(|g| form.group_error(g)));
+    let admin = Memo::new(move |_| {
+        selected.with(|s| {
+            groups.with_value(|groups| {
+                groups
+                    .iter()
+                    .any(|g| g.id.to_string() == *s && is_admin_level(&g.permissions))
+            })
+        })
+    });
     let hint = move || {
         let permissions = selected.with(|s| {
             groups.with_value(|groups| {
@@ -458,6 +505,7 @@ fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoVie
             <p class="hint" id=format!("{id}-hint")>
                 {hint}
             </p>
+            {move || admin.get().then(|| view! { <AdminLevelWarning subject="This group"/> })}
             {no_groups
                 .then(|| {
                     view! {
@@ -471,55 +519,82 @@ fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoVie
     }
 }
 
+/// The expiry: presets (30 days, 90 days, 1 year), a custom date, or never
+/// (with a warning); the date field always shows the date that will be sent.
 #[component]
 fn ExpiryField(form: KeyForm, id: String) -> impl IntoView {
     let state = form.state;
     let error = Signal::derive(move || form.expiry_error());
     let value = state.value(|v| v.expires.clone());
+    let shown = Signal::derive(move || {
+        state.with(|v| ExpiryChoice::shown(&v.expires, v.expiry_custom, today_utc()))
+    });
+    let date_ref = NodeRef::<leptos::html::Input>::new();
+    let pick = Callback::new(move |choice: ExpiryChoice| {
+        state.edit(Field::ExpiresAt, |v| v.pick_expiry(choice, today_utc()));
+        if choice == ExpiryChoice::Custom
+            && let Some(input) = date_ref.get_untracked()
+            && let Err(e) = input.focus()
+        {
+            leptos::logging::warn!("could not focus the date field: {e:?}");
+        }
+    });
     let set = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
-        state.edit(Field::ExpiresAt, |v| v.expires = text);
+        state.edit(Field::ExpiresAt, |v| {
+            v.expires = text;
+            v.expiry_custom = true;
+        });
     };
-    let never = move || {
-        (!value.with(String::is_empty)).then(|| {
-            view! {
-                <button
-                    type="button"
-                    class="button button-small"
-                    on:click=move |_| state.edit(Field::ExpiresAt, |v| v.expires.clear())
-                >
-                    "Never expires"
-                </button>
+    let summary = move || match shown.get() {
+        ExpiryChoice::None => "The key never expires.".to_owned(),
+        _ => {
+            let raw = value.get();
+            if raw.trim().is_empty() {
+                "Pick the last day the key works.".to_owned()
+            } else {
+                format!(
+                    "The key stops working at the end of {} (23:59:59 UTC).",
+                    raw.trim()
+                )
             }
-        })
+        }
     };
     view! {
-        <div class="field">
-            <label class="field-label" for=id.clone()>
+        <fieldset class="field">
+            <legend class="field-label">"Expiry"</legend>
+            <ExpiryChoices
+                name=id.clone()
+                shown=shown
+                none_label="Never expires".to_owned()
+                on_pick=pick
+            />
+            <label class="field-label field-label-sub" for=id.clone()>
                 "Expiration date"
             </label>
-            <div class="date-row">
-                <input
-                    id=id.clone()
-                    name="expires_at"
-                    type="date"
-                    min=today()
-                    prop:value=value
-                    on:input=set
-                    on:change=set
-                    aria-invalid=move || error.get().is_some().to_string()
-                    aria-describedby={
-                        let id = id.clone();
-                        move || described_by(&id, error.get().is_some())
-                    }
-                />
-                {never}
-            </div>
+            <input
+                id=id.clone()
+                name="expires_at"
+                type="date"
+                class="date-input"
+                min=today()
+                node_ref=date_ref
+                prop:value=value
+                on:input=set
+                on:change=set
+                aria-invalid=move || error.get().is_some().to_string()
+                aria-describedby={
+                    let id = id.clone();
+                    move || described_by(&id, error.get().is_some())
+                }
+            />
             <p class="hint" id=format!("{id}-hint")>
-                "Optional; must be in the future. The key stops working at the end of that day (23:59:59 UTC). Leave empty for a key that never expires."
+                <span data-testid="expiry-summary">{summary}</span>
+                " Recommended: 90 days to 1 year, then rotate the key."
             </p>
             <FieldError id=format!("{id}-error") error=error/>
-        </div>
+            {move || (shown.get() == ExpiryChoice::None).then(|| view! { <NeverExpiresWarning/> })}
+        </fieldset>
     }
 }
 
@@ -602,6 +677,7 @@ mod tests {
             expires: "2030-07-01".to_owned(),
             ip_allowlist: "10.0.0.0/8\n127.0.0.1".to_owned(),
             original_expires: String::new(),
+            expiry_custom: false,
         }
     }
 
@@ -625,6 +701,42 @@ mod tests {
         let user_group = [group(7, GroupKind::User)];
         assert_eq!(values().create_request(&user_group, now()), None);
         assert_eq!(values().create_request(&[], now()), None);
+    }
+
+    #[test]
+    fn a_preset_sends_exactly_its_date_and_never_sends_none() {
+        let groups = [group(7, GroupKind::TenantApiKey)];
+        let today = now().date_naive();
+        let mut v = KeyValues {
+            name: "ERP".to_owned(),
+            group_id: "7".to_owned(),
+            ..KeyValues::new_key(today)
+        };
+        let expires = |v: &KeyValues| v.create_request(&groups, now()).and_then(|r| r.expires_at);
+        assert_eq!(
+            expires(&v).as_deref(),
+            Some("2030-08-30"),
+            "90 days by default"
+        );
+        v.pick_expiry(ExpiryChoice::Days30, today);
+        assert_eq!(expires(&v).as_deref(), Some("2030-07-01"));
+        v.pick_expiry(ExpiryChoice::Year, today);
+        assert_eq!(expires(&v).as_deref(), Some("2031-06-01"));
+        v.pick_expiry(ExpiryChoice::Custom, today);
+        assert_eq!(
+            expires(&v).as_deref(),
+            Some("2031-06-01"),
+            "custom starts from the date shown"
+        );
+        assert_eq!(
+            ExpiryChoice::shown(&v.expires, v.expiry_custom, today),
+            ExpiryChoice::Custom
+        );
+        v.pick_expiry(ExpiryChoice::None, today);
+        assert_eq!(
+            v.create_request(&groups, now()).map(|r| r.expires_at),
+            Some(None)
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Reusable pieces: dialogs and their one footer, the form state every form
-//! uses, toasts, the secret modal, key forms and dialogs, the usage chart,
-//! icons and the loading and error states.
+//! uses, the best-practice guidance (expiry presets, warnings), toasts, the
+//! secret modal, key forms and dialogs, the usage chart, icons and the
+//! loading and error states.
 
 pub mod dialog_footer;
 pub mod form;
+pub mod guidance;
 pub mod icons;
 pub mod key_dialogs;
 pub mod key_form;

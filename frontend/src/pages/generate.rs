@@ -8,6 +8,7 @@ use crate::components::key_form::{KeyFields, KeyForm};
 use crate::components::secret_modal::SecretModal;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::toast::use_toasts;
+use crate::counts::use_key_counts;
 use crate::session::use_session;
 use keyward_core::api::{ApiKeySecret, CreateApiKeyRequest, GroupView};
 use leptos::prelude::*;
@@ -20,6 +21,7 @@ pub fn GeneratePage() -> impl IntoView {
     set_title("Generate API key");
     let session = use_session();
     let toasts = use_toasts();
+    let counts = use_key_counts();
     let navigate = use_navigate();
     let groups = LocalResource::new(move || {
         session.tenant.track();
@@ -34,6 +36,7 @@ pub fn GeneratePage() -> impl IntoView {
                 toasts.error(format!("The key was not generated: {e}"));
             })?;
             toasts.success(format!("API key \"{}\" generated.", created.api_key.name));
+            counts.changed();
             secret.set(Some(created));
             Ok(())
         }

@@ -7,6 +7,10 @@
 //! [`dashboard`], the [`toolbar`], the [`table`] and the [`pager`]. The list
 //! is one resource keyed on the URL's view, the tenant and the versions of
 //! the key writes, so it loads again after every edit, rotation or revocation.
+//!
+//! Two routes show it: `/api-keys` and seed 001's `/tenant-api-keys` (its
+//! place in the menu: Settings → Data & Monitoring → API Keys). Each keeps
+//! its own path while the view changes.
 
 mod dashboard;
 mod pager;
@@ -22,8 +26,22 @@ use dashboard::{QuotaHeader, Widgets};
 use leptos::prelude::*;
 use pager::Pager;
 use query::UrlQuery;
+pub use query::pasted_key_id;
 use table::KeyTable;
 use toolbar::{SearchBox, Toolbar};
+
+/// The key list's route.
+pub const LIST_PATH: &str = "/api-keys";
+/// Seed 001's route for the same list.
+pub const SEED_LIST_PATH: &str = "/tenant-api-keys";
+
+/// Whether `path` is the key list (either route) or one of its key pages.
+pub fn is_key_path(path: &str) -> bool {
+    path == SEED_LIST_PATH
+        || path
+            .strip_prefix(LIST_PATH)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
@@ -42,6 +60,13 @@ pub fn ApiKeysPage() -> impl IntoView {
 
     view! {
         <section class="page" aria-labelledby="keys-title">
+            <nav class="breadcrumb" aria-label="Breadcrumb" data-testid="keys-breadcrumb">
+                <span>"Settings"</span>
+                <span aria-hidden="true">" / "</span>
+                <span>"Data & Monitoring"</span>
+                <span aria-hidden="true">" / "</span>
+                <span aria-current="page">"API Keys"</span>
+            </nav>
             <div class="page-header">
                 <h1 id="keys-title">"API keys"</h1>
                 <Transition fallback=|| ()>

@@ -3,12 +3,13 @@
 //! plain data with every change the screen makes (unit-tested natively);
 //! [`UrlQuery`] reads it from the URL and navigates to a changed one.
 
+use super::{LIST_PATH, SEED_LIST_PATH};
 use crate::api;
 use keyward_core::api::{ListApiKeysQuery, Pagination, SortField, SortOrder};
 use keyward_core::status::{ExpirationState, StatusFilter};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -34,11 +35,22 @@ fn first_order(field: SortField) -> SortOrder {
     }
 }
 
+/// What a paste may carry around a key: whitespace, quotes (straight,
+/// typographic, backticks) and the comma or semicolon after a quoted value.
+const AROUND_A_KEY: &[char] = &['"', '\'', '`', '“', '”', '‘', '’', '«', '»', ',', ';'];
+
+/// The public key id of a whole secret key in `typed`, once whitespace and
+/// quotes around it are stripped (`"sk_live_…"`, `export KEY='sk_live_…'`).
+pub fn pasted_key_id(typed: &str) -> Option<&str> {
+    let unquoted = typed.trim().trim_matches(AROUND_A_KEY);
+    keyward_core::key::pasted_key_id(unquoted)
+}
+
 /// What a search box's text searches for: a pasted secret by its public key
 /// id, so that the secret never reaches the URL, the history or access
 /// logs; anything else trimmed.
 pub fn search_term(typed: &str) -> String {
-    match keyward_core::key::pasted_key_id(typed) {
+    match pasted_key_id(typed) {
         Some(id) => id.to_owned(),
         None => typed.trim().to_owned(),
     }
@@ -60,7 +72,7 @@ impl KeyQuery {
         };
         Self(ListApiKeysQuery {
             q: param("q")
-                .map(|q| q.trim().to_owned())
+                .map(|q| search_term(&q))
                 .filter(|q| !q.is_empty()),
             status: param("status")
                 .and_then(|s| from_wire::<StatusFilter>(&s))
@@ -79,9 +91,9 @@ impl KeyQuery {
         &self.0
     }
 
-    /// The list's address for this view.
-    pub fn url(&self) -> String {
-        format!("/api-keys{}", api::query_string(&self.0))
+    /// The list's address for this view, on the list's route `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{path}{}", api::query_string(&self.0))
     }
 
     /// The search term, or empty.
@@ -190,7 +202,8 @@ impl KeyQuery {
     }
 }
 
-/// The view the URL describes, and navigation to another one.
+/// The view the URL describes, and navigation to another one on the same
+/// route.
 #[derive(Clone, Copy, Debug)]
 pub struct UrlQuery {
     pub current: Memo<KeyQuery>,
@@ -201,11 +214,16 @@ impl UrlQuery {
     pub fn new() -> Self {
         let params = use_query_map();
         let navigate = use_navigate();
-        Self {
+        let path = if use_location().pathname.get_untracked() == SEED_LIST_PATH {
+            SEED_LIST_PATH
+        } else {
+            LIST_PATH
+        };
+        let url = Self {
             current: Memo::new(move |_| params.with(|p| KeyQuery::from_url(|name| p.get(name)))),
             go: Callback::new(move |(q, replace): (KeyQuery, bool)| {
                 navigate(
-                    &q.url(),
+                    &q.url(path),
                     NavigateOptions {
                         replace,
                         scroll: false,
@@ -213,7 +231,17 @@ impl UrlQuery {
                     },
                 );
             }),
-        }
+        };
+        // A link or a history entry that carries a whole secret in `q` is
+        // replaced at once by the same view searching its key id.
+        Effect::new(move |_| {
+            let carries_a_key =
+                params.with(|p| p.get("q").is_some_and(|q| pasted_key_id(&q).is_some()));
+            if carries_a_key {
+                url.change(|q| q, true);
+            }
+        });
+        url
     }
 
     /// Goes to the view `change` makes of the current one; `replace`
@@ -243,7 +271,7 @@ mod tests {
 
     /// The parameters of a view's URL, as the router would read them.
     fn url_params(q: &KeyQuery) -> impl Fn(&str) -> Option<String> + use<> {
-        let url = q.url();
+        let url = q.url(LIST_PATH);
         let query = url
             .split_once('?')
             .map(|(_, q)| q.to_owned())
@@ -286,11 +314,15 @@ mod tests {
         ]);
         assert_eq!(KeyQuery::from_url(url), full());
         assert_eq!(
-            full().url(),
+            full().url(LIST_PATH),
             "/api-keys?expiration=expiring_soon&order=asc&page=3&per_page=50&q=erp%20sync&sort=last_used_at&status=revoked"
         );
         assert_eq!(KeyQuery::from_url(url_params(&full())), full());
-        assert_eq!(KeyQuery::default().url(), "/api-keys");
+        assert_eq!(KeyQuery::default().url(LIST_PATH), "/api-keys");
+        assert_eq!(
+            full().with_page(1).url(SEED_LIST_PATH),
+            "/tenant-api-keys?expiration=expiring_soon&order=asc&per_page=50&q=erp%20sync&sort=last_used_at&status=revoked"
+        );
         assert_eq!(
             KeyQuery::from_url(url_params(&KeyQuery::default())),
             KeyQuery::default()
@@ -325,7 +357,25 @@ mod tests {
         let secret = format!("sk_live_abcdefABCDEF_{}", "x".repeat(34));
         let q = KeyQuery::default().with_search(&format!(" {secret} "));
         assert_eq!(q.search(), "abcdefABCDEF");
-        assert!(!q.url().contains(&"x".repeat(34)));
+        assert!(!q.url(LIST_PATH).contains(&"x".repeat(34)));
+        for pasted in [
+            format!("\"{secret}\""),
+            format!("  '{secret}'\n"),
+            format!("`{secret}`"),
+            format!("“{secret}”"),
+            format!("export KEYWARD_KEY=\"{secret}\";"),
+            format!("\"api_key\": \"{secret}\","),
+        ] {
+            let q = KeyQuery::default().with_search(&pasted);
+            assert_eq!(q.search(), "abcdefABCDEF", "{pasted}");
+        }
+        let from_link = KeyQuery::from_url(params(&[("q", format!("\"{secret}\""))]));
+        assert_eq!(from_link.search(), "abcdefABCDEF");
+        assert_eq!(
+            KeyQuery::default().with_search("\"erp\"").search(),
+            "\"erp\"",
+            "quotes are only stripped around a whole key"
+        );
         assert_eq!(KeyQuery::default().with_search("  erp ").search(), "erp");
         assert_eq!(KeyQuery::default().with_search("   ").request().q, None);
     }

@@ -47,7 +47,7 @@ pub(super) fn KeyTable(
                         <SortHeader label="Created by" field=SortField::CreatedBy url=url/>
                         <th scope="col">"API key"</th>
                         <th scope="col">"Status"</th>
-                        <th scope="col">"Authorization group"</th>
+                        <th scope="col" class="wrap">"Authorization group"</th>
                         <SortHeader label="Created" field=SortField::CreatedAt url=url/>
                         <SortHeader label="Expiry" field=SortField::ExpiresAt url=url/>
                         <SortHeader label="Last used" field=SortField::LastUsedAt url=url/>

@@ -2,7 +2,7 @@
 //! and expiration filters, the sort select of narrow screens, and the
 //! "Updating…" note while a new page loads.
 
-use super::query::{UrlQuery, search_term, wire_name};
+use super::query::{UrlQuery, pasted_key_id, search_term, wire_name};
 use keyward_core::api::{SortField, SortOrder};
 use keyward_core::status::{ExpirationState, StatusFilter};
 use leptos::prelude::*;
@@ -49,10 +49,14 @@ const SORT_CHOICES: [(SortField, SortOrder, &str); 10] = [
 ];
 
 /// The search box's text. Typed text goes to the URL after a pause; a URL
-/// change from elsewhere (back, a link) comes back into the box.
+/// change from elsewhere (back, a link) comes back into the box. A pasted
+/// whole key is replaced in the box, at once, by its key id: the secret is
+/// neither sent, nor put in the URL, nor left on screen.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct SearchBox {
     text: RwSignal<String>,
+    /// The box holds the key id of a pasted key.
+    pasted_key: RwSignal<bool>,
     /// The term last put into the URL from here.
     last_sent: StoredValue<String>,
     timer: StoredValue<Option<TimeoutHandle>>,
@@ -64,10 +68,12 @@ impl SearchBox {
         let text = RwSignal::new(url.current.with_untracked(|q| q.search().to_owned()));
         let last_sent = StoredValue::new(text.get_untracked());
         let timer = StoredValue::new(None::<TimeoutHandle>);
+        let pasted_key = RwSignal::new(false);
         Effect::new(move |_| {
             let q = url.current.with(|q| q.search().to_owned());
             if q != last_sent.get_value() {
                 last_sent.set_value(q.clone());
+                pasted_key.set(false);
                 text.set(q);
             }
         });
@@ -78,6 +84,7 @@ impl SearchBox {
         });
         Self {
             text,
+            pasted_key,
             last_sent,
             timer,
             url,
@@ -85,6 +92,9 @@ impl SearchBox {
     }
 
     fn input(&self, typed: String) {
+        let key_id = pasted_key_id(&typed).map(str::to_owned);
+        self.pasted_key.set(key_id.is_some());
+        let typed = key_id.unwrap_or(typed);
         self.text.set(typed.clone());
         if let Some(handle) = self.timer.get_value() {
             handle.clear();
@@ -103,6 +113,7 @@ impl SearchBox {
 
     /// Empties the box and shows the whole list (same order and page size).
     pub(super) fn clear_all(&self) {
+        self.pasted_key.set(false);
         self.text.set(String::new());
         self.last_sent.set_value(String::new());
         self.url.change(|q| q.cleared(), false);
@@ -124,7 +135,18 @@ pub(super) fn Toolbar(url: UrlQuery, search: SearchBox, pending: RwSignal<bool>)
                     autocomplete="off"
                     prop:value=move || search.text.get()
                     on:input=move |ev| search.input(event_target_value(&ev))
+                    aria-describedby="key-search-note"
                 />
+                <p class="hint" id="key-search-note" data-testid="search-note" aria-live="polite">
+                    {move || {
+                        search
+                            .pasted_key
+                            .get()
+                            .then_some(
+                                "That was a whole API key: the list is searched by its key id, and the secret is not sent or kept.",
+                            )
+                    }}
+                </p>
             </div>
             <StatusSelect url=url/>
             <ExpirationSelect url=url/>

@@ -5,6 +5,7 @@
 use super::{GroupActions, kind_label};
 use crate::components::dialog_footer::{Confirm, DialogFooter};
 use crate::components::form::{FormError, FormState};
+use crate::components::guidance::{AdminLevelWarning, is_admin_level};
 use crate::components::modal::Modal;
 use crate::components::toast::use_toasts;
 use keyward_core::api::{
@@ -288,6 +289,10 @@ fn PermissionsField(
         .into_iter()
         .map(|info| permission_box(form, info))
         .collect_view();
+    // Seed 000: "avoid creating admin keys unless absolutely required".
+    let admin_level_key_group = Memo::new(move |_| {
+        form.with(|v| v.kind == GroupKind::TenantApiKey && is_admin_level(&v.permissions))
+    });
     view! {
         <fieldset class="field permissions" aria-describedby="group-permissions-error">
             <legend class="field-label">
@@ -298,6 +303,7 @@ fn PermissionsField(
             <p class="field-error" id="group-permissions-error" aria-live="polite">
                 {move || error.get()}
             </p>
+            {move || admin_level_key_group.get().then(|| view! { <AdminLevelWarning subject="A key group with these permissions"/> })}
         </fieldset>
     }
 }
