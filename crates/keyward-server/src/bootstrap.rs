@@ -3,8 +3,9 @@
 //! `KEYWARD_BOOTSTRAP_PASSWORD`).
 
 use crate::app::{Origin, tenants, users};
-use crate::auth::{Passwords, os_rng};
+use crate::credentials::Passwords;
 use crate::error::ApiError;
+use crate::os_rng;
 use crate::state::AppState;
 use keyward_core::ValidationError;
 use keyward_core::api::Role;

@@ -37,6 +37,7 @@
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod credentials;
 pub mod db;
 pub mod error;
 pub mod json;

@@ -2,9 +2,10 @@
 //! binds (port 0 works), `run_until_stopped()` serves until SIGTERM/SIGINT,
 //! then flushes usage.
 
-use crate::auth::{CsrfKey, Passwords, os_rng};
+use crate::credentials::{CsrfKey, Passwords};
 use crate::db::Db;
 use crate::error::{ApiError, json_error, path_error, query_error};
+use crate::os_rng;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::throttle::Throttle;

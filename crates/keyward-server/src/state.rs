@@ -1,6 +1,6 @@
 //! What every handler can reach, built once at start-up.
 
-use crate::auth::{CsrfKey, Passwords};
+use crate::credentials::{CsrfKey, Passwords};
 use crate::db::Db;
 use crate::settings::Settings;
 use crate::throttle::Throttle;

@@ -1,38 +1,11 @@
 //! Sign-in and the signed-in principal: roles, login, `GET /v1/me`.
 
-use super::tenants::TenantSummary;
+use super::tenants::{Role, TenantSummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Platform operator: every tenant, quotas.
-    SuperUser,
-    /// Manages the keys and groups of one tenant.
-    TenantAdmin,
-}
-
-impl Role {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::SuperUser => "super_user",
-            Self::TenantAdmin => "tenant_admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "super_user" => Some(Self::SuperUser),
-            "tenant_admin" => Some(Self::TenantAdmin),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -18,7 +18,7 @@ pub mod tenants;
 pub mod verify;
 
 pub use audit::{AuditAction, AuditEventView, AuditPage, AuditQuery};
-pub use auth::{LoginRequest, LoginResponse, Me, MeKind, Role};
+pub use auth::{LoginRequest, LoginResponse, Me, MeKind};
 pub use common::{ErrorBody, ErrorEnvelope, Pagination};
 pub use groups::{
     CreateGroupRequest, GroupList, GroupSummary, GroupView, PermissionCatalogView, PermissionInfo,
@@ -29,7 +29,7 @@ pub use keys::{
     QuotaUsage, RotateApiKeyRequest, SortField, SortOrder, UpdateApiKeyRequest, UsageDay,
 };
 pub use tenants::{
-    CreateTenantRequest, CreateUserRequest, TenantList, TenantSummary, TenantView,
+    CreateTenantRequest, CreateUserRequest, Role, TenantList, TenantSummary, TenantView,
     UpdateTenantRequest, UserList, UserView,
 };
 pub use verify::{VerifyRequest, VerifyResponse, WhoAmI};

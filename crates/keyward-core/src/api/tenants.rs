@@ -1,11 +1,38 @@
 //! Tenants and their users (super users only).
 
-use super::auth::Role;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
+
+/// A user's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Platform operator: every tenant, quotas.
+    SuperUser,
+    /// Manages the keys and groups of one tenant.
+    TenantAdmin,
+}
+
+impl Role {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SuperUser => "super_user",
+            Self::TenantAdmin => "tenant_admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "super_user" => Some(Self::SuperUser),
+            "tenant_admin" => Some(Self::TenantAdmin),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -1,10 +1,10 @@
 //! API keys: generate, edit, rotate, revoke; the list and the details.
 
 use super::{Origin, commit};
-use crate::auth::os_rng;
 pub use crate::db::KeyFilter;
 use crate::db::{AuditRecord, KeyRow, Tx};
 use crate::error::ApiError;
+use crate::os_rng;
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::api::{AuditAction, UsageDay};

@@ -1,7 +1,7 @@
 //! Sign-in and sign-out of admin users.
 
 use super::{Origin, commit};
-use crate::auth::new_session_token;
+use crate::credentials::new_session_token;
 use crate::db::{AuditEntry, UserRecord};
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -1,7 +1,7 @@
 //! Admin users: create, reset a password; the list.
 
 use super::{Origin, commit};
-use crate::auth::Passwords;
+use crate::credentials::Passwords;
 use crate::db::UserRecord;
 use crate::error::ApiError;
 use crate::state::AppState;
