@@ -2,6 +2,7 @@
 //! user (bearer token, or session cookie + CSRF token) or an API key
 //! holding `api_keys:manage`, and the tenant the request acts in.
 //! Passwords, session and CSRF tokens are in [`crate::credentials`].
+use crate::app::Origin;
 use crate::credentials::token_hash;
 use crate::db::SessionRecord;
 use crate::error::ApiError;
@@ -13,6 +14,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use keyward_core::api::Role;
+use keyward_core::key::KeyId;
 use keyward_core::permission::Permission;
 use std::fmt;
 use std::net::IpAddr;
@@ -33,7 +35,7 @@ pub enum Actor {
         expires_at: DateTime<Utc>,
     },
     ApiKey {
-        key_id: String,
+        key_id: KeyId,
         name: String,
     },
 }
@@ -79,6 +81,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who starts a change requested by this caller, for the use cases.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            actor: self.label(),
+            display_name: self.display_name(),
+            client_ip: Some(self.client_ip.to_string()),
+        }
+    }
+
     pub fn label(&self) -> String {
         match &self.actor {
             Actor::User { username, .. } => format!("user:{username}"),
@@ -231,7 +242,7 @@ impl FromRequest for Caller {
                     .ok_or(ApiError::NotFound("Tenant"))?;
                 return Ok(Caller {
                     actor: Actor::ApiKey {
-                        key_id: principal.key_id.to_string(),
+                        key_id: principal.key_id,
                         name: principal.name.to_string(),
                     },
                     tenant_id: tenant.id,

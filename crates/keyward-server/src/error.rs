@@ -129,7 +129,7 @@ impl ResponseError for ApiError {
         let field_len = field.map_or(0, |f| f.as_str().len());
         let mut body = Vec::with_capacity(64 + message.len() + field_len);
         crate::json::write_error_envelope(self.code(), &message, field, &mut body);
-        crate::respond::json_body_response(resp, body)
+        crate::json::json_body_response(resp, body)
     }
 }
 

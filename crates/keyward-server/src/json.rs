@@ -1,10 +1,22 @@
 //! JSON bodies written by hand on the verification path: byte for byte what
 //! `serde_json` writes for the contract types (property tests hold them
 //! equal), without building the value or serde's per-byte escaping of the
-//! parts that cannot need any.
+//! parts that cannot need any; and the response that carries such a body.
 
 use keyward_core::api::WhoAmI;
 use keyward_core::{ErrorCode, Field};
+
+/// A response with a JSON body already written: the content type is a
+/// static header value, where actix's `json()` reparses the media type.
+pub fn json_body_response(
+    mut builder: actix_web::HttpResponseBuilder,
+    body: Vec<u8>,
+) -> actix_web::HttpResponse {
+    use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+    builder
+        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .body(body)
+}
 
 /// Appends the JSON of `ErrorEnvelope::new(code, message, field)` to `out`.
 /// Every refused key gets an error body, so this is on the verification

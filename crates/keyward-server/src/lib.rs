@@ -41,7 +41,6 @@ pub mod credentials;
 pub mod db;
 pub mod error;
 pub mod json;
-pub mod respond;
 pub mod routes;
 pub mod settings;
 pub mod spa;

@@ -5,15 +5,18 @@ use crate::app::keys::{KeyDetails, KeyPage};
 use crate::app::sessions::SignedIn;
 use crate::auth::{Actor, Caller};
 use crate::db::{AuditRecord, KeyRow, UserRecord};
+use crate::error::ApiError;
+use crate::verification::VerifyFailure;
 use chrono::{DateTime, Utc};
 use keyward_core::api::{
     ApiKeyDetails, ApiKeyPage, ApiKeyView, AuditEventView, GroupSummary, GroupView, LoginResponse,
-    Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UserView,
+    Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UserView, VerifyResponse,
 };
 use keyward_core::group::Group;
 use keyward_core::tenant::Tenant;
+use keyward_core::verify::{Principal, VerifyCode};
 
-pub use crate::respond::json_body_response;
+use crate::json::json_body_response;
 
 pub fn key_view(row: &KeyRow, group_name: Option<&str>, now: DateTime<Utc>) -> ApiKeyView {
     let k = &row.key;
@@ -195,4 +198,31 @@ pub fn me_view(caller: &Caller) -> Me {
             session_expires_at: None,
         },
     }
+}
+
+/// The verdict of `POST /v1/keys/verify` (an internal failure stays an error).
+pub fn verify_response(
+    verdict: Result<Principal, VerifyFailure>,
+) -> Result<VerifyResponse, ApiError> {
+    let denied = |code| VerifyResponse {
+        valid: false,
+        code,
+        key_id: None,
+        tenant_id: None,
+        permissions: vec![],
+        expires_at: None,
+    };
+    Ok(match verdict {
+        Ok(p) => VerifyResponse {
+            valid: true,
+            code: VerifyCode::Valid,
+            key_id: Some(p.key_id.to_string()),
+            tenant_id: Some(p.tenant_id),
+            permissions: p.permissions.to_strings(),
+            expires_at: p.expires_at,
+        },
+        Err(VerifyFailure::Denied(reason)) => denied(reason.public_code()),
+        Err(VerifyFailure::Throttled { .. }) => denied(VerifyCode::RateLimited),
+        Err(VerifyFailure::Internal(e)) => return Err(e),
+    })
 }

@@ -177,7 +177,7 @@ pub async fn edit(
         Some(g) => Some(choose_group(&tx, tenant_id, g).await?.0),
         None => None,
     };
-    let mut row = tx.key(tenant_id, key_id.as_str()).await?;
+    let mut row = tx.key(tenant_id, key_id).await?;
     let patch = KeyPatch {
         name: edit.name,
         description: edit.description,
@@ -240,7 +240,7 @@ pub async fn rotate(
 ) -> Result<Issued, ApiError> {
     let verifier = state.keys.verifier();
     let tx = state.db.begin_tenant_write(tenant_id).await?;
-    let mut row = tx.key(tenant_id, key_id.as_str()).await?;
+    let mut row = tx.key(tenant_id, key_id).await?;
     let before = row.key.expires_at;
     let secret = row.key.rotate(
         grace,
@@ -280,7 +280,7 @@ pub async fn revoke(
     now: DateTime<Utc>,
 ) -> Result<Written, ApiError> {
     let tx = state.db.begin_tenant_write(tenant_id).await?;
-    let mut row = tx.key(tenant_id, key_id.as_str()).await?;
+    let mut row = tx.key(tenant_id, key_id).await?;
     row.key.revoke(now)?;
     tx.update_key(&row.key).await?;
     let audit = key_audit(
@@ -338,20 +338,14 @@ pub async fn details(
 ) -> Result<KeyDetails, ApiError> {
     let row = state
         .db
-        .find_key(tenant_id, key_id.as_str())
+        .find_key(tenant_id, key_id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
     let group = state.db.find_group_any(tenant_id, row.key.group_id).await?;
     let today = now.date_naive();
     let since = today - Duration::days(29);
-    let usage = state
-        .db
-        .key_usage(tenant_id, key_id.as_str(), since, today)
-        .await?;
-    let history = state
-        .db
-        .key_history(tenant_id, key_id.as_str(), 100)
-        .await?;
+    let usage = state.db.key_usage(tenant_id, key_id, since, today).await?;
+    let history = state.db.key_history(tenant_id, key_id, 100).await?;
     Ok(KeyDetails {
         row,
         group,

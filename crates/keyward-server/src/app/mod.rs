@@ -16,7 +16,6 @@ pub mod sessions;
 pub mod tenants;
 pub mod users;
 
-use crate::auth::Caller;
 use crate::db::{AuditEntry, Tx};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -42,15 +41,6 @@ impl Origin {
             actor: actor.to_owned(),
             display_name: actor.to_owned(),
             client_ip: None,
-        }
-    }
-
-    /// A change requested over HTTP.
-    pub fn of(caller: &Caller) -> Self {
-        Self {
-            actor: caller.label(),
-            display_name: caller.display_name(),
-            client_ip: Some(caller.client_ip.to_string()),
         }
     }
 

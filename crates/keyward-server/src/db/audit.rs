@@ -5,6 +5,7 @@ use super::{Db, DbError, Tx};
 use chrono::{DateTime, Utc};
 use keyward_core::api::AuditAction;
 use keyward_core::audit::AuditTarget;
+use keyward_core::key::KeyId;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -156,14 +157,14 @@ impl Db {
     pub async fn key_history(
         &self,
         tenant_id: i64,
-        key_id: &str,
+        key_id: &KeyId,
         limit: u64,
     ) -> Result<Vec<AuditRecord>, DbError> {
         use audit_event::Column as C;
         audit_event::Entity::find()
             .filter(C::TenantId.eq(tenant_id))
             .filter(C::TargetType.eq(AuditTarget::ApiKey.as_str()))
-            .filter(C::TargetId.eq(key_id))
+            .filter(C::TargetId.eq(key_id.as_str()))
             .order_by_desc(C::At)
             .order_by_desc(C::Id)
             .limit(limit)

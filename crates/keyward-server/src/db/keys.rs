@@ -190,10 +190,10 @@ impl Tx {
     }
 
     /// A key of the tenant, read inside the transaction.
-    pub async fn key(&self, tenant_id: i64, key_id: &str) -> Result<KeyRow, DbError> {
+    pub async fn key(&self, tenant_id: i64, key_id: &KeyId) -> Result<KeyRow, DbError> {
         api_key::Entity::find()
             .filter(api_key::Column::TenantId.eq(tenant_id))
-            .filter(api_key::Column::KeyId.eq(key_id))
+            .filter(api_key::Column::KeyId.eq(key_id.as_str()))
             .one(&self.txn)
             .await?
             .map(to_row)
@@ -216,10 +216,14 @@ impl Tx {
 }
 
 impl Db {
-    pub async fn find_key(&self, tenant_id: i64, key_id: &str) -> Result<Option<KeyRow>, DbError> {
+    pub async fn find_key(
+        &self,
+        tenant_id: i64,
+        key_id: &KeyId,
+    ) -> Result<Option<KeyRow>, DbError> {
         api_key::Entity::find()
             .filter(api_key::Column::TenantId.eq(tenant_id))
-            .filter(api_key::Column::KeyId.eq(key_id))
+            .filter(api_key::Column::KeyId.eq(key_id.as_str()))
             .one(&self.conn)
             .await?
             .map(to_row)
@@ -331,11 +335,8 @@ impl Db {
 
     /// The verification lookup: a key and its group's permissions, by the
     /// globally unique key id (this is what tells the tenant).
-    pub async fn load_key_record(&self, key_id: &str) -> Result<Option<KeyRecord>, DbError> {
-        Ok(self
-            .load_key_records(&[key_id.to_owned()])
-            .await?
-            .remove(key_id))
+    pub async fn load_key_record(&self, key_id: &KeyId) -> Result<Option<KeyRecord>, DbError> {
+        Ok(self.load_key_records(&[*key_id]).await?.remove(key_id))
     }
 
     /// The verification records of several keys in two queries (the
@@ -343,10 +344,10 @@ impl Db {
     /// key are simply absent.
     pub async fn load_key_records(
         &self,
-        key_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, KeyRecord>, DbError> {
+        key_ids: &[KeyId],
+    ) -> Result<std::collections::HashMap<KeyId, KeyRecord>, DbError> {
         let keys = api_key::Entity::find()
-            .filter(api_key::Column::KeyId.is_in(key_ids.iter().cloned()))
+            .filter(api_key::Column::KeyId.is_in(key_ids.iter().map(KeyId::as_str)))
             .all(&self.conn)
             .await?;
         let mut group_ids: Vec<i64> = keys.iter().map(|m| m.group_id).collect();
@@ -368,22 +369,22 @@ impl Db {
                 .map(group_permissions)
                 .unwrap_or_default();
             let row = to_row(m)?;
-            out.insert(
-                row.key.key_id.to_string(),
-                KeyRecord::new(&row.key, permissions),
-            );
+            out.insert(row.key.key_id, KeyRecord::new(&row.key, permissions));
         }
         Ok(out)
     }
 
     /// Every key id (for the verification service's set of known ids).
-    pub async fn all_key_ids(&self) -> Result<Vec<String>, DbError> {
-        Ok(api_key::Entity::find()
+    pub async fn all_key_ids(&self) -> Result<Vec<KeyId>, DbError> {
+        let ids: Vec<String> = api_key::Entity::find()
             .select_only()
             .column(api_key::Column::KeyId)
             .into_tuple()
             .all(&self.conn)
-            .await?)
+            .await?;
+        ids.iter()
+            .map(|id| KeyId::parse(id).ok_or_else(|| corrupt("id", id)))
+            .collect()
     }
 }
 

@@ -123,13 +123,13 @@ impl Db {
     pub async fn key_usage(
         &self,
         tenant_id: i64,
-        key_id: &str,
+        key_id: &KeyId,
         since: NaiveDate,
         today: NaiveDate,
     ) -> Result<Vec<UsageDay>, DbError> {
         let rows = key_usage::Entity::find()
             .filter(key_usage::Column::TenantId.eq(tenant_id))
-            .filter(key_usage::Column::KeyId.eq(key_id))
+            .filter(key_usage::Column::KeyId.eq(key_id.as_str()))
             .filter(key_usage::Column::Day.gte(since))
             .order_by_asc(key_usage::Column::Day)
             .all(&self.conn)

@@ -1,6 +1,5 @@
 //! `/v1/api-keys`: generate, list, details, edit, rotate, revoke.
 
-use crate::app::Origin;
 use crate::app::keys::{self, KeyDraft, KeyEdit, KeyFilter};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -149,7 +148,7 @@ pub async fn create_api_key(
 ) -> Result<HttpResponse, ApiError> {
     let now = crate::now();
     let draft = draft(&body, now)?;
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     let issued = keys::create(&state, &origin, caller.tenant_id, draft, now).await?;
     tracing::Span::current().record("key_id", issued.key.row.key.key_id.as_str());
     Ok(HttpResponse::Created().json(secret_view(issued, now)))
@@ -207,7 +206,7 @@ pub async fn update_api_key(
     let id = key_id(&id)?;
     let now = crate::now();
     let edit = edit(body.into_inner(), now)?;
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     let w = keys::edit(&state, &origin, caller.tenant_id, &id, edit, now).await?;
     Ok(Json(key_view(&w.row, Some(&w.group_name), now)))
 }
@@ -239,7 +238,7 @@ pub async fn rotate_api_key(
     let now = crate::now();
     let grace = GracePeriod::from_seconds(body.grace_period_seconds)?;
     let new_expiry = expiry(body.expires_at.as_deref(), now)?;
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     let issued = keys::rotate(
         &state,
         &origin,
@@ -275,7 +274,7 @@ pub async fn revoke_api_key(
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let id = key_id(&id)?;
     let now = crate::now();
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     let w = keys::revoke(&state, &origin, caller.tenant_id, &id, now).await?;
     Ok(Json(key_view(&w.row, Some(&w.group_name), now)))
 }

@@ -1,6 +1,5 @@
 //! `/v1/auth/login`, `/v1/auth/logout`, `/v1/me`.
 
-use crate::app::Origin;
 use crate::app::sessions::{self, SignIn};
 use crate::auth::{Actor, Caller, SESSION_COOKIE};
 use crate::error::ApiError;
@@ -74,7 +73,7 @@ pub async fn logout(state: Data<AppState>, caller: Caller) -> Result<HttpRespons
             "API keys have no session to end.".into(),
         ));
     };
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     sessions::sign_out(&state, &origin, caller.tenant_id, *id, *session_id).await?;
     Ok(HttpResponse::NoContent()
         .cookie(cookie(&state, String::new(), 0))

@@ -1,6 +1,6 @@
 //! `/v1/groups` (authorization groups) and `/v1/permissions` (the catalog).
 
-use crate::app::{Origin, groups};
+use crate::app::groups;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -116,7 +116,7 @@ pub async fn create_group(
     body: Json<CreateGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = new_group(&body, &state.catalog)?;
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     let c = groups::create(&state, &origin, caller.tenant_id, new).await?;
     Ok(HttpResponse::Created().json(group_view(&c.group, c.key_count)))
 }
@@ -144,7 +144,7 @@ pub async fn update_group(
     body: Json<UpdateGroupRequest>,
 ) -> Result<Json<GroupView>, ApiError> {
     let patch = patch(body.into_inner(), &state.catalog)?;
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     let c = groups::update(&state, &origin, caller.tenant_id, *id, patch).await?;
     Ok(Json(group_view(&c.group, c.key_count)))
 }
@@ -168,7 +168,7 @@ pub async fn delete_group(
     caller: Caller,
     id: Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     groups::delete(&state, &origin, caller.tenant_id, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,6 @@
 //! `/v1/tenants` (super users): tenants, key limits and tenant users.
 
-use crate::app::{Origin, tenants, users};
+use crate::app::{tenants, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -86,7 +86,7 @@ pub async fn create_tenant(
         .map(KeyQuota::new)
         .transpose()?
         .unwrap_or_default();
-    let c = tenants::create(&state, &Origin::of(&caller), &name, quota).await?;
+    let c = tenants::create(&state, &caller.origin(), &name, quota).await?;
     Ok(HttpResponse::Created().json(tenant_view(&c.tenant, c.keys_used)))
 }
 
@@ -117,7 +117,7 @@ pub async fn update_tenant(
         name: body.name.as_deref().map(TenantName::parse).transpose()?,
         quota: body.key_limit.map(KeyQuota::new).transpose()?,
     };
-    let c = tenants::update(&state, &Origin::of(&caller), *id, patch).await?;
+    let c = tenants::update(&state, &caller.origin(), *id, patch).await?;
     Ok(Json(tenant_view(&c.tenant, c.keys_used)))
 }
 
@@ -171,7 +171,7 @@ pub async fn create_user(
     caller.require_super_user()?;
     let body = body.into_inner();
     let username = Username::parse(&body.username)?;
-    let origin = Origin::of(&caller);
+    let origin = caller.origin();
     let (user, _) =
         users::create(&state, &origin, *id, &username, body.password, body.role).await?;
     Ok(HttpResponse::Created().json(user_view(&user)))

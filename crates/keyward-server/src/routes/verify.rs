@@ -1,13 +1,12 @@
 //! `/v1/whoami` and `/v1/keys/verify`: what integrators and other services call.
 
 use crate::error::ApiError;
+use crate::json::json_body_response;
 use crate::state::AppState;
-use crate::verification::{ApiKeyAuth, VerifyFailure, client_ip};
-use crate::views::json_body_response;
+use crate::verification::{ApiKeyAuth, client_ip};
 use actix_web::web::{Data, Json};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, VerifyRequest, VerifyResponse, WhoAmI};
-use keyward_core::verify::VerifyCode;
 use keyward_core::{Field, Invalid, ValidationError};
 use std::net::IpAddr;
 
@@ -67,14 +66,6 @@ pub async fn verify_api_key(
             .map_err(|_| ValidationError::new(Field::ClientIp, Invalid::BadIp))?,
         None => client_ip(&req, state.keys.trusted_proxies()),
     };
-    let denied = |code| VerifyResponse {
-        valid: false,
-        code,
-        key_id: None,
-        tenant_id: None,
-        permissions: vec![],
-        expires_at: None,
-    };
     let caller = &auth.0;
     let verdict = state
         .keys
@@ -87,17 +78,5 @@ pub async fn verify_api_key(
             caller.tenant_id,
         )
         .await;
-    Ok(Json(match verdict {
-        Ok(p) => VerifyResponse {
-            valid: true,
-            code: VerifyCode::Valid,
-            key_id: Some(p.key_id.to_string()),
-            tenant_id: Some(p.tenant_id),
-            permissions: p.permissions.to_strings(),
-            expires_at: p.expires_at,
-        },
-        Err(VerifyFailure::Denied(reason)) => denied(reason.public_code()),
-        Err(VerifyFailure::Throttled { .. }) => denied(VerifyCode::RateLimited),
-        Err(VerifyFailure::Internal(e)) => return Err(e),
-    }))
+    Ok(Json(crate::views::verify_response(verdict)?))
 }

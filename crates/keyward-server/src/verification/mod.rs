@@ -189,13 +189,7 @@ impl KeyVerification {
     /// Reloads the set of existing key ids from the database.
     pub async fn reload_known_ids(&self) -> Result<(), ApiError> {
         let ticket = self.coherence.read_started();
-        let ids = self
-            .db
-            .all_key_ids()
-            .await?
-            .iter()
-            .filter_map(|id| KeyId::parse(id))
-            .collect();
+        let ids = self.db.all_key_ids().await?.into_iter().collect();
         self.coherence.known_ids_read(ids, ticket);
         Ok(())
     }
@@ -220,7 +214,7 @@ impl KeyVerification {
     /// change of the key raced the read: then only this request uses it).
     async fn load(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, ApiError> {
         let ticket = self.coherence.read_started();
-        let record = self.db.load_key_record(id.as_str()).await?.map(Arc::new);
+        let record = self.db.load_key_record(&id).await?.map(Arc::new);
         let _cached = self.coherence.loaded(id, record.clone(), ticket);
         Ok(record)
     }
@@ -232,11 +226,9 @@ impl KeyVerification {
             return Ok(());
         }
         let ticket = self.coherence.read_started();
-        let key_ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
-        let mut records = self.db.load_key_records(&key_ids).await?;
+        let mut records = self.db.load_key_records(ids).await?;
         self.coherence.reloaded(
-            ids.iter()
-                .map(|id| (*id, records.remove(id.as_str()).map(Arc::new))),
+            ids.iter().map(|id| (*id, records.remove(id).map(Arc::new))),
             ticket,
         );
         Ok(())
