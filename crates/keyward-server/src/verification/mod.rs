@@ -70,7 +70,7 @@ struct Begun<'p> {
     parsed: ParsedKey<'p>,
     id: KeyId,
     /// The calling service (if any) and the client's network.
-    source: (Option<KeyId>, IpAddr),
+    source: SourceFailures,
 }
 
 /// What failures are counted against: the calling service (if any), the
@@ -80,7 +80,10 @@ struct Begun<'p> {
 /// and network: a valid key is never refused because of other keys'
 /// failures from its address (a NAT, a proxy), while guesses at one key's
 /// secret are still throttled.
-type FailureKey = (Option<KeyId>, IpAddr, Option<KeyId>);
+/// Two throttles, so that refusing a key that is no key hashes no more
+/// than it must (it is the flood case).
+type SourceFailures = (Option<KeyId>, IpAddr);
+type KeyFailures = (Option<KeyId>, IpAddr, KeyId);
 
 /// The network an address counts as for the failure throttle: IPv6
 /// clients get a /64 each (one subscriber's prefix), as for sign-in.
@@ -139,7 +142,10 @@ pub struct KeyVerification {
     /// Each worker thread's front cache, with usage counted in its entries.
     workers: WorkerCaches,
     worker_capacity: usize,
-    failures: Throttle<FailureKey>,
+    /// Failures of presented keys that are no key, per source.
+    source_failures: Throttle<SourceFailures>,
+    /// Failures of existing keys, per source and key.
+    key_failures: Throttle<KeyFailures>,
     /// The key of the secret memo tags (random per process).
     memo_key: [u64; 2],
     /// Database reads a request had to wait for (a key not cached anywhere).
@@ -163,7 +169,8 @@ impl KeyVerification {
             coherence: Coherence::new(capacity as u64, ttl),
             workers: WorkerCaches::default(),
             worker_capacity: capacity,
-            failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
+            source_failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
+            key_failures: Throttle::new(failures_per_minute, Duration::from_secs(60), capacity),
             memo_key: {
                 use rand_core::Rng;
                 let mut rng = crate::os_rng();
@@ -429,8 +436,8 @@ impl KeyVerification {
                 None,
             );
         };
-        let key_failures: FailureKey = (begun.source.0, begun.source.1, Some(begun.id));
-        if let Err(retry_after) = self.failures.check(&key_failures) {
+        let key_failures: KeyFailures = (begun.source.0, begun.source.1, begun.id);
+        if let Err(retry_after) = self.key_failures.check(&key_failures) {
             return (Err(VerifyFailure::Throttled { retry_after }), None);
         }
         let result = self
@@ -443,7 +450,7 @@ impl KeyVerification {
                 // Only failures to authenticate count: a valid key calling a
                 // route it lacks a permission for does not lock itself out.
                 if reason.kind() == DenialKind::Unauthenticated {
-                    self.failures.fail(&key_failures);
+                    self.key_failures.fail(&key_failures);
                 }
                 // A wrong secret is not a use of the key.
                 let count = (!matches!(reason, DenialReason::DigestMismatch))
@@ -455,12 +462,11 @@ impl KeyVerification {
 
     /// Refuses a presented key that is no key (malformed, or no such key):
     /// 429 while its source is throttled, else the denial, counted.
-    fn refuse(&self, source: (Option<KeyId>, IpAddr), reason: DenialReason) -> VerifyFailure {
-        let failures: FailureKey = (source.0, source.1, None);
-        if let Err(retry_after) = self.failures.check(&failures) {
+    fn refuse(&self, source: SourceFailures, reason: DenialReason) -> VerifyFailure {
+        if let Err(retry_after) = self.source_failures.check(&source) {
             return VerifyFailure::Throttled { retry_after };
         }
-        self.failures.fail(&failures);
+        self.source_failures.fail(&source);
         VerifyFailure::Denied(reason)
     }
 }
