@@ -259,13 +259,13 @@ mod tests {
     use keyward_core::ErrorCode;
     use keyward_core::api::ErrorBody;
 
-    fn server(field: Option<&str>, message: &str) -> ApiError {
+    fn server(field: Option<Field>, message: &str) -> ApiError {
         ApiError {
             status: 422,
             error: ErrorBody {
                 code: ErrorCode::ValidationFailed,
                 message: message.to_owned(),
-                field: field.map(str::to_owned),
+                field,
             },
         }
     }
@@ -275,27 +275,27 @@ mod tests {
     #[test]
     fn envelope_errors_land_on_the_forms_own_fields_only() {
         let mut errors = FormErrors::default();
-        errors.apply(&server(Some("name"), "Name is taken."), FIELDS);
+        errors.apply(&server(Some(Field::Name), "Name is taken."), FIELDS);
         assert_eq!(errors.server_error(Field::Name), Some("Name is taken."));
         assert_eq!(errors.general(), None);
 
         // A field the form does not show, or none: a general error.
-        errors.apply(&server(Some("group_id"), "No such group."), FIELDS);
+        errors.apply(&server(Some(Field::GroupId), "No such group."), FIELDS);
         assert_eq!(errors.server_error(Field::GroupId), None);
         assert_eq!(errors.general(), Some("No such group."));
         errors.apply(&server(None, "Try later."), FIELDS);
         assert_eq!(errors.general(), Some("Try later."));
         // A form without fields (sign-in, confirmations) puts everything there.
         let mut confirm = FormErrors::default();
-        confirm.apply(&server(Some("name"), "Nope."), &[]);
+        confirm.apply(&server(Some(Field::Name), "Nope."), &[]);
         assert_eq!(confirm.general(), Some("Nope."));
     }
 
     #[test]
     fn a_second_error_on_a_field_replaces_the_first() {
         let mut errors = FormErrors::default();
-        errors.apply(&server(Some("expires_at"), "Too late."), FIELDS);
-        errors.apply(&server(Some("expires_at"), "In the past."), FIELDS);
+        errors.apply(&server(Some(Field::ExpiresAt), "Too late."), FIELDS);
+        errors.apply(&server(Some(Field::ExpiresAt), "In the past."), FIELDS);
         assert_eq!(errors.server_error(Field::ExpiresAt), Some("In the past."));
     }
 
@@ -304,8 +304,8 @@ mod tests {
         let mut errors = FormErrors::default();
         let local = || Some("Name is required.".to_owned());
         assert_eq!(errors.message(Field::Name, local), None, "untouched");
-        errors.apply(&server(Some("name"), "Name is taken."), FIELDS);
-        errors.apply(&server(Some("expires_at"), "Too late."), FIELDS);
+        errors.apply(&server(Some(Field::Name), "Name is taken."), FIELDS);
+        errors.apply(&server(Some(Field::ExpiresAt), "Too late."), FIELDS);
         errors.set_general("Failed.".to_owned());
         assert_eq!(
             errors.message(Field::Name, local).as_deref(),
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn a_submit_attempt_shows_every_field_and_drops_old_server_errors() {
         let mut errors = FormErrors::default();
-        errors.apply(&server(Some("name"), "Name is taken."), FIELDS);
+        errors.apply(&server(Some(Field::Name), "Name is taken."), FIELDS);
         errors.set_general("Failed.".to_owned());
         assert!(!errors.shows(Field::ExpiresAt));
         errors.begin_submit();
@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn forgetting_a_server_error_does_not_mark_the_field_changed() {
         let mut errors = FormErrors::default();
-        errors.apply(&server(Some("name"), "Name is taken."), FIELDS);
+        errors.apply(&server(Some(Field::Name), "Name is taken."), FIELDS);
         assert!(errors.forget_server_error(Field::Name));
         assert!(!errors.forget_server_error(Field::Name));
         assert!(!errors.shows(Field::Name));
@@ -364,12 +364,12 @@ mod tests {
         form.edit(Field::Name, |v| v.push('y'));
         assert_eq!(form.with_untracked(String::clone), "xy");
         assert_eq!(form.error(Field::Name, local), None);
-        form.fail(&server(Some("name"), "Name is taken."));
+        form.fail(&server(Some(Field::Name), "Name is taken."));
         assert_eq!(
             form.error(Field::Name, local).as_deref(),
             Some("Name is taken.")
         );
-        form.fail(&server(Some("kind"), "Bad kind."));
+        form.fail(&server(Some(Field::Kind), "Bad kind."));
         assert_eq!(form.general_error().as_deref(), Some("Bad kind."));
         form.begin_submit();
         form.update(String::clear);
