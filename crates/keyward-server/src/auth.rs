@@ -13,6 +13,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use keyward_core::api::Role;
+use keyward_core::key::KeyId;
 use keyward_core::permission::Permission;
 use std::fmt;
 use std::net::IpAddr;
@@ -33,7 +34,7 @@ pub enum Actor {
         expires_at: DateTime<Utc>,
     },
     ApiKey {
-        key_id: String,
+        key_id: KeyId,
         name: String,
     },
 }
@@ -231,7 +232,7 @@ impl FromRequest for Caller {
                     .ok_or(ApiError::NotFound("Tenant"))?;
                 return Ok(Caller {
                     actor: Actor::ApiKey {
-                        key_id: principal.key_id.to_string(),
+                        key_id: principal.key_id,
                         name: principal.name.to_string(),
                     },
                     tenant_id: tenant.id,
