@@ -7,6 +7,7 @@ mod helpers;
 
 mod api_keys;
 mod auth;
+mod bootstrap;
 mod delegation;
 mod events;
 mod groups;
