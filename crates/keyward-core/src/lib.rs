@@ -3,7 +3,8 @@
 //! Keyward's pure domain: every rule of the product that needs no I/O.
 //!
 //! It owns the key format ([`key`]), key digests ([`digest`]), validated
-//! values ([`fields`], [`permission`]), status rules ([`status`]), the key
+//! values ([`fields`], [`permission`]), delegation (who may grant what,
+//! [`delegation`]), status rules ([`status`]), the key
 //! lifecycle ([`lifecycle`]), groups ([`group`]), tenants ([`tenant`]),
 //! usernames ([`user`]), audit targets ([`audit`]), domain events
 //! ([`event`]), verification rules and client address
@@ -50,6 +51,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod delegation;
 pub mod digest;
 pub mod error;
 pub mod event;

@@ -87,6 +87,10 @@ impl Caller {
             actor: self.label(),
             display_name: self.display_name(),
             client_ip: Some(self.client_ip.to_string()),
+            api_key: match &self.actor {
+                Actor::ApiKey { key_id, .. } => Some(*key_id),
+                Actor::User { .. } => None,
+            },
         }
     }
 

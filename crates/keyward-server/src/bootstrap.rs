@@ -1,6 +1,6 @@
-//! First start: with an empty database, create the default tenant and a
-//! super user, and print the generated password once (or take it from
-//! `KEYWARD_BOOTSTRAP_PASSWORD`).
+//! First start: while no super user exists, create one (and the default
+//! tenant when missing), and print the generated password once (or take it
+//! from `KEYWARD_BOOTSTRAP_PASSWORD`).
 
 use crate::app::{Origin, tenants, users};
 use crate::credentials::Passwords;
@@ -21,6 +21,10 @@ pub const INITIAL_ADMIN: &str = "admin";
 pub enum BootstrapError {
     #[error("invalid setting: bootstrap_password: {0}")]
     Password(#[source] ValidationError),
+    #[error(
+        "no super user exists and the username \"admin\" is taken: create one with `keyward create-user --role super_user`"
+    )]
+    NameTaken,
     #[error("{0}")]
     Api(#[from] ApiError),
 }
@@ -39,8 +43,20 @@ pub fn generate_password() -> String {
     out
 }
 
+/// Creates the initial super user while none exists: on the first start,
+/// and on any later start that finds none (a first start that failed half
+/// way, or tenants created with the CLI before the first `serve`). The
+/// password is checked before anything is written; the super user goes to
+/// the first tenant ("Default"), created when missing. A start that cannot
+/// create it fails, naming the cause, rather than serving without one.
 pub async fn ensure_initial_admin(state: &AppState) -> Result<(), BootstrapError> {
-    if state.db.count_tenants().await.map_err(ApiError::from)? > 0 {
+    if state
+        .db
+        .operator_tenant()
+        .await
+        .map_err(ApiError::from)?
+        .is_some()
+    {
         return Ok(());
     }
     let (password, generated) = match &state.settings.bootstrap_password {
@@ -49,9 +65,20 @@ pub async fn ensure_initial_admin(state: &AppState) -> Result<(), BootstrapError
     };
     Passwords::check_policy(&password).map_err(BootstrapError::Password)?;
     let system = Origin::system("system");
-    let tenant = tenants::create(state, &system, &TenantName::first(), KeyQuota::default())
-        .await?
-        .tenant;
+    let first = TenantName::first();
+    let tenant = match state
+        .db
+        .find_tenant_by_name(&first)
+        .await
+        .map_err(ApiError::from)?
+    {
+        Some(t) => t,
+        None => {
+            tenants::create(state, &system, &first, KeyQuota::default())
+                .await?
+                .tenant
+        }
+    };
     let admin = Username::parse(INITIAL_ADMIN).map_err(ApiError::from)?;
     users::create(
         state,
@@ -61,7 +88,11 @@ pub async fn ensure_initial_admin(state: &AppState) -> Result<(), BootstrapError
         password.clone(),
         Role::SuperUser,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        ApiError::Conflict { .. } => BootstrapError::NameTaken,
+        e => e.into(),
+    })?;
     if generated {
         // Printed once, to the terminal only (not to the log).
         println!("Created super user \"{INITIAL_ADMIN}\" with password: {password}");

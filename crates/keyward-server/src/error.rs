@@ -5,6 +5,7 @@ use crate::db::DbError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
+use keyward_core::delegation::NotHeld;
 use keyward_core::group::GroupInUse;
 use keyward_core::lifecycle::LifecycleError;
 use keyward_core::{ErrorCode, Field, ValidationError};
@@ -152,6 +153,13 @@ impl From<DbError> for ApiError {
             },
             DbError::Corrupt(_) | DbError::Internal(_) => Self::internal(e),
         }
+    }
+}
+
+/// A grant beyond what the API key holds (see [`keyward_core::delegation`]).
+impl From<NotHeld> for ApiError {
+    fn from(e: NotHeld) -> Self {
+        Self::Forbidden(e.to_string())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Authorization groups: create, edit, delete; the list.
 
-use super::{Origin, commit};
+use super::{Origin, commit, grantor};
 use crate::error::ApiError;
 use crate::state::AppState;
 use keyward_core::api::AuditAction;
@@ -45,6 +45,7 @@ pub async fn get(
     Ok((g, n))
 }
 
+/// Creates a group; an API key may give it only permissions it holds.
 pub async fn create(
     state: &AppState,
     origin: &Origin,
@@ -53,6 +54,9 @@ pub async fn create(
 ) -> Result<GroupChange, ApiError> {
     let now = crate::now();
     let tx = state.db.begin_tenant_write(tenant_id).await?;
+    grantor(&tx, origin, tenant_id)
+        .await?
+        .check(&new.permissions)?;
     let group = tx.insert_group(tenant_id, &new, now).await?;
     let audit = origin.audit(
         Some(tenant_id),
@@ -75,7 +79,9 @@ pub async fn create(
 
 /// Applies an edit. Permission changes reach every key of the group at
 /// once (the event makes every cached record stale, here and on other
-/// instances).
+/// instances). An API key may edit only a group within its own
+/// permissions, and give it only permissions it holds (its own group
+/// included).
 pub async fn update(
     state: &AppState,
     origin: &Origin,
@@ -89,6 +95,11 @@ pub async fn update(
         .live_group(tenant_id, group_id)
         .await?
         .ok_or_else(not_found)?;
+    let by = grantor(&tx, origin, tenant_id).await?;
+    by.check(&group.permissions)?;
+    if let Some(permissions) = &patch.permissions {
+        by.check(permissions)?;
+    }
     let changed = group.edit(patch, now);
     let (mut audit, mut events) = (None, Vec::new());
     if !changed.is_empty() {

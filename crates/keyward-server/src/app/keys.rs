@@ -1,6 +1,6 @@
 //! API keys: generate, edit, rotate, revoke; the list and the details.
 
-use super::{Origin, commit};
+use super::{Origin, commit, grantor};
 pub use crate::db::KeyFilter;
 use crate::db::{AuditRecord, KeyRow, Tx};
 use crate::error::ApiError;
@@ -9,11 +9,12 @@ use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::api::{AuditAction, UsageDay};
 use keyward_core::audit::AuditTarget;
+use keyward_core::delegation::Grantor;
 use keyward_core::event::DomainEvent;
 use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName};
 use keyward_core::group::Group;
 use keyward_core::key::{KeyId, PlainKey};
-use keyward_core::lifecycle::{GroupChoice, KeyPatch, NewKey, generate};
+use keyward_core::lifecycle::{ApiKey, GroupChoice, KeyPatch, NewKey, generate};
 use keyward_core::status::DashboardCounts;
 use keyward_core::{Field, Invalid, ValidationError};
 use std::collections::HashMap;
@@ -74,9 +75,11 @@ pub struct KeyDetails {
     pub history: Vec<AuditRecord>,
 }
 
-/// A live group of the tenant that keys may use, with its name.
+/// A live group of the tenant that keys may use and that `by` may grant,
+/// with its name.
 async fn choose_group(
     tx: &Tx,
+    by: &Grantor,
     tenant_id: i64,
     group_id: i64,
 ) -> Result<(GroupChoice, String), ApiError> {
@@ -84,7 +87,25 @@ async fn choose_group(
         .live_group(tenant_id, group_id)
         .await?
         .ok_or(ValidationError::new(Field::GroupId, Invalid::NoSuchGroup))?;
-    Ok((GroupChoice::new(g.id, g.kind)?, g.name))
+    let choice = GroupChoice::new(g.id, g.kind)?;
+    by.check(&g.permissions)?;
+    Ok((choice, g.name))
+}
+
+/// Refuses when `by` may not act on the key: an API key may edit or rotate
+/// only a key whose group is within its own permissions.
+async fn check_may_manage(
+    tx: &Tx,
+    by: &Grantor,
+    tenant_id: i64,
+    key: &ApiKey,
+) -> Result<(), ApiError> {
+    if let Grantor::Holds(_) = by
+        && let Some(g) = tx.live_group(tenant_id, key.group_id).await?
+    {
+        by.check(&g.permissions)?;
+    }
+    Ok(())
 }
 
 /// Generates a key: under the tenant's write lock, checks the group and the
@@ -100,7 +121,8 @@ pub async fn create(
     let verifier = state.keys.verifier();
     for _ in 0..3 {
         let tx = state.db.begin_tenant_write(tenant_id).await?;
-        let (group, group_name) = choose_group(&tx, tenant_id, draft.group_id).await?;
+        let by = grantor(&tx, origin, tenant_id).await?;
+        let (group, group_name) = choose_group(&tx, &by, tenant_id, draft.group_id).await?;
         let quota = tx.tenant(tenant_id).await?.quota;
         let used = tx.count_live_keys(tenant_id).await?;
         let input = NewKey {
@@ -163,7 +185,9 @@ fn key_audit(
 }
 
 /// Edits name, description, group, IP allowlist or expiry; the secret is
-/// untouched. An edit that changes nothing writes nothing.
+/// untouched. An edit that changes nothing writes nothing. An API key may
+/// edit only a key within its own permissions, and move it only into a
+/// group within them.
 pub async fn edit(
     state: &AppState,
     origin: &Origin,
@@ -173,11 +197,13 @@ pub async fn edit(
     now: DateTime<Utc>,
 ) -> Result<Written, ApiError> {
     let tx = state.db.begin_tenant_write(tenant_id).await?;
+    let by = grantor(&tx, origin, tenant_id).await?;
     let group = match edit.group_id {
-        Some(g) => Some(choose_group(&tx, tenant_id, g).await?.0),
+        Some(g) => Some(choose_group(&tx, &by, tenant_id, g).await?.0),
         None => None,
     };
     let mut row = tx.key(tenant_id, key_id).await?;
+    check_may_manage(&tx, &by, tenant_id, &row.key).await?;
     let patch = KeyPatch {
         name: edit.name,
         description: edit.description,
@@ -228,7 +254,8 @@ async fn finish(
 }
 
 /// Issues a new secret for the same key id and configuration; the previous
-/// secret keeps working for `grace`.
+/// secret keeps working for `grace`. An API key may rotate only a key
+/// within its own permissions (the new secret would hand it the rest).
 pub async fn rotate(
     state: &AppState,
     origin: &Origin,
@@ -241,6 +268,8 @@ pub async fn rotate(
     let verifier = state.keys.verifier();
     let tx = state.db.begin_tenant_write(tenant_id).await?;
     let mut row = tx.key(tenant_id, key_id).await?;
+    let by = grantor(&tx, origin, tenant_id).await?;
+    check_may_manage(&tx, &by, tenant_id, &row.key).await?;
     let before = row.key.expires_at;
     let secret = row.key.rotate(
         grace,

@@ -16,13 +16,16 @@ pub mod sessions;
 pub mod tenants;
 pub mod users;
 
-use crate::db::{AuditEntry, Tx};
+use crate::db::{AuditEntry, DbError, Tx};
 use crate::error::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use keyward_core::api::AuditAction;
 use keyward_core::audit::AuditTarget;
+use keyward_core::delegation::Grantor;
 use keyward_core::event::DomainEvent;
+use keyward_core::key::KeyId;
+use keyward_core::permission::PermissionSet;
 
 /// Who started a change, as the audit log records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +35,10 @@ pub struct Origin {
     /// The name shown as a key's "created by".
     pub display_name: String,
     pub client_ip: Option<String>,
+    /// The API key that asked for the change, if one did: it may grant only
+    /// what it holds ([`keyward_core::delegation`]). Users, the server and
+    /// the CLI are unlimited within the tenant.
+    pub api_key: Option<KeyId>,
 }
 
 impl Origin {
@@ -41,6 +48,7 @@ impl Origin {
             actor: actor.to_owned(),
             display_name: actor.to_owned(),
             client_ip: None,
+            api_key: None,
         }
     }
 
@@ -62,6 +70,31 @@ impl Origin {
             client_ip: self.client_ip.clone(),
         }
     }
+}
+
+/// What the origin may grant in the tenant, read in the change's
+/// transaction (under the tenant's write lock, so a concurrent change to
+/// the key's group is seen): an API key holds its group's permissions, and
+/// nothing once revoked or when its group is gone; anyone else is
+/// unlimited.
+async fn grantor(tx: &Tx, origin: &Origin, tenant_id: i64) -> Result<Grantor, ApiError> {
+    let Some(key_id) = &origin.api_key else {
+        return Ok(Grantor::Unlimited);
+    };
+    let row = match tx.key(tenant_id, key_id).await {
+        Ok(row) => row,
+        Err(DbError::NotFound(_)) => return Ok(Grantor::Holds(PermissionSet::default())),
+        Err(e) => return Err(e.into()),
+    };
+    if row.key.is_revoked() {
+        return Ok(Grantor::Holds(PermissionSet::default()));
+    }
+    let held = tx
+        .live_group(tenant_id, row.key.group_id)
+        .await?
+        .map(|g| g.permissions)
+        .unwrap_or_default();
+    Ok(Grantor::Holds(held))
 }
 
 /// Writes the change's audit record and events, announces key changes to

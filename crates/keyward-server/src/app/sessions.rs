@@ -10,6 +10,7 @@ use keyward_core::api::AuditAction;
 use keyward_core::audit::AuditTarget;
 use keyward_core::event::DomainEvent;
 use keyward_core::tenant::Tenant;
+use keyward_core::user::Username;
 use std::net::IpAddr;
 
 /// A sign-in attempt.
@@ -51,8 +52,12 @@ impl std::fmt::Debug for SignedIn {
 }
 
 /// The throttle keys of an attempt: the username, and the address (IPv6
-/// clients per /64: one host usually owns the whole range).
-fn throttle_keys(username: &str, ip: IpAddr) -> [String; 2] {
+/// clients per /64: one host usually owns the whole range). A name that
+/// cannot be a username (see [`Username::parse`]: over 64 characters, or
+/// other characters) has no key of its own: it matches no account, and
+/// keying on it would let every failure store up to the body limit
+/// (64 KiB) in the throttle. The address still counts it.
+fn throttle_keys(username: &str, ip: IpAddr) -> (Option<String>, String) {
     let ip_key = match ip {
         IpAddr::V6(v6) => format!(
             "ip:{}/64",
@@ -62,7 +67,31 @@ fn throttle_keys(username: &str, ip: IpAddr) -> [String; 2] {
         ),
         v4 => format!("ip:{v4}"),
     };
-    [format!("user:{}", username.to_lowercase()), ip_key]
+    let user_key = Username::parse(username)
+        .ok()
+        .map(|u| format!("user:{}", u.as_str().to_lowercase()));
+    (user_key, ip_key)
+}
+
+/// The audit actor of an attempt: `user:` and the name as typed, cut to
+/// [`Username::MAX`] characters, with characters a username may not hold
+/// shown as `?` (the name of an unknown user is untrusted input).
+fn attempt_actor(username: &str) -> String {
+    let mut shown: String = username
+        .chars()
+        .take(Username::MAX)
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@') {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if username.chars().nth(Username::MAX).is_some() {
+        shown.push('…');
+    }
+    format!("user:{shown}")
 }
 
 /// Checks username and password (one argon2 verification whether or not
@@ -71,13 +100,13 @@ fn throttle_keys(username: &str, ip: IpAddr) -> [String; 2] {
 /// hash only).
 pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiError> {
     let username = attempt.username.trim().to_owned();
-    let [user_key, ip_key] = throttle_keys(&username, attempt.client_ip);
-    for k in [&user_key, &ip_key] {
+    let (user_key, ip_key) = throttle_keys(&username, attempt.client_ip);
+    for k in user_key.iter().chain([&ip_key]) {
         if let Err(retry_after) = state.login_throttle.check(k) {
             return Err(ApiError::Throttled { retry_after });
         }
     }
-    let found = if username.len() <= 200 {
+    let found = if user_key.is_some() {
         state.db.find_credentials(&username).await?
     } else {
         None
@@ -85,9 +114,14 @@ pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiE
     let stored = found.as_ref().map(|c| c.password_hash.clone());
     let ok = state.passwords.verify(attempt.password, stored).await?;
     let now = crate::now();
+    // A failure for an unknown username is recorded in the operator's
+    // tenant, where a super user sees it (read for every attempt, so the
+    // time taken does not tell whether the user exists).
+    let operator = state.db.operator_tenant().await?;
+    let tenant_id = found.as_ref().map(|c| c.user.tenant_id).or(operator);
     let mut audit = AuditEntry {
-        tenant_id: found.as_ref().map(|c| c.user.tenant_id),
-        actor: format!("user:{}", username.chars().take(100).collect::<String>()),
+        tenant_id,
+        actor: attempt_actor(&username),
         action: AuditAction::LoginFailed,
         target: AuditTarget::Session,
         target_id: None,
@@ -97,13 +131,17 @@ pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiE
     let user = match (ok, found) {
         (true, Some(c)) => c.user,
         _ => {
-            state.login_throttle.fail(&user_key);
+            if let Some(k) = &user_key {
+                state.login_throttle.fail(k);
+            }
             state.login_throttle.fail(&ip_key);
             state.db.record_audit(&audit, now).await?;
             return Err(ApiError::Unauthenticated("Invalid username or password."));
         }
     };
-    state.login_throttle.reset(&user_key);
+    if let Some(k) = &user_key {
+        state.login_throttle.reset(k);
+    }
     let (token, hash) = new_session_token();
     let expires_at = now + Duration::seconds(state.settings.session_ttl_seconds);
     audit.action = AuditAction::LoginSucceeded;
@@ -166,13 +204,39 @@ mod tests {
 
     #[test]
     fn failures_count_per_username_and_per_address_or_ipv6_64() {
-        let [u, ip] = throttle_keys("Alice", "203.0.113.7".parse().unwrap());
-        assert_eq!((u.as_str(), ip.as_str()), ("user:alice", "ip:203.0.113.7"));
-        let [_, a] = throttle_keys("a", "2001:db8:1:2:aaaa::1".parse().unwrap());
-        let [_, b] = throttle_keys("a", "2001:db8:1:2:bbbb::2".parse().unwrap());
-        let [_, c] = throttle_keys("a", "2001:db8:1:3::1".parse().unwrap());
+        let (u, ip) = throttle_keys("Alice", "203.0.113.7".parse().unwrap());
+        assert_eq!(
+            (u.as_deref(), ip.as_str()),
+            (Some("user:alice"), "ip:203.0.113.7")
+        );
+        let (_, a) = throttle_keys("ab", "2001:db8:1:2:aaaa::1".parse().unwrap());
+        let (_, b) = throttle_keys("ab", "2001:db8:1:2:bbbb::2".parse().unwrap());
+        let (_, c) = throttle_keys("ab", "2001:db8:1:3::1".parse().unwrap());
         assert_eq!(a, "ip:2001:db8:1:2::/64");
         assert_eq!(a, b, "one /64 is one client");
         assert_ne!(a, c);
+    }
+
+    /// A 64 KiB name per failure, 100,000 failures: the keys stay small.
+    #[test]
+    fn throttle_keys_are_bounded_whatever_the_username() {
+        let ip = "203.0.113.7".parse().unwrap();
+        let huge = "a".repeat(64 * 1024);
+        let (u, i) = throttle_keys(&huge, ip);
+        assert_eq!(u, None, "a name no account can have gets no key of its own");
+        assert!(i.len() <= 64);
+        let (u, _) = throttle_keys("bad name\u{0}", ip);
+        assert_eq!(u, None);
+        let longest = "ǅ".repeat(Username::MAX);
+        let (u, _) = throttle_keys(&longest, ip);
+        assert!(u.is_some_and(|k| k.len() <= 5 + 4 * Username::MAX));
+    }
+
+    #[test]
+    fn the_audit_actor_of_an_attempt_is_cut_and_sanitised() {
+        assert_eq!(attempt_actor("alice@example.com"), "user:alice@example.com");
+        assert_eq!(attempt_actor("<script>\n"), "user:?script??");
+        let a = attempt_actor(&"x".repeat(64 * 1024));
+        assert_eq!(a, format!("user:{}…", "x".repeat(Username::MAX)));
     }
 }

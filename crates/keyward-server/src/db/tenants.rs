@@ -64,6 +64,16 @@ impl Db {
         Ok(out)
     }
 
+    /// The tenant with this name, if any.
+    pub async fn find_tenant_by_name(&self, name: &TenantName) -> Result<Option<Tenant>, DbError> {
+        tenant::Entity::find()
+            .filter(tenant::Column::Name.eq(name.as_str()))
+            .one(&self.conn)
+            .await?
+            .map(record)
+            .transpose()
+    }
+
     pub async fn count_tenants(&self) -> Result<u64, DbError> {
         Ok(tenant::Entity::find().count(&self.conn).await?)
     }

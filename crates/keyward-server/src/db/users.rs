@@ -86,6 +86,19 @@ impl Db {
         }))
     }
 
+    /// The operator's tenant: the tenant of the first super user, if any
+    /// super user exists. Failed sign-ins for unknown usernames are
+    /// recorded there, and the first start creates a super user while none
+    /// exists.
+    pub async fn operator_tenant(&self) -> Result<Option<i64>, DbError> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Role.eq(Role::SuperUser.as_str()))
+            .order_by_asc(user::Column::Id)
+            .one(&self.conn)
+            .await?
+            .map(|u| u.tenant_id))
+    }
+
     pub async fn list_users(&self, tenant_id: i64) -> Result<Vec<UserRecord>, DbError> {
         user::Entity::find()
             .filter(user::Column::TenantId.eq(tenant_id))

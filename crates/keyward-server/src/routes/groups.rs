@@ -103,6 +103,7 @@ pub async fn get_group(
     request_body = CreateGroupRequest,
     responses(
         (status = 201, description = "Created", body = GroupView),
+        (status = 403, description = "An API key granting a permission it does not hold", body = ErrorEnvelope),
         (status = 409, description = "Name taken", body = ErrorEnvelope),
         (status = 422, description = "A field is invalid", body = ErrorEnvelope),
     ),
@@ -122,6 +123,8 @@ pub async fn create_group(
 }
 
 /// Changing permissions changes them for every key of the group at once.
+/// An API key edits only groups within its own permissions (see `Delegation`
+/// in docs/SECURITY.md).
 #[utoipa::path(
     tag = "groups",
     operation_id = "update_group",
@@ -129,6 +132,7 @@ pub async fn create_group(
     request_body = UpdateGroupRequest,
     responses(
         (status = 200, description = "The edited group", body = GroupView),
+        (status = 403, description = "An API key editing a group beyond its own permissions, or granting one it does not hold", body = ErrorEnvelope),
         (status = 404, description = "No such group in this tenant", body = ErrorEnvelope),
         (status = 409, description = "Name taken", body = ErrorEnvelope),
         (status = 422, description = "A field is invalid", body = ErrorEnvelope),

@@ -463,7 +463,11 @@ async fn twenty_simultaneous_generates_against_a_limit_of_ten_create_exactly_ten
 async fn a_key_with_api_keys_manage_can_provision_keys_of_its_own_tenant() {
     let app = spawn_app().await;
     let manage = app
-        .group(&app.admin, "Provisioning", &["api_keys:manage"])
+        .group(
+            &app.admin,
+            "Provisioning",
+            &["api_keys:manage", "customers:read"],
+        )
         .await;
     let read = app.group(&app.admin, "Read", &["customers:read"]).await;
     let (_, prov) = app.key(&app.admin, "Ansible", manage, json!({})).await;

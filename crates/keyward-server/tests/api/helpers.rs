@@ -77,6 +77,22 @@ impl Default for Opts {
     }
 }
 
+/// The settings of a test app on port 0 over `database_url`, with the
+/// bootstrap password [`ADMIN_PASSWORD`].
+pub fn test_settings(dir: &std::path::Path, database_url: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        database_url: Some(database_url.to_owned()),
+        database_pool_size: 8,
+        hashing_secret: Some(HASHING_SECRET.into()),
+        spa_dir: dir.join("no-spa"),
+        bootstrap_password: Some(ADMIN_PASSWORD.into()),
+        usage_flush_interval_ms: 100,
+        ..Settings::default()
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_with(Opts::default()).await
 }
@@ -88,19 +104,11 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         None => fresh_database(dir.path()).await,
     };
     let settings = Settings {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().to_path_buf(),
-        database_url: Some(database_url.clone()),
-        database_pool_size: 8,
-        hashing_secret: Some(HASHING_SECRET.into()),
         trusted_proxies: opts.trusted_proxies,
-        spa_dir: dir.path().join("no-spa"),
-        bootstrap_password: Some(ADMIN_PASSWORD.into()),
-        usage_flush_interval_ms: 100,
         failed_verifications_per_minute: opts.failed_verifications_per_minute,
         workers: opts.workers,
         cache_ttl_seconds: opts.cache_ttl_seconds,
-        ..Settings::default()
+        ..test_settings(dir.path(), &database_url)
     };
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());

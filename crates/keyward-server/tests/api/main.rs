@@ -7,6 +7,8 @@ mod helpers;
 
 mod api_keys;
 mod auth;
+mod bootstrap;
+mod delegation;
 mod events;
 mod groups;
 mod operations;
