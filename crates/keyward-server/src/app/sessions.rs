@@ -10,6 +10,7 @@ use keyward_core::api::AuditAction;
 use keyward_core::audit::AuditTarget;
 use keyward_core::event::DomainEvent;
 use keyward_core::tenant::Tenant;
+use keyward_core::user::Username;
 use std::net::IpAddr;
 
 /// A sign-in attempt.
@@ -68,9 +69,11 @@ fn throttle_keys(username: &str, ip: IpAddr) -> [String; 2] {
 /// Checks username and password (one argon2 verification whether or not
 /// the user exists), throttles failures per username and per address,
 /// audits the attempt, and on success stores a new session (its token's
-/// hash only).
+/// hash only). A username with a character no username holds (control,
+/// bidi or invisible) is refused with 422 before the database or the audit
+/// log sees it.
 pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiError> {
-    let username = attempt.username.trim().to_owned();
+    let username = Username::presented(&attempt.username)?.to_owned();
     let [user_key, ip_key] = throttle_keys(&username, attempt.client_ip);
     for k in [&user_key, &ip_key] {
         if let Err(retry_after) = state.login_throttle.check(k) {

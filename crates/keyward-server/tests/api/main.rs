@@ -9,6 +9,8 @@ mod api_keys;
 mod auth;
 mod events;
 mod groups;
+mod input;
 mod operations;
 mod tenants;
+mod transport;
 mod verification;
