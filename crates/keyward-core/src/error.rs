@@ -92,10 +92,12 @@ pub enum Field {
     PerPage,
     #[serde(rename = "q")]
     Query,
+    KeyId,
+    Actor,
 }
 
 impl Field {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::Name,
         Self::Description,
         Self::GroupId,
@@ -113,6 +115,8 @@ impl Field {
         Self::Page,
         Self::PerPage,
         Self::Query,
+        Self::KeyId,
+        Self::Actor,
     ];
 
     /// The field's name in API requests (`snake_case`).
@@ -135,6 +139,8 @@ impl Field {
             Self::Page => "page",
             Self::PerPage => "per_page",
             Self::Query => "q",
+            Self::KeyId => "key_id",
+            Self::Actor => "actor",
         }
     }
 
@@ -158,6 +164,8 @@ impl Field {
             Self::Page => "Page",
             Self::PerPage => "Page size",
             Self::Query => "Search",
+            Self::KeyId => "Key id",
+            Self::Actor => "Actor",
         }
     }
 }
@@ -174,6 +182,13 @@ pub enum Invalid {
     TooLong { max: usize },
     #[error("must not contain control characters")]
     ControlCharacters,
+    /// Bidirectional-text controls (U+202E and kin) make a name read
+    /// differently from what it holds.
+    #[error("must not contain text-direction control characters (such as U+202E)")]
+    BidiControls,
+    /// Zero-width and other invisible characters make look-alike names.
+    #[error("must not contain zero-width or other invisible characters (such as U+200B)")]
+    InvisibleCharacters,
     #[error("must use only the characters {allowed}")]
     BadCharacters { allowed: &'static str },
     #[error("is not a valid date (use YYYY-MM-DD or an RFC 3339 date-time)")]

@@ -7,6 +7,77 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
+/// Whether `c` is a control character: the C0 and C1 controls (NUL
+/// included) and DEL, and the Unicode line and paragraph separators.
+pub fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Whether `c` is a bidirectional-text control: the embeddings, overrides
+/// and isolates (U+202A–U+202E, U+2066–U+2069) and the direction marks
+/// (U+200E, U+200F, U+061C). They make text display differently from what
+/// it holds ("Trojan Source").
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Whether `c` is zero-width or otherwise invisible on its own: the
+/// zero-width space, joiners and no-break space (U+200B–U+200D, U+FEFF),
+/// the word joiner and invisible operators (U+2060–U+2064), deprecated
+/// format characters (U+206A–U+206F), the soft hyphen, the combining
+/// grapheme joiner, Hangul and Khmer fillers, the Mongolian vowel separator,
+/// interlinear annotation marks, musical format characters and tag
+/// characters. Letters of every script, emoji and variation selectors stay
+/// allowed.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{206A}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
+/// The character rule of every name and description: no control characters
+/// (a multi-line text may hold line breaks and tabs), no bidi controls, no
+/// invisible characters.
+pub(crate) fn check_characters(
+    field: Field,
+    s: &str,
+    multiline: bool,
+) -> Result<(), ValidationError> {
+    let allowed = |c: char| multiline && (c == '\n' || c == '\r' || c == '\t');
+    for c in s.chars() {
+        let invalid = if is_control(c) && !allowed(c) {
+            Invalid::ControlCharacters
+        } else if is_bidi_control(c) {
+            Invalid::BidiControls
+        } else if is_invisible(c) {
+            Invalid::InvisibleCharacters
+        } else {
+            continue;
+        };
+        return Err(ValidationError::new(field, invalid));
+    }
+    Ok(())
+}
+
 fn text(
     field: Field,
     raw: &str,
@@ -25,14 +96,41 @@ fn text(
     if count > max {
         return Err(ValidationError::new(field, Invalid::TooLong { max }));
     }
-    let allowed = |c: char| multiline && (c == '\n' || c == '\r' || c == '\t');
-    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(ValidationError::new(field, Invalid::ControlCharacters));
-    }
+    check_characters(field, trimmed, multiline)?;
     Ok(trimmed.to_owned())
 }
 
-/// A key name: 2–200 characters after trimming, counted as characters.
+/// A free-text query parameter (the key search `q`, the audit filters
+/// `actor` and `key_id`): at most 200 characters, without control
+/// characters (NUL included: no store can compare it). Kept as sent.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QueryText(String);
+
+impl QueryText {
+    pub const MAX: usize = 200;
+
+    pub fn parse(field: Field, raw: String) -> Result<Self, ValidationError> {
+        if raw.chars().count() > Self::MAX {
+            let max = Self::MAX;
+            return Err(ValidationError::new(field, Invalid::TooLong { max }));
+        }
+        if raw.chars().any(is_control) {
+            return Err(ValidationError::new(field, Invalid::ControlCharacters));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A key name: 2–200 characters after trimming, counted as characters;
+/// no control, bidi or invisible characters ([`is_bidi_control`], [`is_invisible`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyName(String);
 
@@ -50,6 +148,8 @@ impl KeyName {
 }
 
 /// An optional description: at most 1000 characters; blank means none.
+/// Line breaks and tabs are allowed, other control, bidi and invisible
+/// characters are not.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Description(String);
 
@@ -72,7 +172,8 @@ impl Description {
     }
 }
 
-/// The name of an authorization group: 2–100 characters after trimming.
+/// The name of an authorization group: 2–100 characters after trimming;
+/// no control, bidi or invisible characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GroupName(String);
 
@@ -312,6 +413,72 @@ mod tests {
     }
 
     #[test]
+    fn names_and_descriptions_refuse_bidi_controls_and_invisible_characters() {
+        type Parse = fn(&str) -> Result<(), ValidationError>;
+        let parsers: [(Field, Parse); 3] = [
+            (Field::Name, |s| KeyName::parse(s).map(drop)),
+            (Field::Name, |s| GroupName::parse(s).map(drop)),
+            (Field::Description, |s| Description::parse(s).map(drop)),
+        ];
+        let cases = [
+            ("Billing\u{202E}cod.exe", Invalid::BidiControls),
+            ("Billing\u{2066}x\u{2069}", Invalid::BidiControls),
+            ("Bill\u{200F}ing", Invalid::BidiControls),
+            ("Bill\u{200B}ing", Invalid::InvisibleCharacters),
+            ("Bill\u{200D}ing", Invalid::InvisibleCharacters),
+            ("Bill\u{FEFF}ing", Invalid::InvisibleCharacters),
+            ("Billing\u{3164}", Invalid::InvisibleCharacters),
+            ("Bill\u{00AD}ing", Invalid::InvisibleCharacters),
+            ("Bill\u{E0041}ing", Invalid::InvisibleCharacters),
+            ("ad\u{0}min", Invalid::ControlCharacters),
+            ("a\u{1b}[31mb", Invalid::ControlCharacters),
+            ("a\u{85}b", Invalid::ControlCharacters),
+            ("a\u{2028}b", Invalid::ControlCharacters),
+        ];
+        for (field, parse) in parsers {
+            for (raw, invalid) in &cases {
+                assert_eq!(
+                    parse(raw),
+                    Err(ValidationError::new(field, invalid.clone())),
+                    "{raw:?}"
+                );
+            }
+            for fine in [
+                "Zoë's café",
+                "日本語の鍵",
+                "مفتاح الفوترة",
+                "Key 🔑❤\u{FE0F}",
+            ] {
+                assert_eq!(parse(fine), Ok(()), "{fine:?}");
+            }
+        }
+        assert!(Description::parse("line1\n\tline2").is_ok());
+        assert_eq!(
+            Description::parse("line1\u{0}").unwrap_err().invalid,
+            Invalid::ControlCharacters
+        );
+    }
+
+    #[test]
+    fn query_text_refuses_control_characters_and_length() {
+        let q = |s: &str| QueryText::parse(Field::Query, s.to_owned());
+        assert_eq!(q(" billing ").unwrap().as_str(), " billing ");
+        assert_eq!(
+            q("bill\u{0}ing").unwrap_err(),
+            ValidationError::new(Field::Query, Invalid::ControlCharacters)
+        );
+        assert_eq!(
+            QueryText::parse(Field::Actor, "user:\u{7f}".into()).unwrap_err(),
+            ValidationError::new(Field::Actor, Invalid::ControlCharacters)
+        );
+        assert!(q(&"é".repeat(200)).is_ok());
+        assert_eq!(
+            q(&"é".repeat(201)).unwrap_err().invalid,
+            Invalid::TooLong { max: 200 }
+        );
+    }
+
+    #[test]
     fn descriptions_are_optional_and_bounded() {
         assert_eq!(Description::parse("  ").unwrap(), None);
         assert_eq!(
@@ -460,7 +627,8 @@ mod tests {
         fn name_length_rule_holds(s in "\\PC{0,250}") {
             let n = s.trim().chars().count();
             let ok = KeyName::parse(&s).is_ok();
-            prop_assert_eq!(ok, (2..=200).contains(&n) && !s.trim().chars().any(char::is_control));
+            let clean = !s.trim().chars().any(|c| is_control(c) || is_bidi_control(c) || is_invisible(c));
+            prop_assert_eq!(ok, (2..=200).contains(&n) && clean);
         }
 
         #[test]

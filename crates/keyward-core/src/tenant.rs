@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A tenant name: the group-name rule (2–100 characters after trimming, no
-/// control characters); errors name the field `name`.
+/// control, bidi or invisible characters); errors name the field `name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TenantName(String);
 

@@ -1,6 +1,7 @@
 //! Admin users: usernames.
 
 use crate::error::{Field, Invalid, ValidationError};
+use crate::fields::check_characters;
 
 /// A username: 2–64 characters after trimming, of letters, digits, `.`,
 /// `_`, `-` and `@`.
@@ -28,6 +29,7 @@ impl Username {
                 Invalid::TooLong { max: Self::MAX },
             ));
         }
+        check_characters(Field::Username, u, false)?;
         if !u
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
@@ -40,6 +42,16 @@ impl Username {
             ));
         }
         Ok(Self(u.to_owned()))
+    }
+
+    /// The username typed at sign-in, trimmed. Only its characters are
+    /// checked (no user can hold a control, bidi or invisible character, and
+    /// none may reach the database or the audit log); an otherwise unusual
+    /// name is simply one that matches no user.
+    pub fn presented(raw: &str) -> Result<&str, ValidationError> {
+        let u = raw.trim();
+        check_characters(Field::Username, u, false)?;
+        Ok(u)
     }
 
     pub fn as_str(&self) -> &str {
@@ -71,7 +83,7 @@ mod tests {
             Username::parse(&"ä".repeat(64)).is_ok(),
             "counted in characters"
         );
-        for bad in ["bob smith", "a/b", "x;y", "tab\tbed"] {
+        for bad in ["bob smith", "a/b", "x;y"] {
             assert_eq!(
                 invalid(bad),
                 Invalid::BadCharacters {
@@ -81,6 +93,28 @@ mod tests {
             );
         }
         assert_eq!(Username::parse("x").unwrap_err().field, Field::Username);
+    }
+
+    #[test]
+    fn usernames_refuse_control_bidi_and_invisible_characters() {
+        assert_eq!(invalid("ad\u{0}min"), Invalid::ControlCharacters);
+        assert_eq!(invalid("tab\tbed"), Invalid::ControlCharacters);
+        assert_eq!(invalid("ad\u{202E}min"), Invalid::BidiControls);
+        assert_eq!(invalid("admin\u{3164}"), Invalid::InvisibleCharacters);
+        assert_eq!(invalid("ad\u{200B}min"), Invalid::InvisibleCharacters);
+        assert_eq!(Username::presented("  admin ").unwrap(), "admin");
+        assert_eq!(Username::presented("bob smith").unwrap(), "bob smith");
+        for (raw, why) in [
+            ("ad\u{0}min", Invalid::ControlCharacters),
+            ("ad\u{202E}min", Invalid::BidiControls),
+            ("ad\u{FEFF}min", Invalid::InvisibleCharacters),
+        ] {
+            assert_eq!(
+                Username::presented(raw),
+                Err(ValidationError::new(Field::Username, why)),
+                "{raw:?}"
+            );
+        }
     }
 
     proptest! {

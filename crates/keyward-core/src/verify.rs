@@ -349,6 +349,24 @@ impl TrustedProxies {
         }
         current
     }
+
+    /// Whether a request came in over HTTPS as a trusted proxy reports it:
+    /// the socket peer is a trusted proxy and the nearest proxy's
+    /// `X-Forwarded-Proto` entry (the rightmost) is `https`. A header from
+    /// an untrusted peer changes nothing. `forwarded_proto` is every
+    /// `X-Forwarded-Proto` header value, in order.
+    pub fn forwarded_https<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_proto: impl IntoIterator<Item = &'a str>,
+    ) -> bool {
+        self.is_trusted(peer)
+            && forwarded_proto
+                .into_iter()
+                .flat_map(|h| h.split(','))
+                .last()
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    }
 }
 
 /// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:443`.
@@ -623,6 +641,25 @@ mod tests {
             TrustedProxies::default().client_ip(ip("10.0.0.2"), ["1.1.1.1"]),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_can_say_https() {
+        let t = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        assert!(t.forwarded_https(ip("10.0.0.2"), ["https"]));
+        assert!(t.forwarded_https(ip("::ffff:10.0.0.2"), ["HTTPS"]));
+        assert!(t.forwarded_https(ip("10.0.0.2"), ["http, https"]));
+        assert!(
+            !t.forwarded_https(ip("10.0.0.2"), ["https, http"]),
+            "the nearest proxy's word counts"
+        );
+        assert!(!t.forwarded_https(ip("10.0.0.2"), ["http"]));
+        assert!(!t.forwarded_https(ip("10.0.0.2"), Vec::<&str>::new()));
+        assert!(
+            !t.forwarded_https(ip("203.0.113.9"), ["https"]),
+            "an untrusted peer"
+        );
+        assert!(!TrustedProxies::default().forwarded_https(ip("127.0.0.1"), ["https"]));
     }
 
     proptest! {

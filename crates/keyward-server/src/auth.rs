@@ -7,7 +7,7 @@ use crate::credentials::token_hash;
 use crate::db::SessionRecord;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::verification::{ApiKeyAuth, KeyAuthConfig, client_ip};
+use crate::verification::{ApiKeyAuth, KeyAuthConfig, client_ip, is_https};
 use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -19,7 +19,11 @@ use keyward_core::permission::Permission;
 use std::fmt;
 use std::net::IpAddr;
 
+/// The session cookie over plain HTTP.
 pub const SESSION_COOKIE: &str = "keyward_session";
+/// The session cookie over HTTPS: `Secure`, `Path=/`, no `Domain` (the
+/// `__Host-` prefix makes browsers hold the server to that).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-keyward_session";
 pub const CSRF_HEADER: &str = keyward_core::api::headers::CSRF_TOKEN;
 pub const TENANT_HEADER: &str = keyward_core::api::headers::TENANT;
 
@@ -152,7 +156,15 @@ fn tenant_header(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// Resolves the session behind a bearer token or the session cookie.
+/// Whether the request is served over HTTPS for the purposes of the session
+/// cookie and HSTS: a TLS connection, a trusted proxy's
+/// `X-Forwarded-Proto: https`, or the `cookie_secure` setting (force-on).
+pub fn serves_https(state: &AppState, req: &HttpRequest) -> bool {
+    state.settings.cookie_secure || is_https(req, state.keys.trusted_proxies())
+}
+
+/// Resolves the session behind a bearer token or the session cookie (the
+/// `__Host-` cookie first, then the plain one).
 pub async fn session_of(
     state: &AppState,
     req: &HttpRequest,
@@ -160,7 +172,10 @@ pub async fn session_of(
 ) -> Result<Option<(SessionRecord, bool)>, ApiError> {
     let (token, via_cookie) = match bearer(req) {
         Some(t) => (t, false),
-        None => match req.cookie(SESSION_COOKIE) {
+        None => match req
+            .cookie(SECURE_SESSION_COOKIE)
+            .or_else(|| req.cookie(SESSION_COOKIE))
+        {
             Some(c) => (c.value().to_owned(), true),
             None => return Ok(None),
         },

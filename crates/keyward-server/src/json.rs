@@ -6,6 +6,17 @@
 use keyward_core::api::WhoAmI;
 use keyward_core::{ErrorCode, Field};
 
+/// `Pragma: no-cache`, for HTTP/1.0 caches, on every response that carries
+/// a secret or token (login, `/v1/me`, key create and rotate); every `/v1`
+/// response is `Cache-Control: no-store` (`startup::app`).
+pub const PRAGMA_NO_CACHE: (
+    actix_web::http::header::HeaderName,
+    actix_web::http::header::HeaderValue,
+) = (
+    actix_web::http::header::PRAGMA,
+    actix_web::http::header::HeaderValue::from_static("no-cache"),
+);
+
 /// A response with a JSON body already written: the content type is a
 /// static header value, where actix's `json()` reparses the media type.
 pub fn json_body_response(

@@ -32,15 +32,19 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,keyward_server=debug`.
     pub log_level: String,
-    /// Session lifetime in seconds.
+    /// Session lifetime in seconds: 60 to 2,592,000 (30 days).
     pub session_ttl_seconds: i64,
-    /// Mark the session cookie `Secure` (serve over HTTPS in production).
+    /// Treat every request as HTTPS: the session cookie is `Secure` and
+    /// `__Host-` named, responses carry HSTS. Without it that happens for
+    /// TLS connections and for trusted proxies sending `X-Forwarded-Proto: https`.
     pub cookie_secure: bool,
     /// Password for the super user created on first start (else one is generated and printed).
     pub bootstrap_password: Option<String>,
     /// Verification cache: the most key records held.
     pub cache_capacity: u64,
-    /// Verification cache: a safety-net lifetime of each entry, in seconds.
+    /// Verification cache: a safety-net lifetime of each entry, in seconds
+    /// (1 to 3600: it bounds how long a change that bypassed invalidation
+    /// goes unnoticed).
     pub cache_ttl_seconds: u64,
     /// How often usage counts and last-used times are written, in milliseconds.
     pub usage_flush_interval_ms: u64,
@@ -158,6 +162,32 @@ impl Settings {
         fig.merge(env).extract().map_err(Box::new)
     }
 
+    /// The longest verification-cache entry lifetime accepted.
+    pub const MAX_CACHE_TTL_SECONDS: u64 = 3600;
+    /// The shortest and longest session lifetimes accepted.
+    pub const SESSION_TTL_SECONDS: std::ops::RangeInclusive<i64> = 60..=30 * 86_400;
+
+    /// Checks the bounds of numeric settings; the error names the setting,
+    /// its range and the value given.
+    pub fn validate(&self) -> Result<(), String> {
+        let ttl = self.cache_ttl_seconds;
+        if !(1..=Self::MAX_CACHE_TTL_SECONDS).contains(&ttl) {
+            return Err(format!(
+                "cache_ttl_seconds must be between 1 and {} (got {ttl})",
+                Self::MAX_CACHE_TTL_SECONDS
+            ));
+        }
+        let session = self.session_ttl_seconds;
+        if !Self::SESSION_TTL_SECONDS.contains(&session) {
+            return Err(format!(
+                "session_ttl_seconds must be between {} and {} (got {session})",
+                Self::SESSION_TTL_SECONDS.start(),
+                Self::SESSION_TTL_SECONDS.end()
+            ));
+        }
+        Ok(())
+    }
+
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -209,6 +239,31 @@ mod tests {
             assert!(!dbg.contains(secret), "{dbg}");
         }
         assert!(dbg.contains("postgres://kw:[redacted]@db/keyward"));
+    }
+
+    #[test]
+    fn cache_and_session_lifetimes_are_bounded() {
+        assert_eq!(Settings::default().validate(), Ok(()));
+        let with_ttl = |cache_ttl_seconds| Settings {
+            cache_ttl_seconds,
+            ..Settings::default()
+        };
+        assert_eq!(with_ttl(3600).validate(), Ok(()));
+        for bad in [0, 3601, u64::MAX] {
+            let e = with_ttl(bad).validate().unwrap_err();
+            assert!(
+                e.starts_with("cache_ttl_seconds must be between 1 and 3600"),
+                "{e}"
+            );
+        }
+        let with_session = |session_ttl_seconds| Settings {
+            session_ttl_seconds,
+            ..Settings::default()
+        };
+        for bad in [-1, 0, 59, 30 * 86_400 + 1, i64::MAX] {
+            let e = with_session(bad).validate().unwrap_err();
+            assert!(e.starts_with("session_ttl_seconds must be between"), "{e}");
+        }
     }
 
     #[test]

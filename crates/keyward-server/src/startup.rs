@@ -11,6 +11,7 @@ use crate::state::AppState;
 use crate::throttle::Throttle;
 use crate::verification::KeyVerification;
 use actix_web::dev::{Server, Service};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue, STRICT_TRANSPORT_SECURITY};
 use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use keyward_core::digest::{HashingSecret, KeyHasher};
@@ -76,6 +77,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Builds the shared state from settings (connects and migrates the database).
 pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
+    settings.validate().map_err(StartupError::Setting)?;
     let format =
         KeyFormat::new(&settings.key_prefix).map_err(|e| StartupError::Setting(e.to_string()))?;
     let trusted = TrustedProxies::parse(&settings.trusted_proxies)
@@ -87,7 +89,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         trusted,
         db.clone(),
         settings.cache_capacity,
-        Duration::from_secs(settings.cache_ttl_seconds.max(1)),
+        Duration::from_secs(settings.cache_ttl_seconds),
         settings.failed_verifications_per_minute.max(1),
     ));
     keys.reload_known_ids().await?;
@@ -135,7 +137,7 @@ impl Application {
         crate::verification::tasks::spawn_all(
             &state.keys,
             Duration::from_millis(state.settings.usage_flush_interval_ms.max(10)),
-            Duration::from_secs(state.settings.cache_ttl_seconds.max(1)),
+            Duration::from_secs(state.settings.cache_ttl_seconds),
         );
         crate::app::events::spawn_pruner(state.db.clone(), state.settings.event_retention_days);
         let data = state.clone();
@@ -168,7 +170,9 @@ impl Application {
 }
 
 /// The actix application: security headers, request logging with request
-/// ids, compression, the API, the docs and the SPA (in that order).
+/// ids, compression, the API, the docs and the SPA (in that order). Every
+/// `/v1` response is `Cache-Control: no-store`; HTTPS responses (see
+/// [`crate::auth::serves_https`]) carry `Strict-Transport-Security`.
 pub fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -182,6 +186,7 @@ pub fn app(
 > {
     let spa_dir = state.settings.spa_dir.clone();
     let spa_root = spa_dir.clone();
+    let headers_state = state.clone();
     let limit = state.settings.max_body_bytes;
     let (app, api) = App::new()
         .into_utoipa_app()
@@ -219,13 +224,26 @@ pub fn app(
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Route"))
         }))
-        .wrap_fn(|req, srv| {
+        .wrap_fn(move |req, srv| {
             let path = req.path().to_owned();
+            let https = crate::auth::serves_https(&headers_state, req.request());
             let fut = srv.call(req);
             async move {
                 let mut res = fut.await?;
                 let status = res.status();
-                crate::spa::cache_headers(&path, status, res.headers_mut());
+                let headers = res.headers_mut();
+                crate::spa::cache_headers(&path, status, headers);
+                if path == "/v1" || path.starts_with("/v1/") {
+                    // Answers of the API (errors too) hold secrets, tokens
+                    // or tenant data: no cache may keep them.
+                    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                }
+                if https {
+                    headers.insert(
+                        STRICT_TRANSPORT_SECURITY,
+                        HeaderValue::from_static("max-age=31536000"),
+                    );
+                }
                 Ok(res)
             }
         })

@@ -97,9 +97,11 @@ fn attempt_actor(username: &str) -> String {
 /// Checks username and password (one argon2 verification whether or not
 /// the user exists), throttles failures per username and per address,
 /// audits the attempt, and on success stores a new session (its token's
-/// hash only).
+/// hash only). A username with a character no username holds (control,
+/// bidi or invisible) is refused with 422 before the database or the audit
+/// log sees it.
 pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiError> {
-    let username = attempt.username.trim().to_owned();
+    let username = Username::presented(&attempt.username)?.to_owned();
     let (user_key, ip_key) = throttle_keys(&username, attempt.client_ip);
     for k in user_key.iter().chain([&ip_key]) {
         if let Err(retry_after) = state.login_throttle.check(k) {

@@ -3,20 +3,19 @@
 use crate::app::keys::{self, KeyDraft, KeyEdit, KeyFilter};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::json::PRAGMA_NO_CACHE;
 use crate::state::AppState;
 use crate::views::{key_details, key_page, key_view};
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
+use keyward_core::Field;
 use keyward_core::api::{
     ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, CreateApiKeyRequest, ErrorEnvelope,
     ListApiKeysQuery, Pagination, RotateApiKeyRequest, UpdateApiKeyRequest,
 };
-use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName};
+use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName, QueryText};
 use keyward_core::key::KeyId;
-use keyward_core::{Field, Invalid, ValidationError};
-
-const MAX_QUERY_CHARS: usize = 200;
 
 fn key_id(raw: &str) -> Result<KeyId, ApiError> {
     KeyId::parse(raw).ok_or(ApiError::NotFound("API key"))
@@ -36,20 +35,15 @@ fn description(raw: Option<&str>) -> Result<Option<Description>, ApiError> {
 /// The page and the filters of a list request.
 fn list_query(q: ListApiKeysQuery, prefix: &str) -> Result<(Pagination, KeyFilter), ApiError> {
     let page = Pagination::new(q.page, q.per_page)?;
-    if q.q
-        .as_deref()
-        .is_some_and(|s| s.chars().count() > MAX_QUERY_CHARS)
-    {
-        let max = MAX_QUERY_CHARS;
-        return Err(ValidationError::new(Field::Query, Invalid::TooLong { max }).into());
-    }
+    let text = q.q.map(|t| QueryText::parse(Field::Query, t)).transpose()?;
     let filter = KeyFilter {
         // A pasted secret is searched by its public key id only.
-        q: q.q
-            .map(|text| match keyward_core::key::pasted_key_id(&text) {
+        q: text.map(
+            |text| match keyward_core::key::pasted_key_id(text.as_str()) {
                 Some(id) => id.to_owned(),
-                None => text,
-            }),
+                None => text.into_string(),
+            },
+        ),
         status: q.status.unwrap_or_default(),
         expiration: q.expiration,
         sort: q.sort.unwrap_or_default(),
@@ -151,7 +145,9 @@ pub async fn create_api_key(
     let origin = caller.origin();
     let issued = keys::create(&state, &origin, caller.tenant_id, draft, now).await?;
     tracing::Span::current().record("key_id", issued.key.row.key.key_id.as_str());
-    Ok(HttpResponse::Created().json(secret_view(issued, now)))
+    Ok(HttpResponse::Created()
+        .insert_header(PRAGMA_NO_CACHE)
+        .json(secret_view(issued, now)))
 }
 
 /// A key with its permissions, daily usage (30 days) and audit history.
@@ -235,7 +231,7 @@ pub async fn rotate_api_key(
     caller: Caller,
     id: Path<String>,
     body: Json<RotateApiKeyRequest>,
-) -> Result<Json<ApiKeySecret>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
     let now = crate::now();
     let grace = GracePeriod::from_seconds(body.grace_period_seconds)?;
@@ -251,7 +247,9 @@ pub async fn rotate_api_key(
         now,
     )
     .await?;
-    Ok(Json(secret_view(issued, now)))
+    Ok(HttpResponse::Ok()
+        .insert_header(PRAGMA_NO_CACHE)
+        .json(secret_view(issued, now)))
 }
 
 /// Revoke a key: immediate and permanent. The row stays, with status revoked.

@@ -7,7 +7,17 @@ use crate::state::AppState;
 use crate::views::audit_event_view;
 use actix_web::get;
 use actix_web::web::{Data, Json, Query};
+use keyward_core::Field;
 use keyward_core::api::{AuditPage, AuditQuery, ErrorEnvelope, Pagination};
+use keyward_core::fields::QueryText;
+
+/// A free-text filter, checked like the key search (no control characters).
+fn text_filter(field: Field, raw: Option<String>) -> Result<Option<String>, ApiError> {
+    Ok(raw
+        .map(|s| QueryText::parse(field, s))
+        .transpose()?
+        .map(QueryText::into_string))
+}
 
 /// The tenant's audit events, newest first, filtered by key, actor, action and time.
 #[utoipa::path(
@@ -18,6 +28,7 @@ use keyward_core::api::{AuditPage, AuditQuery, ErrorEnvelope, Pagination};
         (status = 200, description = "A page of events", body = AuditPage),
         (status = 400, description = "Malformed query", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 422, description = "Invalid page or filter", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("cookie" = []), ("api_key" = []))
 )]
@@ -31,8 +42,8 @@ pub async fn list_audit_events(
     let q = q.into_inner();
     let page = Pagination::new(q.page, q.per_page)?;
     let filter = AuditFilter {
-        key_id: q.key_id,
-        actor: q.actor,
+        key_id: text_filter(Field::KeyId, q.key_id)?,
+        actor: text_filter(Field::Actor, q.actor)?,
         action: q.action,
         from: q.from,
         to: q.to,

@@ -1,8 +1,9 @@
 //! `/v1/auth/login`, `/v1/auth/logout`, `/v1/me`.
 
 use crate::app::sessions::{self, SignIn};
-use crate::auth::{Actor, Caller, SESSION_COOKIE};
+use crate::auth::{Actor, Caller, SECURE_SESSION_COOKIE, SESSION_COOKIE, serves_https};
 use crate::error::ApiError;
+use crate::json::PRAGMA_NO_CACHE;
 use crate::state::AppState;
 use crate::verification::client_ip;
 use crate::views::{login_response, me_view};
@@ -11,12 +12,20 @@ use actix_web::web::{Data, Json};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, LoginRequest, LoginResponse, Me};
 
-fn cookie(state: &AppState, value: String, max_age_seconds: i64) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, value)
+/// The session cookie: HttpOnly, SameSite=Strict, Path=/, no Domain; over
+/// HTTPS (or with `cookie_secure`) also `Secure` and named with the
+/// `__Host-` prefix, which browsers only accept on exactly those terms.
+fn cookie(secure: bool, value: String, max_age_seconds: i64) -> Cookie<'static> {
+    let name = if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    };
+    Cookie::build(name, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(state.settings.cookie_secure)
+        .secure(secure)
         .max_age(time::Duration::seconds(max_age_seconds))
         .finish()
 }
@@ -32,6 +41,7 @@ fn cookie(state: &AppState, value: String, max_age_seconds: i64) -> Cookie<'stat
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 400, description = "Malformed body", body = ErrorEnvelope),
         (status = 401, description = "Wrong username or password", body = ErrorEnvelope),
+        (status = 422, description = "The username holds a control, bidi or invisible character", body = ErrorEnvelope),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorEnvelope),
     )
 )]
@@ -50,12 +60,14 @@ pub async fn login(
     };
     let signed_in = sessions::sign_in(&state, attempt).await?;
     let ttl = state.settings.session_ttl_seconds;
+    let secure = serves_https(&state, &req);
     Ok(HttpResponse::Ok()
-        .cookie(cookie(&state, signed_in.token.clone(), ttl))
+        .cookie(cookie(secure, signed_in.token.clone(), ttl))
+        .insert_header(PRAGMA_NO_CACHE)
         .json(login_response(signed_in)))
 }
 
-/// End the session (bearer or cookie) and clear the cookie.
+/// End the session (bearer or cookie) and clear the cookie (under either name).
 #[utoipa::path(
     tag = "auth",
     operation_id = "logout",
@@ -67,7 +79,11 @@ pub async fn login(
 )]
 #[post("/auth/logout")]
 #[tracing::instrument(skip_all)]
-pub async fn logout(state: Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     let Actor::User { id, session_id, .. } = &caller.actor else {
         return Err(ApiError::Forbidden(
             "API keys have no session to end.".into(),
@@ -75,9 +91,11 @@ pub async fn logout(state: Data<AppState>, caller: Caller) -> Result<HttpRespons
     };
     let origin = caller.origin();
     sessions::sign_out(&state, &origin, caller.tenant_id, *id, *session_id).await?;
-    Ok(HttpResponse::NoContent()
-        .cookie(cookie(&state, String::new(), 0))
-        .finish())
+    let mut resp = HttpResponse::NoContent();
+    if serves_https(&state, &req) {
+        resp.cookie(cookie(true, String::new(), 0));
+    }
+    Ok(resp.cookie(cookie(false, String::new(), 0)).finish())
 }
 
 /// The signed-in principal, the tenant the request acts in, and the CSRF token.
@@ -91,6 +109,8 @@ pub async fn logout(state: Data<AppState>, caller: Caller) -> Result<HttpRespons
     security(("bearer" = []), ("cookie" = []), ("api_key" = []))
 )]
 #[get("/me")]
-pub async fn me(caller: Caller) -> Result<Json<Me>, ApiError> {
-    Ok(Json(me_view(&caller)))
+pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .insert_header(PRAGMA_NO_CACHE)
+        .json(me_view(&caller)))
 }

@@ -62,7 +62,8 @@ impl Modify for SecuritySchemes {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::SESSION_COOKIE,
-                "Session cookie set by login; writes also need the X-CSRF-Token header",
+                "Session cookie set by login (named __Host-keyward_session over HTTPS); \
+                 writes also need the X-CSRF-Token header",
             ))),
         );
         c.add_security_scheme(

@@ -33,6 +33,25 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
     trusted.client_ip(peer, headers)
 }
 
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Whether the request came over HTTPS: a TLS connection, or a trusted
+/// proxy's `X-Forwarded-Proto: https` (from any other peer the header
+/// changes nothing).
+pub fn is_https(req: &HttpRequest, trusted: &TrustedProxies) -> bool {
+    if req.app_config().secure() {
+        return true;
+    }
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return false;
+    };
+    let headers = req
+        .headers()
+        .get_all(X_FORWARDED_PROTO)
+        .filter_map(|v| v.to_str().ok());
+    trusted.forwarded_https(peer, headers)
+}
+
 /// Permissions a route requires of the key (put it in the route's `app_data`).
 #[derive(Clone, Debug, Default)]
 pub struct KeyAuthConfig {

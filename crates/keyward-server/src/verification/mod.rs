@@ -30,7 +30,7 @@ pub mod record_cache;
 pub mod tasks;
 pub mod worker_cache;
 
-pub use extractor::{API_KEY_HEADER, ApiKeyAuth, KeyAuthConfig, client_ip};
+pub use extractor::{API_KEY_HEADER, ApiKeyAuth, KeyAuthConfig, client_ip, is_https};
 
 use crate::db::Db;
 use crate::error::ApiError;

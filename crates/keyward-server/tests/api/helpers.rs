@@ -63,6 +63,8 @@ pub struct Opts {
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
     pub cache_ttl_seconds: u64,
+    /// Treat every request as HTTPS (the `cookie_secure` setting).
+    pub cookie_secure: bool,
 }
 
 impl Default for Opts {
@@ -73,6 +75,7 @@ impl Default for Opts {
             database_url: None,
             workers: 0,
             cache_ttl_seconds: Settings::default().cache_ttl_seconds,
+            cookie_secure: false,
         }
     }
 }
@@ -108,6 +111,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         failed_verifications_per_minute: opts.failed_verifications_per_minute,
         workers: opts.workers,
         cache_ttl_seconds: opts.cache_ttl_seconds,
+        cookie_secure: opts.cookie_secure,
         ..test_settings(dir.path(), &database_url)
     };
     let app = Application::build(settings).await.expect("app builds");

@@ -11,6 +11,8 @@ mod bootstrap;
 mod delegation;
 mod events;
 mod groups;
+mod input;
 mod operations;
 mod tenants;
+mod transport;
 mod verification;
