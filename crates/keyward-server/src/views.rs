@@ -10,7 +10,8 @@ use crate::verification::VerifyFailure;
 use chrono::{DateTime, Utc};
 use keyward_core::api::{
     ApiKeyDetails, ApiKeyPage, ApiKeyView, AuditEventView, GroupSummary, GroupView, LoginResponse,
-    Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UserView, VerifyResponse,
+    Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UsageDay, UserView,
+    VerifyResponse,
 };
 use keyward_core::group::Group;
 use keyward_core::tenant::Tenant;
@@ -75,7 +76,15 @@ pub fn key_details(d: &KeyDetails, now: DateTime<Utc>) -> ApiKeyDetails {
             .as_ref()
             .map(|g| g.permissions.to_strings())
             .unwrap_or_default(),
-        usage: d.usage.clone(),
+        usage: d
+            .usage
+            .iter()
+            .map(|u| UsageDay {
+                date: u.day,
+                succeeded: u.succeeded,
+                denied: u.denied,
+            })
+            .collect(),
         history: d.history.iter().map(audit_event_view).collect(),
     }
 }

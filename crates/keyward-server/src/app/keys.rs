@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::os_rng;
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
-use keyward_core::api::{AuditAction, UsageDay};
+use keyward_core::api::AuditAction;
 use keyward_core::audit::AuditTarget;
 use keyward_core::delegation::Grantor;
 use keyward_core::event::DomainEvent;
@@ -71,7 +71,7 @@ pub struct KeyPage {
 pub struct KeyDetails {
     pub row: KeyRow,
     pub group: Option<Group>,
-    pub usage: Vec<UsageDay>,
+    pub usage: Vec<crate::db::DailyUsage>,
     pub history: Vec<AuditRecord>,
 }
 

@@ -27,7 +27,7 @@ pub use error::DbError;
 pub use events::OutboxEvent;
 pub use keys::{KeyFilter, KeyRow};
 pub use listener::{ChangeNotice, NOTIFY_CHANNEL};
-pub use usage::UsageBatch;
+pub use usage::{DailyUsage, UsageBatch};
 pub use users::{Credentials, SessionRecord, UserRecord};
 
 use crate::settings::Settings;

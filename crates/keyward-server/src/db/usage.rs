@@ -3,7 +3,6 @@
 use super::entities::{api_key, key_usage};
 use super::{Db, DbError};
 use chrono::{DateTime, NaiveDate, Utc};
-use keyward_core::api::UsageDay;
 use keyward_core::key::KeyId;
 use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, IntoIden, OnConflict, Query, TableRef, ValueTuple,
@@ -17,6 +16,14 @@ use std::collections::HashMap;
 /// Rows per statement of a usage flush (well under the bound-parameter
 /// limits of SQLite and PostgreSQL).
 const USAGE_ROWS_PER_STATEMENT: usize = 500;
+
+/// One day of a key's verifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DailyUsage {
+    pub day: NaiveDate,
+    pub succeeded: u64,
+    pub denied: u64,
+}
 
 /// Usage accumulated in memory since the last flush.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -126,7 +133,7 @@ impl Db {
         key_id: &KeyId,
         since: NaiveDate,
         today: NaiveDate,
-    ) -> Result<Vec<UsageDay>, DbError> {
+    ) -> Result<Vec<DailyUsage>, DbError> {
         let rows = key_usage::Entity::find()
             .filter(key_usage::Column::TenantId.eq(tenant_id))
             .filter(key_usage::Column::KeyId.eq(key_id.as_str()))
@@ -142,8 +149,8 @@ impl Db {
         let mut d = since;
         while d <= today {
             let (ok, denied) = by_day.get(&d).copied().unwrap_or((0, 0));
-            out.push(UsageDay {
-                date: d,
+            out.push(DailyUsage {
+                day: d,
                 succeeded: u64::try_from(ok).unwrap_or(0),
                 denied: u64::try_from(denied).unwrap_or(0),
             });
