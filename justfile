@@ -85,6 +85,12 @@ bench-verify *ARGS:
     cargo build --release -p keyward-server
     python3 scripts/bench_verify.py {{ARGS}}
 
+# The abuse benchmark (release build, wrk): sign-in floods and a valid key under an unknown-key flood, SQLite then PostgreSQL; see docs/SECURITY.md.
+bench-abuse *ARGS:
+    command -v wrk >/dev/null || { if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi; }
+    cargo build --release -p keyward-server
+    python3 scripts/bench_abuse.py {{ARGS}}
+
 # Install the SPA build and browser-test tools (wasm-bindgen-cli, wasm-opt, playwright-core, Chromium; idempotent).
 setup-frontend:
     bash scripts/setup-frontend.sh

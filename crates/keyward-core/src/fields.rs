@@ -234,6 +234,62 @@ impl Expiry {
     }
 }
 
+/// The address a request came from, as far as it can be told: the socket
+/// peer, or the client a trusted proxy forwarded for. `Unknown` when a
+/// trusted proxy's `X-Forwarded-For` holds an entry that is no address
+/// (not UTF-8, not an IP): nobody vouches for the client then, so an IP
+/// allowlist refuses it and records show `unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientAddr(Option<IpAddr>);
+
+impl ClientAddr {
+    pub const UNKNOWN: Self = Self(None);
+
+    pub fn ip(self) -> Option<IpAddr> {
+        self.0
+    }
+
+    pub fn is_known(self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The network the address counts as for throttles: IPv6 clients get
+    /// a /64 each (one subscriber's prefix), IPv4 and unknown stay as they are.
+    pub fn network(self) -> Self {
+        match self.0 {
+            Some(IpAddr::V6(v6)) => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                Self(Some(IpAddr::from(segments)))
+            }
+            _ => self,
+        }
+    }
+
+    /// Parses what [`Display`](fmt::Display) writes: an address or `unknown`.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "unknown" {
+            return Some(Self::UNKNOWN);
+        }
+        s.parse::<IpAddr>().ok().map(Self::from)
+    }
+}
+
+impl From<IpAddr> for ClientAddr {
+    fn from(ip: IpAddr) -> Self {
+        Self(Some(ip.to_canonical()))
+    }
+}
+
+impl fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
 /// An IP allowlist: addresses and CIDR ranges, normalised (host bits cleared,
 /// IPv4-mapped IPv6 ranges rewritten as IPv4), deduplicated and sorted.
 /// Empty means any address.
@@ -281,6 +337,16 @@ impl IpAllowlist {
             }
         }
         Ok(Self(set.into_iter().collect()))
+    }
+
+    /// Whether a client at `addr` may use the key. An unknown address
+    /// (a forwarded-for entry that could not be parsed) is refused by any
+    /// allowlist: the check fails closed.
+    pub fn admits(&self, addr: ClientAddr) -> bool {
+        match addr.ip() {
+            Some(ip) => self.allows(ip),
+            None => self.0.is_empty(),
+        }
     }
 
     /// Whether `ip` may use the key. IPv4-mapped IPv6 clients match IPv4 rules.

@@ -41,7 +41,7 @@
 //! let perms = PermissionCatalog::default().permission_set(&["invoices:read"]).unwrap();
 //! let record = KeyRecord::new(&key, perms);
 //! let verifier = Verifier::new(format, hasher);
-//! let client = "203.0.113.7".parse().unwrap();
+//! let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
 //! let principal = verifier.verify(secret.expose(), |_| Some(&record), client, &["invoices:read"], now).unwrap();
 //! assert_eq!(principal.key_id, key.key_id);
 //! ```
@@ -60,6 +60,7 @@ pub mod group;
 pub mod key;
 pub mod lifecycle;
 pub mod permission;
+pub mod signin;
 pub mod status;
 pub mod tenant;
 pub mod user;

@@ -6,6 +6,7 @@
 //! client address → required permissions.
 
 use crate::digest::{KeyDigest, KeyHasher};
+pub use crate::fields::ClientAddr;
 use crate::fields::IpAllowlist;
 use crate::key::{KeyFormat, KeyId, ParseKeyError, ParsedKey};
 use crate::lifecycle::ApiKey;
@@ -13,7 +14,7 @@ use crate::permission::PermissionSet;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// What verification needs to know about a key: the stored record joined
@@ -215,13 +216,13 @@ impl Verifier {
         &self,
         parsed: &ParsedKey<'_>,
         record: Option<&KeyRecord>,
-        client_ip: IpAddr,
+        client: impl Into<ClientAddr>,
         required: &[S],
         now: DateTime<Utc>,
     ) -> Result<Principal, DenialReason> {
         let record = record.ok_or(DenialReason::UnknownKey)?;
         let secret = self.match_secret(parsed, record, now)?;
-        Self::check_matched(record, secret, client_ip, required, now)
+        Self::check_matched(record, secret, client.into(), required, now)
     }
 
     /// The digest step: which of the record's secrets the key carries
@@ -256,7 +257,7 @@ impl Verifier {
     pub fn check_matched<S: AsRef<str>>(
         record: &KeyRecord,
         secret: MatchedSecret,
-        client_ip: IpAddr,
+        client: impl Into<ClientAddr>,
         required: &[S],
         now: DateTime<Utc>,
     ) -> Result<Principal, DenialReason> {
@@ -274,7 +275,7 @@ impl Verifier {
         if record.expires_at.is_some_and(|at| at <= now) {
             return Err(DenialReason::Expired);
         }
-        if !record.ip_allowlist.allows(client_ip) {
+        if !record.ip_allowlist.admits(client.into()) {
             return Err(DenialReason::IpNotAllowed);
         }
         if let Some(missing) = record.permissions.first_missing(required) {
@@ -295,13 +296,13 @@ impl Verifier {
         &self,
         presented: &str,
         lookup: impl FnOnce(&str) -> Option<&'r KeyRecord>,
-        client_ip: IpAddr,
+        client: impl Into<ClientAddr>,
         required: &[S],
         now: DateTime<Utc>,
     ) -> Result<Principal, DenialReason> {
         let parsed = self.parse(presented)?;
         let record = lookup(parsed.key_id());
-        self.check(&parsed, record, client_ip, required, now)
+        self.check(&parsed, record, client.into(), required, now)
     }
 }
 
@@ -322,32 +323,33 @@ impl TrustedProxies {
 
     /// The real client address: the socket peer, or — only while the current
     /// hop is a trusted proxy — the next `X-Forwarded-For` entry from the right.
-    /// `forwarded_for` is every `X-Forwarded-For` header value, in order.
-    /// A header from an untrusted peer changes nothing; an unparsable entry
-    /// stops the walk at the last address that was vouched for.
+    /// `forwarded_for` is every `X-Forwarded-For` header value, in order, as
+    /// raw bytes. A header from an untrusted peer changes nothing. An entry
+    /// that a trusted hop passed on but that is no address (not UTF-8, not
+    /// an IP, empty) makes the client unknown: the walk cannot tell who sent
+    /// it, and falling back to a nearer hop would hand the client the
+    /// proxy's address (and its allowlist entries).
     pub fn client_ip<'a>(
         &self,
         peer: IpAddr,
-        forwarded_for: impl IntoIterator<Item = &'a str>,
-    ) -> IpAddr {
+        forwarded_for: impl IntoIterator<Item = &'a [u8]>,
+    ) -> ClientAddr {
         let mut current = peer.to_canonical();
         if !self.is_trusted(current) {
-            return current;
+            return ClientAddr::from(current);
         }
-        let entries: Vec<&str> = forwarded_for
-            .into_iter()
-            .flat_map(|h| h.split(','))
-            .collect();
-        for entry in entries.into_iter().rev() {
+        let headers: Vec<&[u8]> = forwarded_for.into_iter().collect();
+        let entries = headers.iter().rev().flat_map(|h| h.rsplit(|&b| b == b','));
+        for entry in entries {
             if !self.is_trusted(current) {
                 break;
             }
-            match parse_forwarded_entry(entry.trim()) {
+            match parse_forwarded_entry(entry) {
                 Some(ip) => current = ip.to_canonical(),
-                None => break,
+                None => return ClientAddr::UNKNOWN,
             }
         }
-        current
+        ClientAddr::from(current)
     }
 
     /// Whether a request came in over HTTPS as a trusted proxy reports it:
@@ -369,16 +371,26 @@ impl TrustedProxies {
     }
 }
 
-/// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:443`.
-fn parse_forwarded_entry(s: &str) -> Option<IpAddr> {
+/// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:443`,
+/// with optional spaces or tabs around; anything else is `None`.
+fn parse_forwarded_entry(raw: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(raw.trim_ascii()).ok()?;
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Some(ip);
     }
     if let Some(rest) = s.strip_prefix('[') {
-        return rest.split_once(']').and_then(|(ip, _)| ip.parse().ok());
+        let (ip, port) = rest.split_once(']')?;
+        let port_ok = port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok.then(|| ip.parse::<Ipv6Addr>().ok().map(IpAddr::V6))?;
     }
-    s.rsplit_once(':')
-        .and_then(|(ip, port)| port.parse::<u16>().ok().and_then(|_| ip.parse().ok()))
+    s.rsplit_once(':').and_then(|(ip, port)| {
+        port.parse::<u16>()
+            .ok()
+            .and_then(|_| ip.parse::<Ipv4Addr>().ok().map(IpAddr::V4))
+    })
 }
 
 #[cfg(test)]
@@ -598,48 +610,126 @@ mod tests {
         let _ = Expiry::parse("2030-01-01", now()).unwrap();
     }
 
+    fn fwd(t: &TrustedProxies, peer: &str, headers: &[&[u8]]) -> ClientAddr {
+        t.client_ip(ip(peer), headers.iter().copied())
+    }
+
+    fn addr(s: &str) -> ClientAddr {
+        ClientAddr::from(ip(s))
+    }
+
     #[test]
     fn forwarded_for_is_walked_from_the_right_through_trusted_proxies_only() {
         let t = TrustedProxies::parse(&["10.0.0.0/8", "::1"]).unwrap();
-        // Untrusted peer: header ignored.
-        assert_eq!(
-            t.client_ip(ip("203.0.113.9"), ["1.1.1.1"]),
-            ip("203.0.113.9")
-        );
+        // Untrusted peer: header ignored, even when it is garbage.
+        assert_eq!(fwd(&t, "203.0.113.9", &[b"1.1.1.1"]), addr("203.0.113.9"));
+        assert_eq!(fwd(&t, "203.0.113.9", &[b"\xff"]), addr("203.0.113.9"));
         // Trusted peer: the rightmost untrusted entry is the client; spoofed entries to its left are ignored.
         assert_eq!(
-            t.client_ip(ip("10.0.0.2"), ["6.6.6.6, 198.51.100.4, 10.0.0.7"]),
-            ip("198.51.100.4")
+            fwd(&t, "10.0.0.2", &[b"6.6.6.6, 198.51.100.4, 10.0.0.7"]),
+            addr("198.51.100.4")
         );
         // Several headers are one list.
         assert_eq!(
-            t.client_ip(ip("10.0.0.2"), ["6.6.6.6", "198.51.100.4"]),
-            ip("198.51.100.4")
+            fwd(&t, "10.0.0.2", &[b"6.6.6.6", b"198.51.100.4"]),
+            addr("198.51.100.4")
         );
         // All trusted: the leftmost.
-        assert_eq!(t.client_ip(ip("10.0.0.2"), ["10.0.0.5"]), ip("10.0.0.5"));
-        // Garbage stops the walk at the last vouched-for address.
+        assert_eq!(fwd(&t, "10.0.0.2", &[b"10.0.0.5"]), addr("10.0.0.5"));
+        // Ports and brackets, IPv6 peer, mapped addresses, tabs.
+        assert_eq!(fwd(&t, "::1", &[b"[2001:db8::5]:443"]), addr("2001:db8::5"));
+        assert_eq!(fwd(&t, "::1", &[b"[2001:db8::5]"]), addr("2001:db8::5"));
         assert_eq!(
-            t.client_ip(ip("10.0.0.2"), ["1.1.1.1, garbage"]),
-            ip("10.0.0.2")
+            fwd(&t, "::ffff:10.0.0.2", &[b"\t192.0.2.1:8080 "]),
+            addr("192.0.2.1")
         );
-        // Ports and brackets, IPv6 peer, mapped addresses.
-        assert_eq!(
-            t.client_ip(ip("::1"), ["[2001:db8::5]:443"]),
-            ip("2001:db8::5")
-        );
-        assert_eq!(
-            t.client_ip(ip("::ffff:10.0.0.2"), ["192.0.2.1:8080"]),
-            ip("192.0.2.1")
-        );
-        assert_eq!(
-            t.client_ip(ip("::ffff:192.0.2.1"), Vec::<&str>::new()),
-            ip("192.0.2.1")
-        );
+        assert_eq!(fwd(&t, "::ffff:192.0.2.1", &[]), addr("192.0.2.1"));
         // No trusted proxies: always the peer.
         assert_eq!(
-            TrustedProxies::default().client_ip(ip("10.0.0.2"), ["1.1.1.1"]),
-            ip("10.0.0.2")
+            fwd(&TrustedProxies::default(), "10.0.0.2", &[b"1.1.1.1"]),
+            addr("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn an_entry_a_trusted_hop_passed_on_that_is_no_address_makes_the_client_unknown() {
+        let t = TrustedProxies::parse(&["127.0.0.1/32", "10.0.0.0/8"]).unwrap();
+        for garbage in [
+            &b"\xff"[..],
+            b"1.1.1.1, garbage",
+            b"198.51.100.7, \xc3\xa9",
+            b"198.51.100.7,",
+            b"unknown",
+            b"[2001:db8::5]x",
+            b"[1.2.3.4]:80",
+            b"1.2.3.4:99999",
+            b"2001:db8::1:80:",
+        ] {
+            assert_eq!(
+                fwd(&t, "127.0.0.1", &[garbage]),
+                ClientAddr::UNKNOWN,
+                "{}",
+                String::from_utf8_lossy(garbage)
+            );
+        }
+        // Garbage in a later header (nearer hop) too.
+        assert_eq!(
+            fwd(&t, "127.0.0.1", &[b"198.51.100.7", b"\xff"]),
+            ClientAddr::UNKNOWN
+        );
+        // Garbage left of the first untrusted entry is that client's own
+        // claim: nobody trusted passed it on, so it is ignored.
+        assert_eq!(
+            fwd(&t, "127.0.0.1", &[b"\xc3\xa9, 198.51.100.7"]),
+            addr("198.51.100.7")
+        );
+        assert_eq!(
+            fwd(&t, "127.0.0.1", &[b"\xff", b"198.51.100.7, 10.0.0.9"]),
+            addr("198.51.100.7")
+        );
+        assert_eq!(ClientAddr::UNKNOWN.to_string(), "unknown");
+        assert_eq!(ClientAddr::parse("unknown"), Some(ClientAddr::UNKNOWN));
+        assert_eq!(ClientAddr::parse("::ffff:1.2.3.4"), Some(addr("1.2.3.4")));
+    }
+
+    #[test]
+    fn an_allowlisted_key_refuses_an_unknown_client() {
+        let (key, plain) = new_key(&mut StdRng::seed_from_u64(3));
+        let mut rec = record(&key, &["admin"]);
+        let none: &[&str] = &[];
+        let v = verifier();
+        assert!(
+            v.verify(
+                plain.expose(),
+                |_| Some(&rec),
+                ClientAddr::UNKNOWN,
+                none,
+                now()
+            )
+            .is_ok(),
+            "no allowlist: any client"
+        );
+        rec.ip_allowlist = IpAllowlist::parse_lines("127.0.0.1/32").unwrap();
+        assert_eq!(
+            v.verify(
+                plain.expose(),
+                |_| Some(&rec),
+                ClientAddr::UNKNOWN,
+                none,
+                now()
+            )
+            .unwrap_err(),
+            DenialReason::IpNotAllowed
+        );
+        assert!(
+            v.verify(
+                plain.expose(),
+                |_| Some(&rec),
+                addr("127.0.0.1"),
+                none,
+                now()
+            )
+            .is_ok()
         );
     }
 
@@ -668,7 +758,7 @@ mod tests {
             let t = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
             let peer = IpAddr::from(a);
             prop_assume!(!t.is_trusted(peer));
-            prop_assert_eq!(t.client_ip(peer, [header.as_str()]), peer);
+            prop_assert_eq!(t.client_ip(peer, [header.as_bytes()]), ClientAddr::from(peer));
         }
 
         #[test]

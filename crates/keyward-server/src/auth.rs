@@ -16,8 +16,8 @@ use futures_util::future::LocalBoxFuture;
 use keyward_core::api::Role;
 use keyward_core::key::KeyId;
 use keyward_core::permission::Permission;
+use keyward_core::verify::ClientAddr;
 use std::fmt;
-use std::net::IpAddr;
 
 /// The session cookie over plain HTTP.
 pub const SESSION_COOKIE: &str = "keyward_session";
@@ -81,7 +81,7 @@ pub struct Caller {
     pub actor: Actor,
     pub tenant_id: i64,
     pub tenant_name: String,
-    pub client_ip: IpAddr,
+    pub client_ip: ClientAddr,
 }
 
 impl Caller {

@@ -12,7 +12,9 @@ use keyward_core::{Field, Invalid, ValidationError};
 use rand_core::Rng;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -21,26 +23,88 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Password hashing with argon2id (crate defaults), off the async threads.
+/// Password hashing with argon2id (crate defaults: 19 MiB, 2 passes), off
+/// the async threads, at most `concurrency` at once: each hash holds its
+/// 19 MiB while it runs, so the bound is a ceiling on the memory sign-in
+/// can take whatever arrives. Attempts beyond it wait their turn (first
+/// come, first served) without holding any of that memory.
 #[derive(Clone)]
 pub struct Passwords {
     /// Verified against when the user does not exist, so that timing does not tell.
     dummy_hash: String,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
 }
 
 impl fmt::Debug for Passwords {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Passwords")
+        f.debug_struct("Passwords")
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Memory one argon2id hash holds with the crate's defaults.
+const HASH_MEMORY_BYTES: u64 = 19 * 1024 * 1024;
+
+/// The default bound on concurrent hashes: no more than the machine's cores
+/// (hashing is CPU-bound: more at once only adds memory), and no more than
+/// an eighth of its memory (the cgroup limit when there is one) allows.
+pub fn default_hash_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let by_memory = machine_memory_bytes().map_or(usize::MAX, |m| {
+        usize::try_from(m / 8 / HASH_MEMORY_BYTES).unwrap_or(usize::MAX)
+    });
+    cores.min(by_memory).max(1)
+}
+
+/// The memory this process may use: the cgroup v2 limit if set, else the
+/// machine's total (`MemTotal`); `None` where neither can be read.
+fn machine_memory_bytes() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    match (cgroup, total) {
+        (Some(c), Some(t)) => Some(c.min(t)),
+        (c, t) => c.or(t),
     }
 }
 
 impl Passwords {
-    pub fn new() -> Result<Self, ApiError> {
+    /// `concurrency` 0 means [`default_hash_concurrency`].
+    pub fn new(concurrency: usize) -> Result<Self, ApiError> {
+        let concurrency = if concurrency == 0 {
+            default_hash_concurrency()
+        } else {
+            concurrency
+        };
         let mut seed = [0u8; 24];
         crate::os_rng().fill_bytes(&mut seed);
         Ok(Self {
             dummy_hash: hash_blocking(&hex(&seed))?,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
         })
+    }
+
+    /// How many hashes may run at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Runs `f` on the blocking pool once a hashing permit is free.
+    async fn bounded<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        web::block(f).await.map_err(ApiError::internal)
     }
 
     /// Checks the policy: at least 12 characters, at most 1 KiB.
@@ -65,9 +129,7 @@ impl Passwords {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        web::block(move || hash_blocking(&password))
-            .await
-            .map_err(ApiError::internal)?
+        self.bounded(move || hash_blocking(&password)).await?
     }
 
     /// Verifies against the stored hash, or against a dummy hash when there is
@@ -75,16 +137,16 @@ impl Passwords {
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
         let exists = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        let ok = web::block(move || {
-            if password.len() > MAX_PASSWORD_BYTES {
-                return false;
-            }
-            Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await
-        .map_err(ApiError::internal)?;
+        let ok = self
+            .bounded(move || {
+                if password.len() > MAX_PASSWORD_BYTES {
+                    return false;
+                }
+                Argon2::default()
+                    .verify_password(password.as_bytes(), hash.as_str())
+                    .is_ok()
+            })
+            .await?;
         Ok(ok && exists)
     }
 }
@@ -165,6 +227,36 @@ mod tests {
         assert_ne!(t1, t2);
         assert_eq!(h1, token_hash(&t1));
         assert_eq!(t1.len(), 68);
+    }
+
+    #[test]
+    fn the_default_hash_concurrency_is_at_least_one_and_at_most_the_cores() {
+        let n = default_hash_concurrency();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert!((1..=cores).contains(&n), "{n} of {cores}");
+    }
+
+    #[actix_web::test]
+    async fn no_more_hashes_run_at_once_than_the_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let p = Passwords::new(2).unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..12).map(|_| {
+            let (p, running, peak) = (p.clone(), running.clone(), peak.clone());
+            async move {
+                p.bounded(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .await
+                .unwrap();
+            }
+        });
+        futures_util::future::join_all(tasks).await;
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use keyward_core::signin::SignInPolicy;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -50,8 +51,18 @@ pub struct Settings {
     pub usage_flush_interval_ms: u64,
     /// Failed verifications from one address within a minute before it is throttled.
     pub failed_verifications_per_minute: u32,
-    /// Failed logins per username or address within 15 minutes before throttling.
+    /// Unsuccessful sign-ins per (username, address) within 15 minutes
+    /// before that pair is refused (see docs/SECURITY.md).
     pub failed_logins_per_window: u32,
+    /// Unsuccessful sign-ins per address within 15 minutes, whatever the
+    /// usernames, before the address is refused.
+    pub failed_logins_per_address: u32,
+    /// Unsuccessful sign-ins at one username within 15 minutes, over all
+    /// addresses, past which each address gets one attempt at it per window.
+    pub failed_logins_per_username: u32,
+    /// Password hashes (argon2id, 19 MiB each) run at once; 0 takes the
+    /// machine's cores, or fewer if an eighth of its memory holds fewer.
+    pub password_hash_concurrency: usize,
     /// Largest accepted JSON body, in bytes.
     pub max_body_bytes: usize,
     /// Days a domain event stays in the outbox (`domain_events`); older ones
@@ -88,6 +99,12 @@ impl std::fmt::Debug for Settings {
                 &self.failed_verifications_per_minute,
             )
             .field("failed_logins_per_window", &self.failed_logins_per_window)
+            .field("failed_logins_per_address", &self.failed_logins_per_address)
+            .field(
+                "failed_logins_per_username",
+                &self.failed_logins_per_username,
+            )
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("event_retention_days", &self.event_retention_days)
             .finish()
@@ -134,6 +151,9 @@ impl Default for Settings {
             usage_flush_interval_ms: 2_000,
             failed_verifications_per_minute: 30,
             failed_logins_per_window: 5,
+            failed_logins_per_address: 50,
+            failed_logins_per_username: 20,
+            password_hash_concurrency: 0,
             max_body_bytes: 64 * 1024,
             event_retention_days: 30,
         }
@@ -186,6 +206,16 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The sign-in throttling policy these settings make (limits of 0 are 1).
+    pub fn sign_in_policy(&self) -> SignInPolicy {
+        SignInPolicy {
+            per_user_address: self.failed_logins_per_window.max(1),
+            per_address: self.failed_logins_per_address.max(1),
+            user_under_attack: self.failed_logins_per_username.max(1),
+            ..SignInPolicy::default()
+        }
     }
 
     /// The database URL in effect.

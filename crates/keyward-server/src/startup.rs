@@ -8,7 +8,6 @@ use crate::error::{ApiError, json_error, path_error, query_error};
 use crate::os_rng;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::throttle::Throttle;
 use crate::verification::KeyVerification;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, STRICT_TRANSPORT_SECURITY};
@@ -97,13 +96,8 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         db,
         catalog: PermissionCatalog::default(),
         keys,
-        passwords: Passwords::new()?,
+        passwords: Passwords::new(settings.password_hash_concurrency)?,
         csrf: CsrfKey::new(secret.to_hex().as_bytes())?,
-        login_throttle: Throttle::new(
-            settings.failed_logins_per_window.max(1),
-            Duration::from_secs(15 * 60),
-            100_000,
-        ),
         settings,
     })
 }
@@ -140,6 +134,10 @@ impl Application {
             Duration::from_secs(state.settings.cache_ttl_seconds),
         );
         crate::app::events::spawn_pruner(state.db.clone(), state.settings.event_retention_days);
+        crate::app::sessions::spawn_attempt_pruner(
+            state.db.clone(),
+            state.settings.sign_in_policy(),
+        );
         let data = state.clone();
         let mut server = HttpServer::new(move || app(data.clone()));
         if state.settings.workers > 0 {

@@ -3,7 +3,6 @@
 use crate::credentials::{CsrfKey, Passwords};
 use crate::db::Db;
 use crate::settings::Settings;
-use crate::throttle::Throttle;
 use crate::verification::KeyVerification;
 use keyward_core::key::KeyFormat;
 use keyward_core::permission::PermissionCatalog;
@@ -17,7 +16,6 @@ pub struct AppState {
     pub keys: Arc<KeyVerification>,
     pub passwords: Passwords,
     pub csrf: CsrfKey,
-    pub login_throttle: Throttle<String>,
 }
 
 impl AppState {

@@ -9,15 +9,16 @@ use chrono::{DateTime, Duration, Utc};
 use keyward_core::api::AuditAction;
 use keyward_core::audit::AuditTarget;
 use keyward_core::event::DomainEvent;
+use keyward_core::signin::{SignInPolicy, SignInScopes};
 use keyward_core::tenant::Tenant;
 use keyward_core::user::Username;
-use std::net::IpAddr;
+use keyward_core::verify::ClientAddr;
 
 /// A sign-in attempt.
 pub struct SignIn {
     pub username: String,
     pub password: String,
-    pub client_ip: IpAddr,
+    pub client_ip: ClientAddr,
 }
 
 impl std::fmt::Debug for SignIn {
@@ -51,28 +52,6 @@ impl std::fmt::Debug for SignedIn {
     }
 }
 
-/// The throttle keys of an attempt: the username, and the address (IPv6
-/// clients per /64: one host usually owns the whole range). A name that
-/// cannot be a username (see [`Username::parse`]: over 64 characters, or
-/// other characters) has no key of its own: it matches no account, and
-/// keying on it would let every failure store up to the body limit
-/// (64 KiB) in the throttle. The address still counts it.
-fn throttle_keys(username: &str, ip: IpAddr) -> (Option<String>, String) {
-    let ip_key = match ip {
-        IpAddr::V6(v6) => format!(
-            "ip:{}/64",
-            ipnet::Ipv6Net::new(v6, 64)
-                .map(|n| n.trunc().addr())
-                .unwrap_or(v6)
-        ),
-        v4 => format!("ip:{v4}"),
-    };
-    let user_key = Username::parse(username)
-        .ok()
-        .map(|u| format!("user:{}", u.as_str().to_lowercase()));
-    (user_key, ip_key)
-}
-
 /// The audit actor of an attempt: `user:` and the name as typed, cut to
 /// [`Username::MAX`] characters, with characters a username may not hold
 /// shown as `?` (the name of an unknown user is untrusted input).
@@ -95,20 +74,30 @@ fn attempt_actor(username: &str) -> String {
 }
 
 /// Checks username and password (one argon2 verification whether or not
-/// the user exists), throttles failures per username and per address,
-/// audits the attempt, and on success stores a new session (its token's
-/// hash only). A username with a character no username holds (control,
-/// bidi or invisible) is refused with 422 before the database or the audit
-/// log sees it.
+/// the user exists), audits the attempt, and on success stores a new
+/// session (its token's hash only). The attempt is counted against the
+/// [`SignInPolicy`] *before* the password is hashed, in the database that
+/// all instances share; one the policy refuses is 429 and hashes nothing. A
+/// success gives its count back. A username with a character no username
+/// holds (control, bidi or invisible) is refused with 422 before the
+/// database or the audit log sees it.
 pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiError> {
     let username = Username::presented(&attempt.username)?.to_owned();
-    let (user_key, ip_key) = throttle_keys(&username, attempt.client_ip);
-    for k in user_key.iter().chain([&ip_key]) {
-        if let Err(retry_after) = state.login_throttle.check(k) {
-            return Err(ApiError::Throttled { retry_after });
-        }
+    let scopes = SignInScopes::of(&username, attempt.client_ip);
+    let policy = state.settings.sign_in_policy();
+    let window_ms = i64::from(policy.window_seconds) * 1000;
+    let now_ms = crate::now().timestamp_millis();
+    let counted = state
+        .db
+        .count_sign_in_attempt(&scopes, now_ms, window_ms)
+        .await?;
+    if policy.judge(counted.counts).is_err() {
+        let left_ms = u64::try_from(counted.window_start_ms + window_ms - now_ms).unwrap_or(0);
+        return Err(ApiError::Throttled {
+            retry_after: left_ms.div_ceil(1000).max(1),
+        });
     }
-    let found = if user_key.is_some() {
+    let found = if scopes.username.is_some() {
         state.db.find_credentials(&username).await?
     } else {
         None
@@ -133,17 +122,11 @@ pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiE
     let user = match (ok, found) {
         (true, Some(c)) => c.user,
         _ => {
-            if let Some(k) = &user_key {
-                state.login_throttle.fail(k);
-            }
-            state.login_throttle.fail(&ip_key);
             state.db.record_audit(&audit, now).await?;
             return Err(ApiError::Unauthenticated("Invalid username or password."));
         }
     };
-    if let Some(k) = &user_key {
-        state.login_throttle.reset(k);
-    }
+    state.db.release_sign_in_attempt(&scopes).await?;
     let (token, hash) = new_session_token();
     let expires_at = now + Duration::seconds(state.settings.session_ttl_seconds);
     audit.action = AuditAction::LoginSucceeded;
@@ -172,6 +155,22 @@ pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiE
         tenant,
         events,
     })
+}
+
+/// Deletes sign-in counts whose window has ended, every five minutes.
+pub fn spawn_attempt_pruner(db: crate::db::Db, policy: SignInPolicy) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let window_ms = i64::from(policy.window_seconds) * 1000;
+        loop {
+            tick.tick().await;
+            let before = crate::now().timestamp_millis() - window_ms;
+            if let Err(e) = db.prune_sign_in_attempts(before).await {
+                tracing::warn!(error = %e, "cannot prune sign-in attempt counts");
+            }
+        }
+    });
 }
 
 /// Ends a session, audited in the tenant the request acts in.
@@ -203,36 +202,6 @@ pub async fn sign_out(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failures_count_per_username_and_per_address_or_ipv6_64() {
-        let (u, ip) = throttle_keys("Alice", "203.0.113.7".parse().unwrap());
-        assert_eq!(
-            (u.as_deref(), ip.as_str()),
-            (Some("user:alice"), "ip:203.0.113.7")
-        );
-        let (_, a) = throttle_keys("ab", "2001:db8:1:2:aaaa::1".parse().unwrap());
-        let (_, b) = throttle_keys("ab", "2001:db8:1:2:bbbb::2".parse().unwrap());
-        let (_, c) = throttle_keys("ab", "2001:db8:1:3::1".parse().unwrap());
-        assert_eq!(a, "ip:2001:db8:1:2::/64");
-        assert_eq!(a, b, "one /64 is one client");
-        assert_ne!(a, c);
-    }
-
-    /// A 64 KiB name per failure, 100,000 failures: the keys stay small.
-    #[test]
-    fn throttle_keys_are_bounded_whatever_the_username() {
-        let ip = "203.0.113.7".parse().unwrap();
-        let huge = "a".repeat(64 * 1024);
-        let (u, i) = throttle_keys(&huge, ip);
-        assert_eq!(u, None, "a name no account can have gets no key of its own");
-        assert!(i.len() <= 64);
-        let (u, _) = throttle_keys("bad name\u{0}", ip);
-        assert_eq!(u, None);
-        let longest = "ǅ".repeat(Username::MAX);
-        let (u, _) = throttle_keys(&longest, ip);
-        assert!(u.is_some_and(|k| k.len() <= 5 + 4 * Username::MAX));
-    }
 
     #[test]
     fn the_audit_actor_of_an_attempt_is_cut_and_sanitised() {

@@ -54,7 +54,9 @@ pub async fn create(
     Ok((user, events))
 }
 
-/// Sets a new password (meeting the policy) and ends all the user's sessions.
+/// Sets a new password (meeting the policy), ends all the user's sessions
+/// and forgets the username's failed sign-ins (a locked-out user is let in
+/// again at once, from every address).
 pub async fn reset_password(
     state: &AppState,
     origin: &Origin,
@@ -79,5 +81,7 @@ pub async fn reset_password(
         tenant_id: user.tenant_id,
         user_id: user.id,
     }];
-    commit(state, tx, Some(audit), events, now).await
+    let events = commit(state, tx, Some(audit), events, now).await?;
+    state.db.clear_sign_in_attempts(&user.username).await?;
+    Ok(events)
 }

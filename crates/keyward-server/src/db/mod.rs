@@ -18,6 +18,7 @@ mod events;
 mod groups;
 mod keys;
 mod listener;
+mod sign_in;
 mod tenants;
 mod usage;
 mod users;
@@ -27,6 +28,7 @@ pub use error::DbError;
 pub use events::OutboxEvent;
 pub use keys::{KeyFilter, KeyRow};
 pub use listener::{ChangeNotice, NOTIFY_CHANNEL};
+pub use sign_in::CountedAttempt;
 pub use usage::{DailyUsage, UsageBatch};
 pub use users::{Credentials, SessionRecord, UserRecord};
 

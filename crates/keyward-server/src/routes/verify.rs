@@ -7,6 +7,7 @@ use crate::verification::{ApiKeyAuth, client_ip};
 use actix_web::web::{Data, Json};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, VerifyRequest, VerifyResponse, WhoAmI};
+use keyward_core::verify::ClientAddr;
 use keyward_core::{Field, Invalid, ValidationError};
 use std::net::IpAddr;
 
@@ -59,10 +60,11 @@ pub async fn verify_api_key(
     auth: ApiKeyAuth,
     body: Json<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let ip: IpAddr = match body.client_ip.as_deref() {
+    let ip: ClientAddr = match body.client_ip.as_deref() {
         Some(s) => s
             .trim()
-            .parse()
+            .parse::<IpAddr>()
+            .map(ClientAddr::from)
             .map_err(|_| ValidationError::new(Field::ClientIp, Invalid::BadIp))?,
         None => client_ip(&req, state.keys.trusted_proxies()),
     };

@@ -10,7 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
-use keyward_core::verify::{Principal, TrustedProxies};
+use keyward_core::verify::{ClientAddr, Principal, TrustedProxies};
 use std::net::IpAddr;
 
 pub const API_KEY_HEADER: &str = keyward_core::api::headers::API_KEY;
@@ -20,8 +20,9 @@ const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The real client address of a request (socket peer, or `X-Forwarded-For`
-/// through trusted proxies only).
-pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
+/// through trusted proxies only, read as raw bytes: an entry that is no
+/// address makes the client [`ClientAddr::UNKNOWN`]).
+pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> ClientAddr {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
@@ -29,7 +30,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
     // (the core stops before iterating otherwise).
     let headers = std::iter::once(X_FORWARDED_FOR)
         .flat_map(|name| req.headers().get_all(name))
-        .filter_map(|v| v.to_str().ok());
+        .map(|v| v.as_bytes());
     trusted.client_ip(peer, headers)
 }
 
@@ -92,7 +93,9 @@ impl ApiKeyAuth {
 
     /// What verification needs from the request: the service, the
     /// presented key and the client address.
-    fn inputs(req: &HttpRequest) -> Result<(&web::Data<KeyVerification>, &str, IpAddr), ApiError> {
+    fn inputs(
+        req: &HttpRequest,
+    ) -> Result<(&web::Data<KeyVerification>, &str, ClientAddr), ApiError> {
         let keys = req
             .app_data::<web::Data<KeyVerification>>()
             .ok_or_else(|| ApiError::internal("no key verification registered"))?;

@@ -38,10 +38,10 @@ use crate::throttle::Throttle;
 use chrono::{DateTime, Utc};
 use coherence::{Coherence, Lookup};
 use keyward_core::key::{KeyId, ParsedKey};
+use keyward_core::verify::ClientAddr;
 use keyward_core::verify::{
     DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies, Verifier,
 };
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -82,21 +82,8 @@ struct Begun<'p> {
 /// secret are still throttled.
 /// Two throttles, so that refusing a key that is no key hashes no more
 /// than it must (it is the flood case).
-type SourceFailures = (Option<KeyId>, IpAddr);
-type KeyFailures = (Option<KeyId>, IpAddr, KeyId);
-
-/// The network an address counts as for the failure throttle: IPv6
-/// clients get a /64 each (one subscriber's prefix), as for sign-in.
-fn network_of(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mut segments = v6.segments();
-            segments[4..].fill(0);
-            IpAddr::from(segments)
-        }
-        v4 => v4,
-    }
-}
+type SourceFailures = (Option<KeyId>, ClientAddr);
+type KeyFailures = (Option<KeyId>, ClientAddr, KeyId);
 
 /// Why verification did not yield a principal.
 #[derive(Debug)]
@@ -247,7 +234,7 @@ impl KeyVerification {
     pub async fn verify<S: AsRef<str>>(
         &self,
         presented: &str,
-        client_ip: IpAddr,
+        client_ip: ClientAddr,
         required: &[S],
         now: DateTime<Utc>,
     ) -> Result<Principal, VerifyFailure> {
@@ -262,7 +249,7 @@ impl KeyVerification {
     pub fn try_verify<S: AsRef<str>>(
         &self,
         presented: &str,
-        client_ip: IpAddr,
+        client_ip: ClientAddr,
         required: &[S],
         now: impl FnOnce() -> DateTime<Utc>,
     ) -> Option<Result<Principal, VerifyFailure>> {
@@ -282,7 +269,7 @@ impl KeyVerification {
     pub async fn verify_for<S: AsRef<str>>(
         &self,
         presented: &str,
-        client_ip: IpAddr,
+        client_ip: ClientAddr,
         required: &[S],
         now: DateTime<Utc>,
         caller: KeyId,
@@ -301,7 +288,7 @@ impl KeyVerification {
     async fn verify_scoped<S: AsRef<str>>(
         &self,
         presented: &str,
-        client_ip: IpAddr,
+        client_ip: ClientAddr,
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
@@ -338,10 +325,10 @@ impl KeyVerification {
     fn begin<'p>(
         &self,
         presented: &'p str,
-        client_ip: IpAddr,
+        client_ip: ClientAddr,
         scope: VerifyScope,
     ) -> Result<Begun<'p>, VerifyFailure> {
-        let source = (scope.caller(), network_of(client_ip));
+        let source = (scope.caller(), client_ip.network());
         let parsed = match self.verifier.parse(presented) {
             Ok(p) => p,
             Err(reason) => return Err(self.refuse(source, reason)),
@@ -386,7 +373,7 @@ impl KeyVerification {
     fn verify_cached<S: AsRef<str>>(
         &self,
         begun: &Begun<'_>,
-        client_ip: IpAddr,
+        client_ip: ClientAddr,
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
@@ -420,7 +407,7 @@ impl KeyVerification {
         begun: &Begun<'_>,
         record: Option<&KeyRecord>,
         memo: &mut Option<SecretMemo>,
-        client_ip: IpAddr,
+        client_ip: ClientAddr,
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,

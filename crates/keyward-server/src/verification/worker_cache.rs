@@ -23,9 +23,9 @@ use crate::db::UsageBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::key::KeyId;
 use keyward_core::permission::PermissionSet;
+use keyward_core::verify::ClientAddr;
 use keyward_core::verify::{KeyRecord, MatchedSecret};
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The most distinct permission sets a thread interns (one per group in use).
@@ -39,7 +39,7 @@ type Counts = HashMap<(KeyId, NaiveDate), (i64, i64, i64)>;
 #[derive(Debug, Default)]
 pub struct UsageShard {
     counts: Counts,
-    last_used: HashMap<KeyId, (DateTime<Utc>, IpAddr)>,
+    last_used: HashMap<KeyId, (DateTime<Utc>, ClientAddr)>,
 }
 
 impl UsageShard {
@@ -49,7 +49,7 @@ impl UsageShard {
         e.2 += denied;
     }
 
-    pub fn used(&mut self, id: KeyId, at: DateTime<Utc>, ip: IpAddr) {
+    pub fn used(&mut self, id: KeyId, at: DateTime<Utc>, ip: ClientAddr) {
         let cur = self.last_used.entry(id).or_insert((at, ip));
         if cur.0 < at {
             *cur = (at, ip);
@@ -84,7 +84,7 @@ struct KeyUsage {
     tenant_id: i64,
     ok: i64,
     denied: i64,
-    last: Option<(DateTime<Utc>, IpAddr)>,
+    last: Option<(DateTime<Utc>, ClientAddr)>,
 }
 
 impl KeyUsage {
@@ -93,7 +93,7 @@ impl KeyUsage {
         id: KeyId,
         tenant_id: i64,
         ok: bool,
-        ip: IpAddr,
+        ip: ClientAddr,
         now: DateTime<Utc>,
         spill: &mut UsageShard,
     ) {
@@ -217,7 +217,7 @@ impl WorkerCache {
         &mut self,
         id: &KeyId,
         now: DateTime<Utc>,
-        ip: IpAddr,
+        ip: ClientAddr,
         decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<(i64, bool)>),
     ) -> Option<R> {
         let Self { entries, spill, .. } = self;
@@ -322,7 +322,14 @@ impl WorkerCache {
     }
 
     /// Counts a verification of a key that exists (in its entry when cached).
-    pub fn count(&mut self, tenant_id: i64, id: KeyId, ok: bool, ip: IpAddr, now: DateTime<Utc>) {
+    pub fn count(
+        &mut self,
+        tenant_id: i64,
+        id: KeyId,
+        ok: bool,
+        ip: ClientAddr,
+        now: DateTime<Utc>,
+    ) {
         let Self { entries, spill, .. } = self;
         match entries.get_mut(&id) {
             Some(e) => e.usage.count(id, tenant_id, ok, ip, now, spill),
@@ -428,7 +435,7 @@ impl WorkerCaches {
             r.add(id, day, t, ok, denied);
         }
         for (id, (at, ip)) in failed.last_used {
-            if let Ok(ip) = ip.parse::<IpAddr>() {
+            if let Some(ip) = ClientAddr::parse(&ip) {
                 r.used(id, at, ip);
             }
         }
@@ -455,8 +462,8 @@ mod tests {
         }
     }
 
-    fn ip(last: u8) -> IpAddr {
-        IpAddr::from([10, 0, 0, last])
+    fn ip(last: u8) -> ClientAddr {
+        ClientAddr::from(std::net::IpAddr::from([10, 0, 0, last]))
     }
 
     fn totals(batch: &UsageBatch, key: u32, day: u32) -> Option<(i64, i64, i64)> {

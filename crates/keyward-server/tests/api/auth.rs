@@ -247,3 +247,153 @@ async fn malformed_bodies_get_clear_4xx_errors() {
         None,
     );
 }
+
+/// A sign-in from `addr` (through the trusted proxy 127.0.0.1).
+async fn login_from(app: &TestApp, addr: &str, username: &str, password: &str) -> StatusCode {
+    app.client
+        .post(app.url("/v1/auth/login"))
+        .header("X-Forwarded-For", addr)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn behind_proxy() -> Opts {
+    Opts {
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..Opts::default()
+    }
+}
+
+/// Failures are counted before the password is hashed: 40 at once from one
+/// address reach the hash no more than the limit (5) allows; the other
+/// addresses are not affected.
+#[tokio::test]
+async fn parallel_wrong_passwords_cannot_race_past_the_limit() {
+    let app = spawn_with(behind_proxy()).await;
+    let attempts = (0..40).map(|_| login_from(&app, "198.51.100.1", "admin", "wrong wrong wrong"));
+    let statuses = futures_util::future::join_all(attempts).await;
+    let hashed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((hashed, refused), (5, 35), "{statuses:?}");
+    assert_eq!(
+        login_from(&app, "198.51.100.1", "admin", ADMIN_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.2", "admin", ADMIN_PASSWORD).await,
+        StatusCode::OK,
+        "the user is not locked out everywhere"
+    );
+}
+
+/// Failures at other usernames from an address, and failures at this
+/// username from other addresses, never refuse a correct password from an
+/// address that has not failed for it.
+#[tokio::test]
+async fn nobody_can_lock_a_user_out() {
+    let app = spawn_with(Opts {
+        failed_logins_per_username: 3,
+        ..behind_proxy()
+    })
+    .await;
+    for name in [
+        "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan",
+    ] {
+        assert_eq!(
+            login_from(&app, "198.51.100.7", name, "wrong wrong wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.7", "admin", ADMIN_PASSWORD).await,
+        StatusCode::OK,
+        "failures at other names do not stop this one"
+    );
+    // A botnet: one failure each from ten addresses puts admin under attack.
+    for i in 10..20 {
+        assert_eq!(
+            login_from(
+                &app,
+                &format!("203.0.113.{i}"),
+                "admin",
+                "guess guess guess"
+            )
+            .await,
+            StatusCode::UNAUTHORIZED,
+            "each address gets its first attempt"
+        );
+    }
+    // Under attack, an address that already tried waits for the next window...
+    assert_eq!(
+        login_from(&app, "203.0.113.10", "admin", "guess two guess two").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...and one that has not is never refused.
+    assert_eq!(
+        login_from(&app, "192.0.2.44", "admin", ADMIN_PASSWORD).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login_from(&app, "2001:db8:9::1", "admin", ADMIN_PASSWORD).await,
+        StatusCode::OK
+    );
+}
+
+/// Spraying one password over many usernames from one address stops at
+/// the address limit.
+#[tokio::test]
+async fn the_address_limit_stops_spraying_over_usernames() {
+    let app = spawn_with(Opts {
+        failed_logins_per_address: 4,
+        ..behind_proxy()
+    })
+    .await;
+    for name in ["u1", "u2", "u3", "u4"] {
+        assert_eq!(
+            login_from(&app, "2001:db8:1:2::1", name, "spray spray spray").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, "2001:db8:1:2:ffff::9", "u5", "spray spray spray").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "one /64 is one address"
+    );
+    assert_eq!(
+        login_from(&app, "2001:db8:1:3::1", "u5", "spray spray spray").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The counts live in the database: two instances on one database allow
+/// five failures between them, not five each.
+#[tokio::test]
+async fn instances_share_the_counts() {
+    let a = spawn_with(behind_proxy()).await;
+    let b = spawn_with(Opts {
+        database_url: Some(a.database_url.clone()),
+        ..behind_proxy()
+    })
+    .await;
+    for app in [&a, &b, &a, &b, &a] {
+        assert_eq!(
+            login_from(app, "198.51.100.3", "admin", "wrong wrong wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for app in [&a, &b] {
+        assert_eq!(
+            login_from(app, "198.51.100.3", "admin", ADMIN_PASSWORD).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+}

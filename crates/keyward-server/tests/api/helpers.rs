@@ -65,6 +65,8 @@ pub struct Opts {
     pub cache_ttl_seconds: u64,
     /// Treat every request as HTTPS (the `cookie_secure` setting).
     pub cookie_secure: bool,
+    pub failed_logins_per_address: u32,
+    pub failed_logins_per_username: u32,
 }
 
 impl Default for Opts {
@@ -76,6 +78,8 @@ impl Default for Opts {
             workers: 0,
             cache_ttl_seconds: Settings::default().cache_ttl_seconds,
             cookie_secure: false,
+            failed_logins_per_address: Settings::default().failed_logins_per_address,
+            failed_logins_per_username: Settings::default().failed_logins_per_username,
         }
     }
 }
@@ -112,6 +116,8 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         workers: opts.workers,
         cache_ttl_seconds: opts.cache_ttl_seconds,
         cookie_secure: opts.cookie_secure,
+        failed_logins_per_address: opts.failed_logins_per_address,
+        failed_logins_per_username: opts.failed_logins_per_username,
         ..test_settings(dir.path(), &database_url)
     };
     let app = Application::build(settings).await.expect("app builds");

@@ -2,6 +2,7 @@ use crate::helpers::*;
 use keyward_server::routes::openapi;
 use reqwest::StatusCode;
 use sea_orm_migration_check::check_down_and_up;
+use serde_json::json;
 
 mod sea_orm_migration_check {
     use migrations::{Migrator, MigratorTrait};
@@ -129,6 +130,26 @@ async fn the_cli_creates_tenants_and_users_and_resets_passwords() {
         (me["tenant"]["name"].as_str(), me["role"].as_str()),
         (Some("Cli Tenant"), Some("tenant_admin"))
     );
+    // Locked out from this address (five failures), then reset: the reset
+    // forgets the failures.
+    for _ in 0..5 {
+        let (s, _) = app
+            .post(
+                "/v1/auth/login",
+                "",
+                json!({"username": "cli-admin", "password": "wrong wrong wrong"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, _) = app
+        .post(
+            "/v1/auth/login",
+            "",
+            json!({"username": "cli-admin", "password": generated}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     cli(
         &["reset-password", "--username", "cli-admin"],
         Some("a brand new password"),

@@ -880,3 +880,66 @@ async fn a_group_change_invalidates_only_that_groups_keys() {
         );
     }
 }
+
+async fn whoami_with_raw_xff(app: &TestApp, secret: &str, xff: &[u8]) -> StatusCode {
+    app.client
+        .get(app.url("/v1/whoami"))
+        .header("X-API-Key", secret)
+        .header(
+            "X-Forwarded-For",
+            reqwest::header::HeaderValue::from_bytes(xff).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Behind a trusted proxy, a forwarded-for entry that is not an address
+/// (not UTF-8, garbage) makes the client unknown: an allowlisted key
+/// refuses it — it used to be read as the proxy's own address — and the
+/// key's record shows `unknown`.
+#[tokio::test]
+async fn an_unparsable_forwarded_address_is_unknown_and_fails_closed() {
+    let app = spawn_with(Opts {
+        trusted_proxies: vec!["127.0.0.1/32".into()],
+        ..Opts::default()
+    })
+    .await;
+    let g = app.group(&app.admin, "Proxied", &["customers:read"]).await;
+    let (_, fenced) = app
+        .key(
+            &app.admin,
+            "Fenced to the proxy",
+            g,
+            json!({"ip_allowlist": ["127.0.0.1/32"]}),
+        )
+        .await;
+    assert_eq!(
+        whoami_with_raw_xff(&app, &fenced, b"127.0.0.1").await,
+        StatusCode::OK
+    );
+    for xff in [
+        &b"198.51.100.7"[..],
+        b"\xc3\xa9, 198.51.100.7",
+        b"\xff",
+        b"198.51.100.7, \xff",
+        b"127.0.0.1, garbage",
+        b"unknown",
+    ] {
+        assert_eq!(
+            whoami_with_raw_xff(&app, &fenced, xff).await,
+            StatusCode::FORBIDDEN,
+            "{}",
+            String::from_utf8_lossy(xff)
+        );
+    }
+    let (id, open) = app.key(&app.admin, "Open", g, json!({})).await;
+    assert_eq!(
+        whoami_with_raw_xff(&app, &open, b"\xff").await,
+        StatusCode::OK
+    );
+    app.settle().await;
+    let (_, d) = app.get(&format!("/v1/api-keys/{id}"), &app.admin).await;
+    assert_eq!(d["api_key"]["last_used_from"], "unknown", "{d}");
+}
