@@ -6,13 +6,14 @@
 
 use crate::error::ApiError;
 use actix_web::web;
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use hmac::{Hmac, KeyInit, Mac};
 use keyward_core::{Field, Invalid, ValidationError};
 use rand_core::Rng;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
@@ -24,15 +25,21 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Password hashing with argon2id (crate defaults: 19 MiB, 2 passes), off
-/// the async threads, at most `concurrency` at once: each hash holds its
-/// 19 MiB while it runs, so the bound is a ceiling on the memory sign-in
-/// can take whatever arrives. Attempts beyond it wait their turn (first
-/// come, first served) without holding any of that memory.
+/// the async threads, at most `concurrency` at once. Each hash runs in one
+/// of at most `concurrency` memory buffers, allocated on first use and
+/// reused, never freed: memory for hashing has a ceiling of `concurrency` ×
+/// 19 MiB whatever arrives. (Letting argon2 allocate per hash is not
+/// enough: glibc keeps freed blocks of that size in its heaps, and the
+/// process grew by 19 MiB per hash up to about 1 GB under a flood of
+/// sign-ins, with only two hashes running at a time.) Attempts beyond the
+/// bound wait their turn (first come, first served) holding a few
+/// kilobytes each.
 #[derive(Clone)]
 pub struct Passwords {
     /// Verified against when the user does not exist, so that timing does not tell.
     dummy_hash: String,
     permits: Arc<Semaphore>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     concurrency: usize,
 }
 
@@ -86,9 +93,12 @@ impl Passwords {
         };
         let mut seed = [0u8; 24];
         crate::os_rng().fill_bytes(&mut seed);
+        let mut memory = hash_memory();
+        let dummy_hash = hash_with(&mut memory, &hex(&seed))?;
         Ok(Self {
-            dummy_hash: hash_blocking(&hex(&seed))?,
+            dummy_hash,
             permits: Arc::new(Semaphore::new(concurrency)),
+            memory: Arc::new(Mutex::new(vec![memory])),
             concurrency,
         })
     }
@@ -98,13 +108,22 @@ impl Passwords {
         self.concurrency
     }
 
-    /// Runs `f` on the blocking pool once a hashing permit is free.
+    /// Runs `f` on the blocking pool with a hashing buffer, once a permit
+    /// is free; the buffer goes back to the pool afterwards.
     async fn bounded<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        web::block(f).await.map_err(ApiError::internal)
+        let pool = Arc::clone(&self.memory);
+        web::block(move || {
+            let mut memory = lock(&pool).pop().unwrap_or_else(hash_memory);
+            let out = f(&mut memory);
+            lock(&pool).push(memory);
+            out
+        })
+        .await
+        .map_err(ApiError::internal)
     }
 
     /// Checks the policy: at least 12 characters, at most 1 KiB.
@@ -129,7 +148,8 @@ impl Passwords {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        self.bounded(move || hash_blocking(&password)).await?
+        self.bounded(move |memory| hash_with(memory, &password))
+            .await?
     }
 
     /// Verifies against the stored hash, or against a dummy hash when there is
@@ -138,24 +158,80 @@ impl Passwords {
         let exists = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
         let ok = self
-            .bounded(move || {
-                if password.len() > MAX_PASSWORD_BYTES {
-                    return false;
-                }
-                Argon2::default()
-                    .verify_password(password.as_bytes(), hash.as_str())
-                    .is_ok()
+            .bounded(move |memory| {
+                password.len() <= MAX_PASSWORD_BYTES && verify_with(memory, &password, &hash)
             })
             .await?;
         Ok(ok && exists)
     }
 }
 
-pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal(format!("argon2: {e}")))
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A buffer for one hash with the default parameters.
+fn hash_memory() -> Vec<Block> {
+    vec![Block::new(); Params::default().block_count()]
+}
+
+/// Hashes a new password (argon2id, default parameters, a random 16-byte
+/// salt) into a PHC string, in `memory`.
+pub fn hash_with(memory: &mut Vec<Block>, password: &str) -> Result<String, ApiError> {
+    let argon2 = Argon2::default();
+    let mut salt = [0u8; 16];
+    crate::os_rng().fill_bytes(&mut salt);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let blocks = argon2.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let phc = |e: argon2::password_hash::phc::Error| ApiError::internal(format!("argon2: {e}"));
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, &mut memory[..blocks])
+        .map_err(|e| ApiError::internal(format!("argon2: {e}")))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())
+            .map_err(|e| ApiError::internal(format!("argon2: {e}")))?,
+        salt: Some(Salt::new(&salt).map_err(phc)?),
+        hash: Some(Output::new(&out).map_err(phc)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored`, hashed in `memory`
+/// (grown if the stored parameters need more). The comparison of the
+/// outputs is constant-time (`Output`'s equality).
+fn verify_with(memory: &mut Vec<Block>, password: &str, stored: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let Ok(version) = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_ok()
+        && Output::new(&out).is_ok_and(|o| o == *expected)
 }
 
 /// A new session token (shown once to the client) and its stored hash.
@@ -245,7 +321,7 @@ mod tests {
         let tasks = (0..12).map(|_| {
             let (p, running, peak) = (p.clone(), running.clone(), peak.clone());
             async move {
-                p.bounded(move || {
+                p.bounded(move |_| {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -257,6 +333,44 @@ mod tests {
         });
         futures_util::future::join_all(tasks).await;
         assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    /// Hashes made in a reused buffer verify, in that buffer or another;
+    /// hashes of the argon2 crate's own `PasswordHasher` (what is stored
+    /// already) verify too, and nothing else does.
+    #[test]
+    fn hashes_in_reused_memory_round_trip_and_match_the_crates_own() {
+        use argon2::PasswordHasher;
+        let mut memory = hash_memory();
+        let a = hash_with(&mut memory, "correct horse battery").unwrap();
+        let b = hash_with(&mut memory, "correct horse battery").unwrap();
+        assert_ne!(a, b, "salted");
+        assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
+        assert!(verify_with(&mut memory, "correct horse battery", &a));
+        assert!(verify_with(&mut hash_memory(), "correct horse battery", &b));
+        assert!(!verify_with(&mut memory, "correct horse batterx", &a));
+        assert!(!verify_with(
+            &mut memory,
+            "correct horse battery",
+            "not a hash"
+        ));
+        let theirs = Argon2::default()
+            .hash_password_with_salt(b"older password 1", b"0123456789abcdef")
+            .unwrap()
+            .to_string();
+        assert!(verify_with(&mut memory, "older password 1", &theirs));
+        assert!(!verify_with(&mut memory, "older password 2", &theirs));
+        // Stored with other parameters: the buffer grows to fit.
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password_with_salt(b"bigger memory pw", b"0123456789abcdef")
+        .unwrap()
+        .to_string();
+        assert!(verify_with(&mut memory, "bigger memory pw", &small));
+        assert_eq!(memory.len(), 64 * 1024);
     }
 
     #[test]
