@@ -280,6 +280,12 @@ pub async fn revoke_key(session: Session, id: &str) -> Result<ApiKeyView, ApiErr
     request::<(), _>(session, Method::DELETE, &path, None).await
 }
 
+/// Deletes a revoked or expired key (`409 key_active` for a live one).
+pub async fn delete_key(session: Session, id: &str) -> Result<(), ApiError> {
+    let path = format!("/v1/api-keys/{}/delete", encode(id));
+    request::<(), ()>(session, Method::POST, &path, None).await
+}
+
 // ---------------------------------------------------------------- groups
 
 pub async fn groups(session: Session) -> Result<GroupList, ApiError> {

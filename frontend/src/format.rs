@@ -58,6 +58,7 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::ApiKeyUpdated => "Key edited",
         AuditAction::ApiKeyRotated => "Key rotated",
         AuditAction::ApiKeyRevoked => "Key revoked",
+        AuditAction::ApiKeyDeleted => "Key deleted",
         AuditAction::GroupCreated => "Group created",
         AuditAction::GroupUpdated => "Group edited",
         AuditAction::GroupDeleted => "Group deleted",

@@ -1026,4 +1026,34 @@ describe('Keyward SPA', () => {
     );
     assert.deepEqual(takeConsoleErrors(), []);
   });
+
+  test('a revoked key is deleted from its row or its details page; its audit trail stays', async () => {
+    await page.goto(`${base}/api-keys?status=revoked`);
+    const portal = 'Customer Portal Backend – production cluster';
+    await waitForRows([portal, 'ERP Integration v2']);
+    assert.equal(await row(portal).getByRole('button', { name: `Revoke API key ${portal}` }).count(), 0, 'a revoked key offers Delete, not Revoke');
+    await row('ERP Integration v2').getByRole('button', { name: 'Delete API key ERP Integration v2' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete API key' });
+    await dialog.waitFor();
+    assert.equal(
+      await dialog.getByTestId('delete-confirmation').innerText(),
+      'Delete the API key ERP Integration v2? It leaves the key list and the counts; its audit history is kept.',
+    );
+    await shot('32-delete-confirm');
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await waitForRows([portal]);
+
+    await row(portal).locator('a.key-name').click();
+    await page.getByRole('heading', { level: 1, name: portal }).waitFor();
+    await page.locator('.page-actions').getByRole('button', { name: 'Delete', exact: true }).click();
+    const again = page.getByRole('dialog', { name: 'Delete API key' });
+    await again.getByRole('button', { name: 'Delete', exact: true }).click();
+    await waitForUrl((u) => u.pathname === '/api-keys', 'back to the list after deleting from the details page');
+    const deleted = await ok('GET', '/v1/audit-events?action=api_key_deleted', { token: adminToken });
+    assert.equal(deleted.items.length, 2, 'both deletions are audited');
+    const revoked = await ok('GET', '/v1/api-keys?status=revoked', { token: adminToken });
+    assert.equal(revoked.items.length, 0);
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
 });

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The key is revoked; the action is not possible any more.
     KeyRevoked,
+    /// The key is live (neither revoked nor expired); revoke it first.
+    KeyActive,
     /// The authorization group is still used by keys.
     GroupInUse,
     /// Too many requests; retry after the time in `Retry-After`.
@@ -53,6 +55,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::QuotaExceeded => "quota_exceeded",
             Self::KeyRevoked => "key_revoked",
+            Self::KeyActive => "key_active",
             Self::GroupInUse => "group_in_use",
             Self::Throttled => "throttled",
             Self::CsrfFailed => "csrf_failed",

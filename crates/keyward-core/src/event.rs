@@ -35,6 +35,10 @@ pub enum DomainEvent {
         tenant_id: i64,
         key_id: KeyId,
     },
+    KeyDeleted {
+        tenant_id: i64,
+        key_id: KeyId,
+    },
     GroupCreated {
         tenant_id: i64,
         group_id: i64,
@@ -85,6 +89,7 @@ impl DomainEvent {
             Self::KeyUpdated { .. } => "key_updated",
             Self::KeyRotated { .. } => "key_rotated",
             Self::KeyRevoked { .. } => "key_revoked",
+            Self::KeyDeleted { .. } => "key_deleted",
             Self::GroupCreated { .. } => "group_created",
             Self::GroupUpdated { .. } => "group_updated",
             Self::GroupDeleted { .. } => "group_deleted",
@@ -103,6 +108,7 @@ impl DomainEvent {
             | Self::KeyUpdated { tenant_id, .. }
             | Self::KeyRotated { tenant_id, .. }
             | Self::KeyRevoked { tenant_id, .. }
+            | Self::KeyDeleted { tenant_id, .. }
             | Self::GroupCreated { tenant_id, .. }
             | Self::GroupUpdated { tenant_id, .. }
             | Self::GroupDeleted { tenant_id, .. }
@@ -121,7 +127,8 @@ impl DomainEvent {
             Self::KeyCreated { .. }
             | Self::KeyUpdated { .. }
             | Self::KeyRotated { .. }
-            | Self::KeyRevoked { .. } => AuditTarget::ApiKey,
+            | Self::KeyRevoked { .. }
+            | Self::KeyDeleted { .. } => AuditTarget::ApiKey,
             Self::GroupCreated { .. } | Self::GroupUpdated { .. } | Self::GroupDeleted { .. } => {
                 AuditTarget::Group
             }
@@ -137,7 +144,8 @@ impl DomainEvent {
             Self::KeyCreated { key_id, .. }
             | Self::KeyUpdated { key_id, .. }
             | Self::KeyRotated { key_id, .. }
-            | Self::KeyRevoked { key_id, .. } => key_id.to_string(),
+            | Self::KeyRevoked { key_id, .. }
+            | Self::KeyDeleted { key_id, .. } => key_id.to_string(),
             Self::GroupCreated { group_id, .. }
             | Self::GroupUpdated { group_id, .. }
             | Self::GroupDeleted { group_id, .. } => group_id.to_string(),
@@ -180,6 +188,10 @@ mod tests {
                 previous_valid_until: None,
             },
             DomainEvent::KeyRevoked {
+                tenant_id: 1,
+                key_id,
+            },
+            DomainEvent::KeyDeleted {
                 tenant_id: 1,
                 key_id,
             },

@@ -22,6 +22,8 @@ pub enum LifecycleError {
     QuotaExceeded { limit: u32 },
     #[error("The API key is revoked; revoked keys cannot be changed or re-activated.")]
     Revoked,
+    #[error("The API key is still active; revoke it before deleting it.")]
+    Active,
 }
 
 impl LifecycleError {
@@ -30,6 +32,7 @@ impl LifecycleError {
             Self::Invalid(e) => e.code(),
             Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             Self::Revoked => ErrorCode::KeyRevoked,
+            Self::Active => ErrorCode::KeyActive,
         }
     }
 }
@@ -323,6 +326,17 @@ impl ApiKey {
         self.rotated_at = Some(now);
         self.updated_at = now;
         Ok(plain)
+    }
+
+    /// Whether the key may be deleted: only once it is revoked or expired
+    /// (a live key must be revoked first, so that deleting never stops a
+    /// key by surprise). Deleting removes it from lists and counts; its
+    /// audit trail stays.
+    pub fn check_deletable(&self, now: DateTime<Utc>) -> Result<(), LifecycleError> {
+        match self.status(now) {
+            KeyStatus::Revoked | KeyStatus::Expired => Ok(()),
+            _ => Err(LifecycleError::Active),
+        }
     }
 
     /// Revokes the key: immediate and permanent. Any grace secret ends too.

@@ -99,6 +99,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Conflict
         | ErrorCode::QuotaExceeded
         | ErrorCode::KeyRevoked
+        | ErrorCode::KeyActive
         | ErrorCode::GroupInUse => StatusCode::CONFLICT,
         ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -186,7 +186,7 @@ mod tests {
         }
     }
 
-    const CODES: [ErrorCode; 13] = [
+    const CODES: [ErrorCode; 14] = [
         ErrorCode::ValidationFailed,
         ErrorCode::MalformedRequest,
         ErrorCode::PayloadTooLarge,
@@ -196,6 +196,7 @@ mod tests {
         ErrorCode::Conflict,
         ErrorCode::QuotaExceeded,
         ErrorCode::KeyRevoked,
+        ErrorCode::KeyActive,
         ErrorCode::GroupInUse,
         ErrorCode::Throttled,
         ErrorCode::CsrfFailed,

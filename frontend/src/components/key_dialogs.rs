@@ -23,6 +23,7 @@ use keyward_core::api::{
     ApiKeySecret, ApiKeyView, GroupView, RotateApiKeyRequest, UpdateApiKeyRequest,
 };
 use keyward_core::fields::{Expiry, GracePeriod};
+use keyward_core::status::KeyStatus;
 use leptos::prelude::*;
 use std::fmt;
 
@@ -32,6 +33,25 @@ pub enum KeyDialog {
     Edit(ApiKeyView),
     Rotate(ApiKeyView),
     Revoke(ApiKeyView),
+    Delete(ApiKeyView),
+}
+
+impl KeyDialog {
+    /// The dialog of the danger action a key offers: revoke while it is
+    /// live, delete once it is revoked or expired.
+    pub fn remove(key: ApiKeyView) -> Self {
+        if deletable(&key) {
+            Self::Delete(key)
+        } else {
+            Self::Revoke(key)
+        }
+    }
+}
+
+/// Whether a key may be deleted (revoked or expired), as the server decides
+/// (`ApiKey::check_deletable`).
+pub fn deletable(key: &ApiKeyView) -> bool {
+    matches!(key.status, KeyStatus::Revoked | KeyStatus::Expired)
 }
 
 /// What a write action yields once its outcome has been shown (toast,
@@ -64,6 +84,7 @@ pub struct KeyActions {
     update: Action<(KeyForm, String, UpdateApiKeyRequest), Outcome>,
     rotate: Action<(RotateForm, ApiKeyView, RotateApiKeyRequest), Outcome>,
     revoke: Action<(RevokeForm, String), Outcome>,
+    delete: Action<(RevokeForm, ApiKeyView), Outcome>,
 }
 
 impl fmt::Debug for KeyActions {
@@ -124,12 +145,33 @@ impl KeyActions {
                 Ok(())
             }
         });
+        let navigate = leptos_router::hooks::use_navigate();
+        let location = leptos_router::hooks::use_location();
+        let delete = Action::new_local(move |(form, key): &(RevokeForm, ApiKeyView)| {
+            let (form, id, name) = (*form, key.id.clone(), key.name.clone());
+            let navigate = navigate.clone();
+            async move {
+                api::delete_key(session, &id).await.inspect_err(|e| {
+                    form.fail(e);
+                    toasts.error(format!("The key was not deleted: {e}"));
+                })?;
+                toasts.success(format!("API key \"{name}\" deleted."));
+                counts.changed();
+                close_if_open(dialog, form.is_open());
+                // Its details page is gone: back to the list.
+                if location.pathname.get_untracked() != "/api-keys" {
+                    navigate("/api-keys", Default::default());
+                }
+                Ok(())
+            }
+        });
         Self {
             dialog,
             secret,
             update,
             rotate,
             revoke,
+            delete,
         }
     }
 
@@ -143,12 +185,20 @@ impl KeyActions {
         Callback::new(move |()| dialog.set(None))
     }
 
-    /// Subscribes the running resource to the writes: it refetches after
-    /// each one completes.
+    /// Subscribes the running resource to the writes that leave the key
+    /// in place (edit, rotate, revoke): it refetches after each one
+    /// completes. A key's details page tracks these only: after a delete it
+    /// leaves for the list instead of asking for a key that is gone.
     pub fn track(&self) {
         self.update.version().track();
         self.rotate.version().track();
         self.revoke.version().track();
+    }
+
+    /// [`Self::track`], and deletes too (for lists).
+    pub fn track_with_deletes(&self) {
+        self.track();
+        self.delete.version().track();
     }
 }
 
@@ -179,6 +229,10 @@ pub fn KeyDialogs(actions: KeyActions) -> impl IntoView {
                     }
                     KeyDialog::Revoke(key) => {
                         view! { <RevokeKeyDialog key=key actions=actions on_close=close/> }
+                            .into_any()
+                    }
+                    KeyDialog::Delete(key) => {
+                        view! { <DeleteKeyDialog key=key actions=actions on_close=close/> }
                             .into_any()
                     }
                 })
@@ -473,6 +527,34 @@ fn RevokeKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>)
                 "Are you sure you want to revoke the API key "
                 <strong>{key.name}</strong>
                 "? This action cannot be undone and any applications using this key will lose access immediately."
+            </p>
+            <FormError form=form/>
+            <DialogFooter on_dismiss=on_close autofocus_dismiss=true confirm=confirm/>
+        </Modal>
+    }
+}
+
+#[component]
+fn DeleteKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>) -> impl IntoView {
+    let form: RevokeForm = FormState::new((), &[], actions.delete.pending());
+    let name = key.name.clone();
+    let delete = Callback::new(move |()| {
+        form.begin_submit();
+        actions.delete.dispatch((form, key.clone()));
+    });
+    let confirm = Confirm::button(
+        "Delete",
+        "Deleting…",
+        "button-danger",
+        form.submitting_signal(),
+        delete,
+    );
+    view! {
+        <Modal title="Delete API key" id="delete-key" on_close=on_close>
+            <p class="confirm-text" data-testid="delete-confirmation">
+                "Delete the API key "
+                <strong>{name}</strong>
+                "? It leaves the key list and the counts; its audit history is kept."
             </p>
             <FormError form=form/>
             <DialogFooter on_dismiss=on_close autofocus_dismiss=true confirm=confirm/>

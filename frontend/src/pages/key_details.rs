@@ -3,7 +3,7 @@
 
 use crate::api;
 use crate::components::icons::{PencilIcon, RotateIcon, TrashIcon};
-use crate::components::key_dialogs::{KeyActions, KeyDialog, KeyDialogs};
+use crate::components::key_dialogs::{KeyActions, KeyDialog, KeyDialogs, deletable};
 use crate::components::key_form::permissions_text;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::usage_chart::UsageChart;
@@ -65,6 +65,7 @@ fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
     set_title(&key.name);
     let revoked = key.status == KeyStatus::Revoked;
     let now = Utc::now();
+    let danger = if deletable(&key) { "Delete" } else { "Revoke" };
     let (edit_key, rotate_key, revoke_key) = (key.clone(), key.clone(), key.clone());
     let last_used = match key.last_used_at {
         Some(at) => {
@@ -138,11 +139,11 @@ fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
                 <button
                     type="button"
                     class="button button-danger"
-                    disabled=revoked
-                    on:click=move |_| actions.open(KeyDialog::Revoke(revoke_key.clone()))
+                    data-action=danger.to_lowercase()
+                    on:click=move |_| actions.open(KeyDialog::remove(revoke_key.clone()))
                 >
                     <TrashIcon/>
-                    "Revoke"
+                    {danger}
                 </button>
             </div>
         </div>

@@ -14,6 +14,7 @@ pub enum AuditAction {
     ApiKeyUpdated,
     ApiKeyRotated,
     ApiKeyRevoked,
+    ApiKeyDeleted,
     GroupCreated,
     GroupUpdated,
     GroupDeleted,
@@ -27,11 +28,12 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::ApiKeyCreated,
         Self::ApiKeyUpdated,
         Self::ApiKeyRotated,
         Self::ApiKeyRevoked,
+        Self::ApiKeyDeleted,
         Self::GroupCreated,
         Self::GroupUpdated,
         Self::GroupDeleted,
@@ -50,6 +52,7 @@ impl AuditAction {
             Self::ApiKeyUpdated => "api_key_updated",
             Self::ApiKeyRotated => "api_key_rotated",
             Self::ApiKeyRevoked => "api_key_revoked",
+            Self::ApiKeyDeleted => "api_key_deleted",
             Self::GroupCreated => "group_created",
             Self::GroupUpdated => "group_updated",
             Self::GroupDeleted => "group_deleted",

@@ -26,7 +26,8 @@ pub fn stale(event: &DomainEvent) -> Option<Stale<'_>> {
         DomainEvent::KeyCreated { key_id, .. }
         | DomainEvent::KeyUpdated { key_id, .. }
         | DomainEvent::KeyRotated { key_id, .. }
-        | DomainEvent::KeyRevoked { key_id, .. } => Some(Stale::Key(key_id)),
+        | DomainEvent::KeyRevoked { key_id, .. }
+        | DomainEvent::KeyDeleted { key_id, .. } => Some(Stale::Key(key_id)),
         DomainEvent::GroupUpdated {
             group_id, changed, ..
         } if changed.contains(&GroupField::Permissions) => Some(Stale::Group(*group_id)),
@@ -104,6 +105,10 @@ mod tests {
                 previous_valid_until: None,
             },
             DomainEvent::KeyRevoked {
+                tenant_id: 1,
+                key_id: id,
+            },
+            DomainEvent::KeyDeleted {
                 tenant_id: 1,
                 key_id: id,
             },

@@ -326,6 +326,34 @@ pub async fn revoke(
     finish(state, tx, row, Some(audit), events, now).await
 }
 
+/// Deletes a revoked or expired key (a live one is `409 key_active`): it
+/// leaves the lists, the counts and the quota; its audit trail stays.
+/// Deleting grants nothing, so any managing key of the tenant may.
+pub async fn delete(
+    state: &AppState,
+    origin: &Origin,
+    tenant_id: i64,
+    key_id: &KeyId,
+    now: DateTime<Utc>,
+) -> Result<Vec<DomainEvent>, ApiError> {
+    let tx = state.db.begin_tenant_write(tenant_id).await?;
+    let row = tx.key(tenant_id, key_id).await?;
+    row.key.check_deletable(now)?;
+    tx.delete_key(tenant_id, key_id).await?;
+    let audit = key_audit(
+        origin,
+        tenant_id,
+        AuditAction::ApiKeyDeleted,
+        key_id,
+        vec![],
+    );
+    let events = vec![DomainEvent::KeyDeleted {
+        tenant_id,
+        key_id: *key_id,
+    }];
+    commit(state, tx, Some(audit), events, now).await
+}
+
 /// A page of the tenant's keys, the dashboard counts and the quota.
 pub async fn list(
     state: &AppState,

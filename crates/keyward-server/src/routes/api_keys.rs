@@ -1,4 +1,4 @@
-//! `/v1/api-keys`: generate, list, details, edit, rotate, revoke.
+//! `/v1/api-keys`: generate, list, details, edit, rotate, revoke, delete.
 
 use crate::app::keys::{self, KeyDraft, KeyEdit, KeyFilter};
 use crate::auth::Caller;
@@ -277,4 +277,31 @@ pub async fn revoke_api_key(
     let origin = caller.origin();
     let w = keys::revoke(&state, &origin, caller.tenant_id, &id, now).await?;
     Ok(Json(key_view(&w.row, Some(&w.group_name), now)))
+}
+
+/// Delete a revoked or expired key: it leaves the list, the counts and the
+/// quota; its audit trail stays. A live key must be revoked first.
+#[utoipa::path(
+    tag = "api-keys",
+    operation_id = "delete_api_key",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 404, description = "No such key in this tenant", body = ErrorEnvelope),
+        (status = 409, description = "The key is live: revoke it first (`key_active`)", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("cookie" = []), ("api_key" = []))
+)]
+#[post("/api-keys/{id}/delete")]
+#[tracing::instrument(skip_all, fields(tenant_id = caller.tenant_id, key_id = %id))]
+pub async fn delete_api_key(
+    state: Data<AppState>,
+    caller: Caller,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = key_id(&id)?;
+    let origin = caller.origin();
+    keys::delete(&state, &origin, caller.tenant_id, &id, crate::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

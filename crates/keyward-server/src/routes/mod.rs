@@ -93,6 +93,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(api_keys::update_api_key)
                 .service(api_keys::rotate_api_key)
                 .service(api_keys::revoke_api_key)
+                .service(api_keys::delete_api_key)
                 .service(groups::list_groups)
                 .service(groups::create_group)
                 .service(groups::get_group)

@@ -565,3 +565,95 @@ async fn audit_events_filter_and_never_hold_secrets() {
         .await;
     assert_eq!(logins["items"][0]["client_ip"], "127.0.0.1");
 }
+
+/// Delete: only a revoked or expired key; it leaves the list, the counts
+/// and the quota; its audit trail stays; another tenant cannot.
+#[tokio::test]
+async fn a_revoked_or_expired_key_can_be_deleted_and_its_audit_trail_stays() {
+    let app = spawn_app().await;
+    let (_, other) = app.tenant("Other", 10).await;
+    let g = app.group(&app.admin, "Del", &["customers:read"]).await;
+    let (live, _) = app.key(&app.admin, "Live", g, json!({})).await;
+    let (gone, secret) = app.key(&app.admin, "Gone", g, json!({})).await;
+    let (old, _) = app.key(&app.admin, "Old", g, json!({})).await;
+    let app = &app;
+    let delete = |id: &str, token: &str| {
+        let path = format!("/v1/api-keys/{id}/delete");
+        let token = token.to_owned();
+        async move { app.post(&path, &token, json!({})).await }
+    };
+    assert_error(
+        &delete(&live, &app.admin).await,
+        StatusCode::CONFLICT,
+        "key_active",
+        None,
+    );
+    app.delete(&format!("/v1/api-keys/{gone}"), &app.admin)
+        .await;
+    assert_error(
+        &delete(&gone, &other).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    let (_, before) = app.get("/v1/api-keys", &app.admin).await;
+    assert_eq!(delete(&gone, &app.admin).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.whoami(&secret).await, StatusCode::UNAUTHORIZED);
+    assert_error(
+        &app.get(&format!("/v1/api-keys/{gone}"), &app.admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &delete(&gone, &app.admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    let (_, after) = app.get("/v1/api-keys", &app.admin).await;
+    assert_eq!(
+        after["counts"]["total"].as_u64().unwrap() + 1,
+        before["counts"]["total"].as_u64().unwrap(),
+        "{after}"
+    );
+    assert!(
+        after["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["id"] != gone.as_str()),
+        "{after}"
+    );
+    let (_, audit) = app
+        .get(&format!("/v1/audit-events?key_id={gone}"), &app.admin)
+        .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["api_key_deleted", "api_key_revoked", "api_key_created"],
+        "{audit}"
+    );
+    // An expired key (expiry moved into the past behind the API's back).
+    let id = keyward_core::key::KeyId::parse(&old).unwrap();
+    let tx = app.state.db.begin_tenant_write(1).await.unwrap();
+    let mut row = tx.key(1, &id).await.unwrap();
+    row.key.expires_at = Some(chrono::Utc::now() - chrono::Duration::minutes(1));
+    tx.update_key(&row.key).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(delete(&old, &app.admin).await.0, StatusCode::NO_CONTENT);
+    // The group is unused now but for the live key.
+    app.delete(&format!("/v1/api-keys/{live}"), &app.admin)
+        .await;
+    assert_eq!(delete(&live, &app.admin).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete(&format!("/v1/groups/{g}"), &app.admin).await.0,
+        StatusCode::NO_CONTENT,
+        "a group whose keys are all deleted can be deleted"
+    );
+}

@@ -54,7 +54,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     let keys = LocalResource::new(move || {
         let q = url.current.get();
         session.tenant.track();
-        actions.track();
+        actions.track_with_deletes();
         async move { api::list_keys(session, q.request()).await }
     });
 

@@ -5,7 +5,7 @@ use super::query::{UrlQuery, wire_name};
 use super::toolbar::SearchBox;
 use crate::api::{self, ApiError};
 use crate::components::icons::{PencilIcon, RotateIcon, TrashIcon};
-use crate::components::key_dialogs::{KeyActions, KeyDialog};
+use crate::components::key_dialogs::{KeyActions, KeyDialog, deletable};
 use crate::format;
 use chrono::{DateTime, Utc};
 use keyward_core::api::{ApiKeyPage, ApiKeyView, SortField, SortOrder};
@@ -182,6 +182,7 @@ fn key_row(key: ApiKeyView, now: DateTime<Utc>, actions: KeyActions) -> impl Int
 }
 
 /// Edit, rotate and revoke; disabled, with the reason, for a revoked key.
+/// A revoked or expired key offers Delete in Revoke's place.
 fn row_actions(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
     let revoked = key.status == KeyStatus::Revoked;
     let name = key.name.clone();
@@ -192,6 +193,7 @@ fn row_actions(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
             verb.to_owned()
         }
     };
+    let danger = if deletable(&key) { "Delete" } else { "Revoke" };
     let (edit_key, rotate_key, revoke_key) = (key.clone(), key.clone(), key);
     view! {
         <button
@@ -219,11 +221,10 @@ fn row_actions(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
         <button
             type="button"
             class="icon-button icon-danger"
-            aria-label=format!("Revoke API key {name}")
-            title=if revoked { "Already revoked" } else { "Revoke" }
-            disabled=revoked
-            data-action="revoke"
-            on:click=move |_| actions.open(KeyDialog::Revoke(revoke_key.clone()))
+            aria-label=format!("{danger} API key {name}")
+            title=danger
+            data-action=danger.to_lowercase()
+            on:click=move |_| actions.open(KeyDialog::remove(revoke_key.clone()))
         >
             <TrashIcon/>
         </button>
