@@ -136,6 +136,49 @@ pub fn audit_event_view(r: &AuditRecord) -> AuditEventView {
     }
 }
 
+/// The columns of an audit export, in order.
+pub const AUDIT_CSV_HEADER: [&str; 7] = [
+    "at",
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "changed_fields",
+    "client_ip",
+];
+
+/// A cell a spreadsheet would not run as a formula: text starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`
+/// (an actor is a typed username, and `@` or `-` may start one).
+fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
+/// The audit records as CSV (RFC 4180, with a header row): time in RFC
+/// 3339 UTC, changed fields separated by spaces.
+pub fn audit_csv(records: &[AuditRecord]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(AUDIT_CSV_HEADER)?;
+    for r in records {
+        let at = r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let changed = r.changed_fields.join(" ");
+        w.write_record([
+            at.as_str(),
+            &csv_cell(&r.actor),
+            r.action.as_str(),
+            r.target.as_str(),
+            &csv_cell(r.target_id.as_deref().unwrap_or("")),
+            &csv_cell(&changed),
+            &csv_cell(r.client_ip.as_deref().unwrap_or("")),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
 /// The answer to a sign-in (the token appears here and in the cookie only).
 pub fn login_response(s: SignedIn) -> LoginResponse {
     LoginResponse {
@@ -234,4 +277,45 @@ pub fn verify_response(
         Err(VerifyFailure::Throttled { .. }) => denied(VerifyCode::RateLimited),
         Err(VerifyFailure::Internal(e)) => return Err(e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use keyward_core::api::AuditAction;
+    use keyward_core::audit::AuditTarget;
+
+    #[test]
+    fn audit_csv_quotes_and_defuses_formulas() {
+        let r = AuditRecord {
+            id: 1,
+            at: Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap(),
+            tenant_id: Some(1),
+            actor: "user:=cmd|' /C calc'!A0".into(),
+            action: AuditAction::ApiKeyUpdated,
+            target: AuditTarget::ApiKey,
+            target_id: Some("AbCdEfGh1234".into()),
+            changed_fields: vec!["name".into(), "ip_allowlist".into()],
+            client_ip: None,
+        };
+        let attempt = AuditRecord {
+            actor: "@SUM(1+1)".into(),
+            action: AuditAction::LoginFailed,
+            target: AuditTarget::Session,
+            target_id: None,
+            changed_fields: vec![],
+            client_ip: Some("unknown".into()),
+            ..r.clone()
+        };
+        let csv = String::from_utf8(audit_csv(&[r, attempt]).unwrap()).unwrap();
+        assert_eq!(
+            csv,
+            "at,actor,action,target_type,target_id,changed_fields,client_ip\n\
+             2026-12-02T10:00:00.000Z,user:=cmd|' /C calc'!A0,api_key_updated,api_key,AbCdEfGh1234,name ip_allowlist,\n\
+             2026-12-02T10:00:00.000Z,'@SUM(1+1),login_failed,session,,,unknown\n"
+        );
+        assert_eq!(csv_cell("-1+1"), "'-1+1");
+        assert_eq!(csv_cell("a,b\"c"), "a,b\"c", "quoting is the writer's");
+    }
 }

@@ -112,6 +112,45 @@ pub struct AuditQuery {
     pub per_page: Option<u32>,
 }
 
+/// The filters of a CSV export: those of [`AuditQuery`], without paging.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct AuditExportQuery {
+    /// Events about this key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Exact actor, e.g. `user:admin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<AuditAction>,
+    /// Inclusive lower bound (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl AuditQuery {
+    /// The same filters, for an export.
+    pub fn export(&self) -> AuditExportQuery {
+        AuditExportQuery {
+            key_id: self.key_id.clone(),
+            actor: self.actor.clone(),
+            action: self.action,
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+/// The most rows one CSV export holds (newest first); the response says
+/// when there were more (`X-Keyward-Truncated: true`).
+pub const AUDIT_EXPORT_MAX_ROWS: u64 = 50_000;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct AuditPage {

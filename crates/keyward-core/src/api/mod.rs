@@ -17,7 +17,9 @@ pub mod keys;
 pub mod tenants;
 pub mod verify;
 
-pub use audit::{AuditAction, AuditEventView, AuditPage, AuditQuery};
+pub use audit::{
+    AUDIT_EXPORT_MAX_ROWS, AuditAction, AuditEventView, AuditExportQuery, AuditPage, AuditQuery,
+};
 pub use auth::{LoginRequest, LoginResponse, Me, MeKind};
 pub use common::{ErrorBody, ErrorEnvelope, Pagination};
 pub use groups::{

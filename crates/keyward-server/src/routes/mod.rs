@@ -107,6 +107,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(tenants::list_users)
                 .service(tenants::create_user)
                 .service(audit::list_audit_events)
+                .service(audit::export_audit_events)
                 .service(
                     scope::scope("/keys")
                         .app_data(KeyAuthConfig::require([Permission::API_KEYS_VERIFY]))
