@@ -11,10 +11,10 @@ use crate::session::Session;
 use gloo_net::http::{Method, RequestBuilder};
 use keyward_core::api::headers::{CSRF_TOKEN, TENANT};
 use keyward_core::api::{
-    ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, CreateApiKeyRequest, CreateGroupRequest,
-    ErrorBody, ErrorEnvelope, GroupList, GroupView, ListApiKeysQuery, LoginRequest, LoginResponse,
-    Me, PermissionCatalogView, RotateApiKeyRequest, TenantList, UpdateApiKeyRequest,
-    UpdateGroupRequest,
+    ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, AuditExportQuery, AuditPage, AuditQuery,
+    CreateApiKeyRequest, CreateGroupRequest, ErrorBody, ErrorEnvelope, GroupList, GroupView,
+    ListApiKeysQuery, LoginRequest, LoginResponse, Me, PermissionCatalogView, RotateApiKeyRequest,
+    TenantList, UpdateApiKeyRequest, UpdateGroupRequest,
 };
 use keyward_core::{ErrorCode, Field};
 use serde::Serialize;
@@ -101,6 +101,30 @@ where
     B: Serialize + ?Sized,
     T: DeserializeOwned,
 {
+    let response = send(session, method, path, body).await?;
+    let decoded = if response.status() == 204 {
+        T::deserialize(serde_json::Value::Null).map_err(|e| e.to_string())
+    } else {
+        response.json::<T>().await.map_err(|e| e.to_string())
+    };
+    decoded.map_err(|e| {
+        ApiError::local(
+            ErrorCode::Internal,
+            format!("The server's answer could not be read: {e}"),
+        )
+    })
+}
+
+/// Sends one request; a success's response, or the error it answered.
+async fn send<B>(
+    session: Session,
+    method: Method,
+    path: &str,
+    body: Option<&B>,
+) -> Result<gloo_net::http::Response, ApiError>
+where
+    B: Serialize + ?Sized,
+{
     // Signed out, only the sign-in call may go out: a request still in
     // flight from the page being left would only earn a 401.
     if session.is_signed_out() && path != LOGIN_PATH {
@@ -144,17 +168,7 @@ where
     })?;
     let status = response.status();
     if response.ok() {
-        let decoded = if status == 204 {
-            T::deserialize(serde_json::Value::Null).map_err(|e| e.to_string())
-        } else {
-            response.json::<T>().await.map_err(|e| e.to_string())
-        };
-        return decoded.map_err(|e| {
-            ApiError::local(
-                ErrorCode::Internal,
-                format!("The server's answer could not be read: {e}"),
-            )
-        });
+        return Ok(response);
     }
     // An unreadable body still gets a message from its status below.
     let text = match response.text().await {
@@ -284,6 +298,24 @@ pub async fn revoke_key(session: Session, id: &str) -> Result<ApiKeyView, ApiErr
 pub async fn delete_key(session: Session, id: &str) -> Result<(), ApiError> {
     let path = format!("/v1/api-keys/{}/delete", encode(id));
     request::<(), ()>(session, Method::POST, &path, None).await
+}
+
+// ---------------------------------------------------------------- audit
+
+pub async fn audit_events(session: Session, query: &AuditQuery) -> Result<AuditPage, ApiError> {
+    get(session, &format!("/v1/audit-events{}", query_string(query))).await
+}
+
+/// The audit log as CSV text, with the list's filters.
+pub async fn audit_csv(session: Session, query: &AuditExportQuery) -> Result<String, ApiError> {
+    let path = format!("/v1/audit-events/export{}", query_string(query));
+    let response = send::<()>(session, Method::GET, &path, None).await?;
+    response.text().await.map_err(|e| {
+        ApiError::local(
+            ErrorCode::Internal,
+            format!("The export could not be read: {e}"),
+        )
+    })
 }
 
 // ---------------------------------------------------------------- groups

@@ -7,6 +7,7 @@ use crate::components::states::{Loading, error_view};
 use crate::components::toast::{ToastRegion, Toasts, use_toasts};
 use crate::counts::{KeyCounts, use_key_counts};
 use crate::pages::api_keys::{ApiKeysPage, LIST_PATH, SEED_LIST_PATH, is_key_path, pasted_key_id};
+use crate::pages::audit::{AUDIT_PATH, AuditLogPage};
 use crate::pages::generate::GeneratePage;
 use crate::pages::groups::GroupsPage;
 use crate::pages::key_details::KeyDetailsPage;
@@ -54,6 +55,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("api-keys/new") view=GeneratePage/>
                     <Route path=path!("api-keys/:id") view=KeyDetailsPage/>
                     <Route path=path!("groups") view=GroupsPage/>
+                    <Route path=path!("audit") view=AuditLogPage/>
                 </ParentRoute>
             </Routes>
             <ToastRegion/>
@@ -165,6 +167,7 @@ fn Header() -> impl IntoView {
             <nav class="main-nav" aria-label="Main">
                 <NavLink href=LIST_PATH current=is_key_path label="API keys"/>
                 <NavLink href="/groups" current=|p| p == "/groups" label="Authorization groups"/>
+                <NavLink href=AUDIT_PATH current=|p| p == AUDIT_PATH label="Audit log"/>
                 <SettingsMenu/>
             </nav>
             <div class="header-end">

@@ -72,6 +72,41 @@ pub fn action_label(action: AuditAction) -> &'static str {
     }
 }
 
+/// A changed field as a person reads it (`ip_allowlist` → "IP allowlist").
+pub fn field_label(field: &str) -> String {
+    match field {
+        "name" => "Name".to_owned(),
+        "description" => "Description".to_owned(),
+        "group_id" => "Authorization group".to_owned(),
+        "ip_allowlist" => "IP allowlist".to_owned(),
+        "expires_at" => "Expiry".to_owned(),
+        "secret" => "Secret".to_owned(),
+        "permissions" => "Permissions".to_owned(),
+        "key_limit" => "Key limit".to_owned(),
+        other => {
+            let spaced = other.replace('_', " ");
+            let mut chars = spaced.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// Changed fields for a table cell: labels joined, or "—".
+pub fn changed_fields(fields: &[String]) -> String {
+    if fields.is_empty() {
+        "—".to_owned()
+    } else {
+        fields
+            .iter()
+            .map(|f| field_label(f))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// "1 key", "3 keys".
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
@@ -85,6 +120,13 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn changed_fields_read_as_words() {
+        let fields = ["ip_allowlist", "expires_at", "new_thing"].map(String::from);
+        assert_eq!(changed_fields(&fields), "IP allowlist, Expiry, New thing");
+        assert_eq!(changed_fields(&[]), "—");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

@@ -10,7 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -1054,6 +1054,50 @@ describe('Keyward SPA', () => {
     assert.equal(deleted.items.length, 2, 'both deletions are audited');
     const revoked = await ok('GET', '/v1/api-keys?status=revoked', { token: adminToken });
     assert.equal(revoked.items.length, 0);
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
+  test('the audit log filters by action, key and dates, pages, reads changed fields in words and exports CSV', async () => {
+    const keys = await ok('GET', '/v1/api-keys?status=active&sort=name&order=asc', { token: adminToken });
+    const billing = keys.items.find((k) => k.name === 'Billing Sync');
+    await ok('PATCH', `/v1/api-keys/${billing.id}`, { token: adminToken, body: { ip_allowlist: ['10.0.0.0/8'], description: 'Audited edit' } });
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+    await page.locator('tr[data-testid="audit-row"]').first().waitFor();
+    const total = Number((await page.getByTestId('audit-total').innerText()).split(' ')[0]);
+    assert.ok(total > 25, `a busy tenant has more than a page (${total})`);
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
+    await waitForUrl((u) => u.pathname === '/audit' && u.searchParams.get('page') === '2', 'page 2');
+    await shot('33-audit-log');
+
+    await page.getByLabel('Action').selectOption('api_key_deleted');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await waitForUrl((u) => u.searchParams.get('action') === 'api_key_deleted' && !u.searchParams.has('page'), 'action, back to page 1');
+    await page.waitForFunction(() => document.querySelectorAll('tr[data-testid="audit-row"]').length === 2);
+    assert.equal(await page.getByTestId('audit-total').innerText(), '2 events');
+
+    await page.getByLabel('Action').selectOption('');
+    await page.getByLabel('Key id').fill(billing.id);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await waitForUrl((u) => u.searchParams.get('key_id') === billing.id, 'key_id in the URL');
+    await page.waitForFunction(() => document.querySelector('tr[data-testid="audit-row"] [data-testid="audit-action"]')?.textContent === 'Key edited');
+    assert.equal(await page.locator('tr[data-testid="audit-row"]').first().getByTestId('audit-changed').innerText(), 'Description, IP allowlist');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
+    assert.match(download.suggestedFilename(), /^keyward-audit-\d{8}-\d{6}\.csv$/);
+    const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
+    assert.equal(csv[0], 'at,actor,action,target_type,target_id,changed_fields,client_ip');
+    assert.equal(csv.length - 1, await page.locator('tr[data-testid="audit-row"]').count(), 'the export holds what the filters select');
+    assert.match(csv[1], new RegExp(`,user:admin,api_key_updated,api_key,${billing.id},description ip_allowlist,`));
+
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    await page.getByLabel('From').fill(tomorrow);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByTestId('audit-empty').waitFor();
+    await page.reload();
+    await page.getByTestId('audit-empty').waitFor();
+    assert.equal(await page.getByLabel('From').inputValue(), tomorrow, 'the filters live in the URL');
     assert.deepEqual(takeConsoleErrors(), []);
   });
 });

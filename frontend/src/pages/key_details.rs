@@ -238,11 +238,7 @@ fn history_view(history: Vec<AuditEventView>) -> impl IntoView {
                     {history
                         .into_iter()
                         .map(|e| {
-                            let changed = if e.changed_fields.is_empty() {
-                                "—".to_owned()
-                            } else {
-                                e.changed_fields.join(", ")
-                            };
+                            let changed = format::changed_fields(&e.changed_fields);
                             view! {
                                 <tr>
                                     <td data-label="When">

@@ -1,6 +1,7 @@
 //! One module per screen.
 
 pub mod api_keys;
+pub mod audit;
 pub mod generate;
 pub mod groups;
 pub mod key_details;

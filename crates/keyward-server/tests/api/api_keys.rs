@@ -684,7 +684,10 @@ async fn the_audit_log_exports_as_csv_with_the_lists_filters() {
     let r = export(&format!("?key_id={id}"), &app.admin).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
-    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_owned();
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         disposition.starts_with("attachment; filename=\"keyward-audit-1-"),
         "{disposition}"
@@ -693,7 +696,10 @@ async fn the_audit_log_exports_as_csv_with_the_lists_filters() {
     assert_eq!(r.headers()["cache-control"], "no-store");
     let csv = r.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "at,actor,action,target_type,target_id,changed_fields,client_ip");
+    assert_eq!(
+        lines[0],
+        "at,actor,action,target_type,target_id,changed_fields,client_ip"
+    );
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(
         lines[1].contains(&format!(
@@ -713,9 +719,17 @@ async fn the_audit_log_exports_as_csv_with_the_lists_filters() {
         .text()
         .await
         .unwrap();
-    assert!(created.lines().skip(1).all(|l| l.contains(",api_key_created,")));
+    assert!(
+        created
+            .lines()
+            .skip(1)
+            .all(|l| l.contains(",api_key_created,"))
+    );
     assert_eq!(
-        export("?actor=user%00admin", &app.admin).await.unwrap().status(),
+        export("?actor=user%00admin", &app.admin)
+            .await
+            .unwrap()
+            .status(),
         StatusCode::UNPROCESSABLE_ENTITY
     );
     assert_eq!(
