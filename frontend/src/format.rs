@@ -65,6 +65,7 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::TenantCreated => "Tenant created",
         AuditAction::TenantUpdated => "Tenant edited",
         AuditAction::UserCreated => "User created",
+        AuditAction::UserUpdated => "User edited",
         AuditAction::PasswordReset => "Password reset",
         AuditAction::LoginSucceeded => "Signed in",
         AuditAction::LoginFailed => "Sign-in failed",
@@ -83,6 +84,8 @@ pub fn field_label(field: &str) -> String {
         "secret" => "Secret".to_owned(),
         "permissions" => "Permissions".to_owned(),
         "key_limit" => "Key limit".to_owned(),
+        "role" => "Role".to_owned(),
+        "disabled" => "Status".to_owned(),
         other => {
             let spaced = other.replace('_', " ");
             let mut chars = spaced.chars();

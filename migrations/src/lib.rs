@@ -17,6 +17,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261202_000002_domain_events;
 mod m20261202_000003_sign_in_attempts;
+mod m20261202_000004_user_disabled;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261202_000002_domain_events::Migration),
             Box::new(m20261202_000003_sign_in_attempts::Migration),
+            Box::new(m20261202_000004_user_disabled::Migration),
         ]
     }
 }

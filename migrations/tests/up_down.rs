@@ -6,7 +6,7 @@ use migrations::{Migrator, MigratorTrait, SchemaManager};
 use sea_orm_migration::sea_orm::Database;
 
 #[tokio::test]
-async fn the_outbox_table_comes_and_goes_with_its_migration() {
+async fn each_migration_comes_and_goes_on_its_own() {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -20,7 +20,7 @@ async fn the_outbox_table_comes_and_goes_with_its_migration() {
         .unwrap();
     let schema = SchemaManager::new(&db);
     Migrator::up(&db, None).await.unwrap();
-    assert!(schema.has_table("domain_events").await.unwrap());
+    assert!(schema.has_column("users", "disabled_at").await.unwrap());
     assert!(
         schema
             .has_index("domain_events", "idx_domain_events_occurred")
@@ -28,17 +28,32 @@ async fn the_outbox_table_comes_and_goes_with_its_migration() {
             .unwrap()
     );
 
+    // One at a time, newest first: each takes away what it added, only that.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_column("users", "disabled_at").await.unwrap());
+    assert!(schema.has_table("sign_in_attempts").await.unwrap());
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_table("sign_in_attempts").await.unwrap());
+    assert!(schema.has_table("domain_events").await.unwrap());
     Migrator::down(&db, Some(1)).await.unwrap();
     assert!(!schema.has_table("domain_events").await.unwrap());
     assert!(
         schema.has_table("api_keys").await.unwrap(),
-        "only the last migration went down"
+        "only the later migrations went down"
     );
 
     Migrator::up(&db, None).await.unwrap();
     assert!(schema.has_table("domain_events").await.unwrap());
+    assert!(schema.has_table("sign_in_attempts").await.unwrap());
+    assert!(schema.has_column("users", "disabled_at").await.unwrap());
     Migrator::down(&db, None).await.unwrap();
-    for table in ["domain_events", "api_keys", "tenants"] {
+    for table in [
+        "domain_events",
+        "sign_in_attempts",
+        "api_keys",
+        "tenants",
+        "users",
+    ] {
         assert!(!schema.has_table(table).await.unwrap(), "{table}");
     }
     db.close().await.unwrap();

@@ -65,6 +65,12 @@ pub enum DomainEvent {
         tenant_id: i64,
         user_id: i64,
     },
+    /// Role or status changed (`changed`: `role`, `disabled`).
+    UserUpdated {
+        tenant_id: i64,
+        user_id: i64,
+        changed: Vec<String>,
+    },
     PasswordReset {
         tenant_id: i64,
         user_id: i64,
@@ -96,6 +102,7 @@ impl DomainEvent {
             Self::TenantCreated { .. } => "tenant_created",
             Self::TenantUpdated { .. } => "tenant_updated",
             Self::UserCreated { .. } => "user_created",
+            Self::UserUpdated { .. } => "user_updated",
             Self::PasswordReset { .. } => "password_reset",
             Self::SessionStarted { .. } => "session_started",
             Self::SessionEnded { .. } => "session_ended",
@@ -115,6 +122,7 @@ impl DomainEvent {
             | Self::TenantCreated { tenant_id }
             | Self::TenantUpdated { tenant_id, .. }
             | Self::UserCreated { tenant_id, .. }
+            | Self::UserUpdated { tenant_id, .. }
             | Self::PasswordReset { tenant_id, .. }
             | Self::SessionStarted { tenant_id, .. }
             | Self::SessionEnded { tenant_id, .. } => *tenant_id,
@@ -133,7 +141,9 @@ impl DomainEvent {
                 AuditTarget::Group
             }
             Self::TenantCreated { .. } | Self::TenantUpdated { .. } => AuditTarget::Tenant,
-            Self::UserCreated { .. } | Self::PasswordReset { .. } => AuditTarget::User,
+            Self::UserCreated { .. } | Self::UserUpdated { .. } | Self::PasswordReset { .. } => {
+                AuditTarget::User
+            }
             Self::SessionStarted { .. } | Self::SessionEnded { .. } => AuditTarget::Session,
         }
     }
@@ -152,9 +162,9 @@ impl DomainEvent {
             Self::TenantCreated { tenant_id } | Self::TenantUpdated { tenant_id, .. } => {
                 tenant_id.to_string()
             }
-            Self::UserCreated { user_id, .. } | Self::PasswordReset { user_id, .. } => {
-                user_id.to_string()
-            }
+            Self::UserCreated { user_id, .. }
+            | Self::UserUpdated { user_id, .. }
+            | Self::PasswordReset { user_id, .. } => user_id.to_string(),
             Self::SessionStarted { session_id, .. } | Self::SessionEnded { session_id, .. } => {
                 session_id.to_string()
             }
@@ -218,6 +228,11 @@ mod tests {
                 tenant_id: 1,
                 user_id: 3,
             },
+            DomainEvent::UserUpdated {
+                tenant_id: 1,
+                user_id: 3,
+                changed: vec!["disabled".into()],
+            },
             DomainEvent::PasswordReset {
                 tenant_id: 1,
                 user_id: 3,
@@ -266,7 +281,9 @@ mod tests {
         assert_eq!(events[8].target(), AuditTarget::Tenant);
         assert_eq!(events[8].target_id(), "1");
         assert_eq!(events[10].target_id(), "3");
-        assert_eq!(events[12].target(), AuditTarget::Session);
-        assert_eq!(events[12].target_id(), "9");
+        assert_eq!(events[11].target(), AuditTarget::User);
+        assert_eq!(events[11].target_id(), "3");
+        assert_eq!(events[13].target(), AuditTarget::Session);
+        assert_eq!(events[13].target_id(), "9");
     }
 }

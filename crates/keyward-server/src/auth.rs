@@ -123,6 +123,14 @@ impl Caller {
         )
     }
 
+    /// The signed-in user's id (`None` for an API key).
+    pub fn user_id(&self) -> Option<i64> {
+        match &self.actor {
+            Actor::User { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
     pub fn require_super_user(&self) -> Result<(), ApiError> {
         if self.is_super_user() {
             Ok(())

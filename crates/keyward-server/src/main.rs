@@ -125,7 +125,13 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), StartupError> {
         Command::ResetPassword { username } => {
             let state = build_state(settings).await?;
             let (password, generated) = new_password()?;
-            users::reset_password(&state, &cli_origin(), &username, password.clone()).await?;
+            users::reset_password(
+                &state,
+                &cli_origin(),
+                users::UserRef::Name(&username),
+                password.clone(),
+            )
+            .await?;
             println!("password of {username} reset; their sessions are ended");
             if generated {
                 println!("password: {password}");

@@ -119,6 +119,7 @@ pub fn user_view(u: &UserRecord) -> UserView {
         role: u.role,
         tenant_id: u.tenant_id,
         created_at: u.created_at,
+        disabled: u.disabled,
     }
 }
 

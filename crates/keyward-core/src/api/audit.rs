@@ -21,6 +21,7 @@ pub enum AuditAction {
     TenantCreated,
     TenantUpdated,
     UserCreated,
+    UserUpdated,
     PasswordReset,
     LoginSucceeded,
     LoginFailed,
@@ -28,7 +29,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::ApiKeyCreated,
         Self::ApiKeyUpdated,
         Self::ApiKeyRotated,
@@ -40,6 +41,7 @@ impl AuditAction {
         Self::TenantCreated,
         Self::TenantUpdated,
         Self::UserCreated,
+        Self::UserUpdated,
         Self::PasswordReset,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -59,6 +61,7 @@ impl AuditAction {
             Self::TenantCreated => "tenant_created",
             Self::TenantUpdated => "tenant_updated",
             Self::UserCreated => "user_created",
+            Self::UserUpdated => "user_updated",
             Self::PasswordReset => "password_reset",
             Self::LoginSucceeded => "login_succeeded",
             Self::LoginFailed => "login_failed",

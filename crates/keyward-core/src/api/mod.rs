@@ -31,7 +31,8 @@ pub use keys::{
     QuotaUsage, RotateApiKeyRequest, SortField, SortOrder, UpdateApiKeyRequest, UsageDay,
 };
 pub use tenants::{
-    CreateTenantRequest, CreateUserRequest, Role, TenantList, TenantSummary, TenantView,
-    UpdateTenantRequest, UserList, UserView,
+    CreateTenantRequest, CreateUserRequest, PasswordResetView, ResetPasswordRequest, Role,
+    TenantList, TenantSummary, TenantView, UpdateTenantRequest, UpdateUserRequest, UserList,
+    UserView,
 };
 pub use verify::{VerifyRequest, VerifyResponse, WhoAmI};

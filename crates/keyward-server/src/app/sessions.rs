@@ -120,7 +120,8 @@ pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiE
         client_ip: Some(attempt.client_ip.to_string()),
     };
     let user = match (ok, found) {
-        (true, Some(c)) => c.user,
+        // A disabled user fails like a wrong password (and is audited so).
+        (true, Some(c)) if !c.user.disabled => c.user,
         _ => {
             state.db.record_audit(&audit, now).await?;
             return Err(ApiError::Unauthenticated("Invalid username or password."));

@@ -36,6 +36,7 @@ pub mod user {
         pub role: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub disabled_at: Option<DateTimeUtc>,
     }
 
     impl std::fmt::Debug for Model {

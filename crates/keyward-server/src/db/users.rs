@@ -9,7 +9,8 @@ use keyward_core::api::Role;
 use keyward_core::tenant::Tenant;
 use keyward_core::user::Username;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
 };
 
 /// An admin user (without the password hash).
@@ -20,6 +21,8 @@ pub struct UserRecord {
     pub username: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// A disabled user cannot sign in and has no live session.
+    pub disabled: bool,
 }
 
 /// A user with the stored password hash, for sign-in only.
@@ -68,6 +71,7 @@ fn record(u: &user::Model) -> Result<UserRecord, DbError> {
         role: Role::parse(&u.role)
             .ok_or_else(|| DbError::corrupt(format!("role of user {}", u.id)))?,
         created_at: u.created_at,
+        disabled: u.disabled_at.is_some(),
     })
 }
 
@@ -125,7 +129,11 @@ impl Db {
         else {
             return Ok(None);
         };
-        let Some(u) = user::Entity::find_by_id(s.user_id).one(&self.conn).await? else {
+        let Some(u) = user::Entity::find_by_id(s.user_id)
+            .filter(user::Column::DisabledAt.is_null())
+            .one(&self.conn)
+            .await?
+        else {
             return Ok(None);
         };
         let Some(tenant) = self.find_tenant(u.tenant_id).await? else {
@@ -162,6 +170,56 @@ impl Tx {
         .insert(&self.txn)
         .await
         .on_unique("A user", Field::Username)?;
+        record(&u)
+    }
+
+    /// A user of the tenant (not found when it belongs to another).
+    pub async fn user(&self, tenant_id: i64, user_id: i64) -> Result<UserRecord, DbError> {
+        let u = user::Entity::find_by_id(user_id)
+            .filter(user::Column::TenantId.eq(tenant_id))
+            .one(&self.txn)
+            .await?
+            .ok_or(DbError::NotFound("User"))?;
+        record(&u)
+    }
+
+    /// Takes the lock that changes of super users run under (every super
+    /// user row on PostgreSQL, the write lock on SQLite), then counts the
+    /// enabled super users: two concurrent demotions cannot both see a
+    /// second one left.
+    pub async fn lock_and_count_enabled_super_users(&self) -> Result<u64, DbError> {
+        let lock = "UPDATE users SET updated_at = updated_at WHERE role = $1";
+        self.txn
+            .execute_raw(super::stmt(
+                self.backend,
+                lock,
+                vec![Role::SuperUser.as_str().into()],
+            ))
+            .await?;
+        Ok(user::Entity::find()
+            .filter(user::Column::Role.eq(Role::SuperUser.as_str()))
+            .filter(user::Column::DisabledAt.is_null())
+            .count(&self.txn)
+            .await?)
+    }
+
+    /// Sets the user's role and disabled state.
+    pub async fn update_user(
+        &self,
+        user_id: i64,
+        role: Role,
+        disabled_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, DbError> {
+        let u = user::ActiveModel {
+            id: ActiveValue::Unchanged(user_id),
+            role: Set(role.as_str().to_owned()),
+            disabled_at: Set(disabled_at),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .update(&self.txn)
+        .await?;
         record(&u)
     }
 

@@ -106,6 +106,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(tenants::update_tenant)
                 .service(tenants::list_users)
                 .service(tenants::create_user)
+                .service(tenants::update_user)
+                .service(tenants::reset_user_password)
                 .service(audit::list_audit_events)
                 .service(audit::export_audit_events)
                 .service(

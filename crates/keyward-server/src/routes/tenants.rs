@@ -1,15 +1,18 @@
 //! `/v1/tenants` (super users): tenants, key limits and tenant users.
 
+use crate::app::users::{UserChange, UserRef};
 use crate::app::{tenants, users};
 use crate::auth::Caller;
+use crate::bootstrap::generate_password;
 use crate::error::ApiError;
+use crate::json::PRAGMA_NO_CACHE;
 use crate::state::AppState;
 use crate::views::{tenant_view, user_view};
 use actix_web::web::{Data, Json, Path};
 use actix_web::{HttpResponse, get, patch, post};
 use keyward_core::api::{
-    CreateTenantRequest, CreateUserRequest, ErrorEnvelope, TenantList, TenantView,
-    UpdateTenantRequest, UserList, UserView,
+    CreateTenantRequest, CreateUserRequest, ErrorEnvelope, PasswordResetView, ResetPasswordRequest,
+    TenantList, TenantView, UpdateTenantRequest, UpdateUserRequest, UserList, UserView,
 };
 use keyward_core::lifecycle::KeyQuota;
 use keyward_core::tenant::{TenantName, TenantPatch};
@@ -175,4 +178,92 @@ pub async fn create_user(
     let (user, _) =
         users::create(&state, &origin, *id, &username, body.password, body.role).await?;
     Ok(HttpResponse::Created().json(user_view(&user)))
+}
+
+/// Change a user's role, or disable / re-enable them (a disabled user
+/// cannot sign in; their sessions end at once). Nobody may disable or
+/// demote themselves, nor the last enabled super user.
+#[utoipa::path(
+    tag = "tenants",
+    operation_id = "update_user",
+    params(
+        ("id" = i64, Path, description = "Tenant id"),
+        ("user_id" = i64, Path, description = "User id"),
+    ),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 400, description = "Malformed body", body = ErrorEnvelope),
+        (status = 403, description = "Not a super user", body = ErrorEnvelope),
+        (status = 404, description = "No such user in this tenant", body = ErrorEnvelope),
+        (status = 409, description = "Disabling or demoting yourself or the last super user (`conflict`)", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[patch("/tenants/{id}/users/{user_id}")]
+#[tracing::instrument(skip_all, fields(tenant_id = path.0, user_id = path.1))]
+pub async fn update_user(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<(i64, i64)>,
+    body: Json<UpdateUserRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require_super_user()?;
+    let (tenant_id, user_id) = path.into_inner();
+    let change = UserChange {
+        role: body.role,
+        disabled: body.disabled,
+    };
+    let origin = caller.origin();
+    let (user, _) = users::update(
+        &state,
+        &origin,
+        caller.user_id(),
+        tenant_id,
+        user_id,
+        change,
+    )
+    .await?;
+    Ok(Json(user_view(&user)))
+}
+
+/// Set a new password for a user (the one given, or a generated one shown
+/// once) and end their sessions; their failed sign-ins are forgotten.
+#[utoipa::path(
+    tag = "tenants",
+    operation_id = "reset_user_password",
+    params(
+        ("id" = i64, Path, description = "Tenant id"),
+        ("user_id" = i64, Path, description = "User id"),
+    ),
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 200, description = "Reset; a generated password is shown once", body = PasswordResetView),
+        (status = 403, description = "Not a super user", body = ErrorEnvelope),
+        (status = 404, description = "No such user in this tenant", body = ErrorEnvelope),
+        (status = 422, description = "The password is too short or too long", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/tenants/{id}/users/{user_id}/reset-password")]
+#[tracing::instrument(skip_all, fields(tenant_id = path.0, user_id = path.1))]
+pub async fn reset_user_password(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<(i64, i64)>,
+    body: Json<ResetPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_super_user()?;
+    let (tenant_id, user_id) = path.into_inner();
+    let given = body.into_inner().password;
+    let generated = given.is_none().then(generate_password);
+    let password = given.or_else(|| generated.clone()).unwrap_or_default();
+    let who = UserRef::Id { tenant_id, user_id };
+    let (user, _) = users::reset_password(&state, &caller.origin(), who, password).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(PRAGMA_NO_CACHE)
+        .json(PasswordResetView {
+            user: user_view(&user),
+            generated_password: generated,
+        }))
 }

@@ -161,3 +161,190 @@ async fn tenant_b_gets_404_for_everything_of_tenant_a() {
         "nothing of A was changed"
     );
 }
+
+/// Super users change roles, disable and re-enable users and reset their
+/// passwords through the API; a disabled user's sessions end and their
+/// correct password fails; nobody disables or demotes themselves or the
+/// last super user; all of it is audited; tenant admins may not.
+#[tokio::test]
+async fn super_users_manage_roles_status_and_passwords_of_users() {
+    let app = spawn_app().await;
+    let (tid, bob) = app.tenant("Users", 5).await;
+    let (_, users) = app
+        .get(&format!("/v1/tenants/{tid}/users"), &app.admin)
+        .await;
+    let bob_id = users["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(users["items"][0]["disabled"], false);
+    let path = format!("/v1/tenants/{tid}/users/{bob_id}");
+
+    // Tenant admins may not; another tenant's path does not find the user.
+    assert_error(
+        &app.patch(&path, &bob, json!({"disabled": true})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        None,
+    );
+    assert_error(
+        &app.patch(
+            &format!("/v1/tenants/1/users/{bob_id}"),
+            &app.admin,
+            json!({"disabled": true}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
+    // Disable: the session ends, the right password fails like a wrong one.
+    let (s, u) = app
+        .patch(&path, &app.admin, json!({"disabled": true}))
+        .await;
+    assert_eq!(
+        (s, u["disabled"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{u}"
+    );
+    assert_error(
+        &app.get("/v1/me", &bob).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    let (s, _) = app
+        .post(
+            "/v1/auth/login",
+            "",
+            json!({"username": "admin-users", "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Re-enable and promote: signs in as a super user.
+    let (s, u) = app
+        .patch(
+            &path,
+            &app.admin,
+            json!({"disabled": false, "role": "super_user"}),
+        )
+        .await;
+    assert_eq!(
+        (s, u["role"].as_str()),
+        (StatusCode::OK, Some("super_user")),
+        "{u}"
+    );
+    let bob = app.login("admin-users", ADMIN_PASSWORD).await;
+    let (_, me) = app.get("/v1/me", &bob).await;
+    assert_eq!(me["role"], "super_user");
+
+    // Nobody demotes themselves; with two super users one may demote the other,
+    // but not the last one left.
+    let (_, admin_me) = app.get("/v1/me", &app.admin).await;
+    let admin_path = format!(
+        "/v1/tenants/{}/users/{}",
+        admin_me["tenant"]["id"], admin_me["user_id"]
+    );
+    assert_error(
+        &app.patch(&admin_path, &app.admin, json!({"role": "tenant_admin"}))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    let (s, _) = app
+        .patch(&path, &app.admin, json!({"role": "tenant_admin"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .patch(&path, &app.admin, json!({"role": "super_user"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .patch(&admin_path, &bob, json!({"disabled": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "another super user may disable admin");
+    assert_error(
+        &app.patch(&path, &bob, json!({"role": "tenant_admin"}))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    let (s, _) = app
+        .patch(&admin_path, &bob, json!({"disabled": false}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+
+    // Reset: a generated password, shown once; the old one stops working.
+    let (s, r) = app
+        .post(&format!("{path}/reset-password"), &admin, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let generated = r["generated_password"].as_str().unwrap().to_owned();
+    assert!(generated.len() >= 12);
+    assert_error(
+        &app.get("/v1/me", &bob).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    app.login("admin-users", &generated).await;
+    let (s, r) = app
+        .post(
+            &format!("{path}/reset-password"),
+            &admin,
+            json!({"password": "a chosen password"}),
+        )
+        .await;
+    assert_eq!(
+        (s, r.get("generated_password")),
+        (StatusCode::OK, None),
+        "{r}"
+    );
+    app.login("admin-users", "a chosen password").await;
+    assert_error(
+        &app.post(
+            &format!("{path}/reset-password"),
+            &admin,
+            json!({"password": "short"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        Some("password"),
+    );
+
+    // Audited, with the changed fields.
+    let (_, events) = app
+        .get("/v1/audit-events?action=user_updated&per_page=100", &admin)
+        .await;
+    let theirs: serde_json::Value = app
+        .req(
+            reqwest::Method::GET,
+            "/v1/audit-events?action=user_updated",
+            &admin,
+        )
+        .header("X-Keyward-Tenant", tid.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let changed: Vec<String> = theirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["changed_fields"].to_string())
+        .collect();
+    assert!(
+        changed.contains(&r#"["disabled"]"#.to_owned()),
+        "{changed:?}"
+    );
+    assert!(
+        changed.contains(&r#"["role","disabled"]"#.to_owned()),
+        "{changed:?}"
+    );
+    assert!(events["total"].as_u64().unwrap() >= 2, "{events}");
+}
