@@ -12,9 +12,11 @@ use gloo_net::http::{Method, RequestBuilder};
 use keyward_core::api::headers::{CSRF_TOKEN, TENANT};
 use keyward_core::api::{
     ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, AuditExportQuery, AuditPage, AuditQuery,
-    CreateApiKeyRequest, CreateGroupRequest, ErrorBody, ErrorEnvelope, GroupList, GroupView,
-    ListApiKeysQuery, LoginRequest, LoginResponse, Me, PermissionCatalogView, RotateApiKeyRequest,
-    TenantList, UpdateApiKeyRequest, UpdateGroupRequest,
+    CreateApiKeyRequest, CreateGroupRequest, CreateTenantRequest, CreateUserRequest, ErrorBody,
+    ErrorEnvelope, GroupList, GroupView, ListApiKeysQuery, LoginRequest, LoginResponse, Me,
+    PasswordResetView, PermissionCatalogView, ResetPasswordRequest, RotateApiKeyRequest,
+    TenantList, TenantView, UpdateApiKeyRequest, UpdateGroupRequest, UpdateTenantRequest,
+    UpdateUserRequest, UserList, UserView,
 };
 use keyward_core::{ErrorCode, Field};
 use serde::Serialize;
@@ -298,6 +300,66 @@ pub async fn revoke_key(session: Session, id: &str) -> Result<ApiKeyView, ApiErr
 pub async fn delete_key(session: Session, id: &str) -> Result<(), ApiError> {
     let path = format!("/v1/api-keys/{}/delete", encode(id));
     request::<(), ()>(session, Method::POST, &path, None).await
+}
+
+// ---------------------------------------------------------------- tenants and users (super users)
+
+pub async fn create_tenant(
+    session: Session,
+    body: &CreateTenantRequest,
+) -> Result<TenantView, ApiError> {
+    request(session, Method::POST, "/v1/tenants", Some(body)).await
+}
+
+pub async fn update_tenant(
+    session: Session,
+    id: i64,
+    body: &UpdateTenantRequest,
+) -> Result<TenantView, ApiError> {
+    request(
+        session,
+        Method::PATCH,
+        &format!("/v1/tenants/{id}"),
+        Some(body),
+    )
+    .await
+}
+
+pub async fn tenant(session: Session, id: i64) -> Result<TenantView, ApiError> {
+    get(session, &format!("/v1/tenants/{id}")).await
+}
+
+pub async fn users(session: Session, tenant_id: i64) -> Result<UserList, ApiError> {
+    get(session, &format!("/v1/tenants/{tenant_id}/users")).await
+}
+
+pub async fn create_user(
+    session: Session,
+    tenant_id: i64,
+    body: &CreateUserRequest,
+) -> Result<UserView, ApiError> {
+    let path = format!("/v1/tenants/{tenant_id}/users");
+    request(session, Method::POST, &path, Some(body)).await
+}
+
+pub async fn update_user(
+    session: Session,
+    tenant_id: i64,
+    user_id: i64,
+    body: &UpdateUserRequest,
+) -> Result<UserView, ApiError> {
+    let path = format!("/v1/tenants/{tenant_id}/users/{user_id}");
+    request(session, Method::PATCH, &path, Some(body)).await
+}
+
+pub async fn reset_password(
+    session: Session,
+    tenant_id: i64,
+    user_id: i64,
+    body: &ResetPasswordRequest,
+) -> Result<PasswordResetView, ApiError> {
+    let path = format!("/v1/tenants/{tenant_id}/users/{user_id}/reset-password");
+    request(session, Method::POST, &path, Some(body)).await
 }
 
 // ---------------------------------------------------------------- audit

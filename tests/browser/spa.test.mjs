@@ -1100,4 +1100,83 @@ describe('Keyward SPA', () => {
     assert.equal(await page.getByLabel('From').inputValue(), tomorrow, 'the filters live in the URL');
     assert.deepEqual(takeConsoleErrors(), []);
   });
+
+  test('super users create and edit tenants, and create, reset, disable, re-enable and promote users', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tenants' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Tenants' }).waitFor();
+    const tenantRow = (name) => page.locator('tr[data-testid="tenant-row"]', { has: page.locator('td.tenant-name-cell', { hasText: new RegExp(`^${name}$`) }) });
+    await tenantRow('Default').waitFor();
+
+    await page.getByTestId('new-tenant').click();
+    let dialog = page.getByRole('dialog', { name: 'New tenant' });
+    await dialog.getByLabel('Name').fill('Acme Corp');
+    await dialog.getByLabel('Key limit').fill('3');
+    await dialog.getByRole('button', { name: 'Save tenant' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await tenantRow('Acme Corp').getByTestId('tenant-keys').innerText(), '0/3');
+
+    await tenantRow('Acme Corp').getByRole('button', { name: 'Edit tenant Acme Corp' }).click();
+    dialog = page.getByRole('dialog', { name: 'Edit tenant Acme Corp' });
+    await dialog.getByLabel('Name').fill('Acme Corporation');
+    await dialog.getByLabel('Key limit').fill('-2');
+    await dialog.getByRole('button', { name: 'Save tenant' }).click();
+    await dialog.locator('#tenant-key-limit-error').getByText(/between 0 and/).waitFor();
+    await dialog.getByLabel('Key limit').fill('5');
+    await dialog.getByRole('button', { name: 'Save tenant' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await tenantRow('Acme Corporation').getByTestId('tenant-keys').innerText(), '0/5');
+    await shot('34-tenants');
+
+    await tenantRow('Acme Corporation').getByRole('link', { name: 'Users of Acme Corporation' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Users of Acme Corporation' }).waitFor();
+    await page.getByTestId('new-user').click();
+    dialog = page.getByRole('dialog', { name: 'New user' });
+    await dialog.getByLabel('Username').fill('acme-admin');
+    await dialog.getByLabel('Password').fill('acme password 1');
+    await dialog.getByRole('button', { name: 'Create user' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const userRow = page.locator('tr[data-testid="user-row"]', { hasText: 'acme-admin' });
+    assert.equal(await userRow.getByTestId('user-role').innerText(), 'Tenant admin');
+    assert.equal(await userRow.getByTestId('user-status').innerText(), 'Active');
+    assert.equal((await api('POST', '/v1/auth/login', { body: { username: 'acme-admin', password: 'acme password 1' } })).status, 200);
+
+    await userRow.getByRole('button', { name: 'Reset password of acme-admin' }).click();
+    dialog = page.getByRole('dialog', { name: 'Reset password of acme-admin' });
+    await dialog.getByRole('button', { name: 'Reset password' }).click();
+    const generated = await dialog.getByTestId('generated-password').innerText();
+    assert.ok(generated.length >= 12, 'a generated password is shown once');
+    await shot('35-reset-password');
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal((await api('POST', '/v1/auth/login', { body: { username: 'acme-admin', password: 'acme password 1' } })).status, 401);
+    assert.equal((await api('POST', '/v1/auth/login', { body: { username: 'acme-admin', password: generated } })).status, 200);
+
+    await userRow.getByRole('button', { name: 'Disable acme-admin' }).click();
+    dialog = page.getByRole('dialog', { name: 'Disable acme-admin' });
+    await dialog.getByRole('button', { name: 'Disable', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction(() => [...document.querySelectorAll('tr[data-testid="user-row"]')].some((tr) => tr.textContent.includes('acme-admin') && tr.querySelector('[data-testid="user-status"]').textContent === 'Disabled'));
+    assert.equal((await api('POST', '/v1/auth/login', { body: { username: 'acme-admin', password: generated } })).status, 401, 'a disabled user cannot sign in');
+
+    await userRow.getByRole('button', { name: 'Enable acme-admin' }).click();
+    await page.getByRole('dialog', { name: 'Enable acme-admin' }).getByRole('button', { name: 'Enable', exact: true }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('tr[data-testid="user-row"]')].some((tr) => tr.textContent.includes('acme-admin') && tr.querySelector('[data-testid="user-status"]').textContent === 'Active'));
+    await userRow.getByRole('button', { name: 'Change role of acme-admin' }).click();
+    dialog = page.getByRole('dialog', { name: 'Role of acme-admin' });
+    await dialog.getByLabel('Super user').check();
+    await dialog.getByRole('button', { name: 'Save role' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction(() => [...document.querySelectorAll('tr[data-testid="user-row"]')].some((tr) => tr.textContent.includes('acme-admin') && tr.querySelector('[data-testid="user-role"]').textContent === 'Super user'));
+    await shot('36-users');
+
+    const tenants = await ok('GET', '/v1/tenants', { token: adminToken });
+    const acme = tenants.items.find((t) => t.name === 'Acme Corporation');
+    const audit = await ok('GET', '/v1/audit-events?per_page=100', { token: adminToken, headers: { 'X-Keyward-Tenant': String(acme.id) } });
+    const actions = audit.items.map((e) => e.action);
+    for (const a of ['tenant_created', 'tenant_updated', 'user_created', 'password_reset', 'user_updated']) {
+      assert.ok(actions.includes(a), `${a} is audited: ${actions}`);
+    }
+    assert.equal(actions.filter((a) => a === 'user_updated').length, 3);
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
 });

@@ -7,3 +7,4 @@ pub mod groups;
 pub mod key_details;
 pub mod login;
 pub mod not_found;
+pub mod tenants;
