@@ -256,6 +256,41 @@ mod tests {
         });
     }
 
+    /// keyward.example.toml names every setting once, each line parses
+    /// (unknown names are errors), and what it shows as a default is the
+    /// default. Settings without a default show an example.
+    #[test]
+    fn the_example_file_names_every_setting_with_its_default() {
+        let example = include_str!("../../../keyward.example.toml");
+        let lines: Vec<&str> = example
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()) && l.contains(" = "))
+            .collect();
+        let shown: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.split(" = ").next())
+            .collect();
+        let serde_json::Value::Object(defaults) =
+            serde_json::to_value(Settings::default()).unwrap()
+        else {
+            panic!("settings serialise as a map")
+        };
+        let mut names: Vec<&str> = defaults.keys().map(String::as_str).collect();
+        let mut sorted = shown.clone();
+        names.sort_unstable();
+        sorted.sort_unstable();
+        assert_eq!(sorted, names, "every setting, once");
+        let examples = ["trusted_proxies", "database_url", "hashing_secret", "bootstrap_password"];
+        let parsed: serde_json::Value = Figment::from(Toml::string(&lines.join("\n")))
+            .extract::<Settings>()
+            .map(|s| serde_json::to_value(s).unwrap())
+            .unwrap();
+        for name in names.iter().filter(|n| !examples.contains(n)) {
+            assert_eq!(parsed[name], defaults[*name], "{name}");
+        }
+    }
+
     #[test]
     fn debug_redacts_secrets() {
         let s = Settings {
