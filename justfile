@@ -14,10 +14,10 @@ setup:
 
 postgres_url := env_var_or_default("KEYWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 
-# Everything CI checks: formatting, lints, unit and property tests, the API
+# Everything CI checks: formatting, lints, dependency licenses and duplicates, unit and property tests, the API
 # suite on SQLite and on PostgreSQL, the wasm builds, the purity gate, and the
 # SPA in headless Chromium against the real server.
-test: fmt-check lint unit test-postgres wasm core-purity spa-lint spa-unit browser-test
+test: fmt-check lint deny unit test-postgres wasm core-purity spa-lint spa-unit browser-test
 
 # Build the SPA, then serve it and the API on http://127.0.0.1:8080 (SQLite in ./data).
 run *ARGS: spa
@@ -39,6 +39,12 @@ drop-test-databases:
     for db in $(psql "{{postgres_url}}/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'keyward_test_%'"); do
         psql "{{postgres_url}}/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
     done
+
+# Dependency licenses (permissive only), sources (crates.io only) and
+# duplicate versions (deny.toml). The advisory database needs the network
+# beyond the registries, so it is not checked here.
+deny:
+    cargo deny check licenses bans sources
 
 fmt-check:
     cargo fmt --all -- --check
