@@ -267,10 +267,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix('#'))
             .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()) && l.contains(" = "))
             .collect();
-        let shown: Vec<&str> = lines
-            .iter()
-            .filter_map(|l| l.split(" = ").next())
-            .collect();
+        let shown: Vec<&str> = lines.iter().filter_map(|l| l.split(" = ").next()).collect();
         let serde_json::Value::Object(defaults) =
             serde_json::to_value(Settings::default()).unwrap()
         else {
@@ -281,7 +278,12 @@ mod tests {
         names.sort_unstable();
         sorted.sort_unstable();
         assert_eq!(sorted, names, "every setting, once");
-        let examples = ["trusted_proxies", "database_url", "hashing_secret", "bootstrap_password"];
+        let examples = [
+            "trusted_proxies",
+            "database_url",
+            "hashing_secret",
+            "bootstrap_password",
+        ];
         let parsed: serde_json::Value = Figment::from(Toml::string(&lines.join("\n")))
             .extract::<Settings>()
             .map(|s| serde_json::to_value(s).unwrap())
