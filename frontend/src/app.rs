@@ -15,7 +15,7 @@ use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::tenants::{TENANTS_PATH, TenantUsersPage, TenantsPage};
 use crate::session::{AuthState, Session, use_session};
-use keyward_core::api::Role;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes};
@@ -147,11 +147,7 @@ fn Header() -> impl IntoView {
 
     let user = move || {
         me.get().map(|m| {
-            let role = match m.role {
-                Some(Role::SuperUser) => "Super user",
-                Some(Role::TenantAdmin) => "Tenant admin",
-                None => "",
-            };
+            let role = m.role.map(crate::format::role_label).unwrap_or_default();
             view! {
                 <span class="user" data-testid="user">
                     <span class="user-name">{m.username}</span>

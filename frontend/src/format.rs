@@ -2,7 +2,7 @@
 //! in UTC, the zone in which a key's expiry date is defined.
 
 use chrono::{DateTime, Utc};
-use keyward_core::api::AuditAction;
+use keyward_core::api::{AuditAction, Role};
 use keyward_core::status::KeyStatus;
 
 /// `2026-01-10`
@@ -107,6 +107,13 @@ pub fn changed_fields(fields: &[String]) -> String {
             .map(|f| field_label(f))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+pub fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::SuperUser => "Super user",
+        Role::TenantAdmin => "Tenant admin",
     }
 }
 

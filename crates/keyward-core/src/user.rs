@@ -1,7 +1,35 @@
-//! Admin users: usernames.
+//! Admin users: usernames and the password policy.
 
 use crate::error::{Field, Invalid, ValidationError};
 use crate::fields::check_characters;
+
+/// The fewest characters of a password.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// The most bytes of a password (argon2 hashes anything, but a 64 KiB body
+/// should not cost 64 KiB of hashing input).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The password policy, shared by the server and the SPA: at least 12
+/// characters, at most 1 KiB.
+pub fn check_password(password: &str) -> Result<(), ValidationError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ValidationError::new(
+            Field::Password,
+            Invalid::TooShort {
+                min: MIN_PASSWORD_CHARS,
+            },
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ValidationError::new(
+            Field::Password,
+            Invalid::TooLong {
+                max: MAX_PASSWORD_BYTES,
+            },
+        ));
+    }
+    Ok(())
+}
 
 /// A username: 2–64 characters after trimming, of letters, digits, `.`,
 /// `_`, `-` and `@`.

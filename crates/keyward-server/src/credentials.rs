@@ -9,7 +9,7 @@ use actix_web::web;
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use hmac::{Hmac, KeyInit, Mac};
-use keyward_core::{Field, Invalid, ValidationError};
+use keyward_core::ValidationError;
 use rand_core::Rng;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-pub const MIN_PASSWORD_CHARS: usize = 12;
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub use keyward_core::user::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -126,25 +125,9 @@ impl Passwords {
         .map_err(ApiError::internal)
     }
 
-    /// Checks the policy: at least 12 characters, at most 1 KiB.
+    /// Checks the policy ([`keyward_core::user::check_password`]).
     pub fn check_policy(password: &str) -> Result<(), ValidationError> {
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(ValidationError::new(
-                Field::Password,
-                Invalid::TooShort {
-                    min: MIN_PASSWORD_CHARS,
-                },
-            ));
-        }
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(ValidationError::new(
-                Field::Password,
-                Invalid::TooLong {
-                    max: MAX_PASSWORD_BYTES,
-                },
-            ));
-        }
-        Ok(())
+        keyward_core::user::check_password(password)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {

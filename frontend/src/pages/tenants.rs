@@ -10,7 +10,7 @@ use crate::components::modal::Modal;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::toast::use_toasts;
 use crate::counts::use_key_counts;
-use crate::format;
+use crate::format::{self, role_label};
 use crate::session::use_session;
 use keyward_core::Field;
 use keyward_core::api::{
@@ -24,16 +24,6 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 pub const TENANTS_PATH: &str = "/tenants";
-
-/// The least characters of a password (the server's policy).
-const MIN_PASSWORD_CHARS: usize = 12;
-
-fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::SuperUser => "Super user",
-        Role::TenantAdmin => "Tenant admin",
-    }
-}
 
 type Outcome = Result<(), ApiError>;
 
@@ -319,10 +309,14 @@ struct UserValues {
 type UserForm = FormState<UserValues>;
 const USER_FIELDS: &[Field] = &[Field::Username, Field::Password];
 
+/// The core's password policy; `optional`: empty is fine (generate one).
 fn password_error(password: &str, optional: bool) -> Option<String> {
-    let n = password.chars().count();
-    (!(optional && n == 0) && n < MIN_PASSWORD_CHARS)
-        .then(|| format!("Password must be at least {MIN_PASSWORD_CHARS} characters."))
+    if optional && password.is_empty() {
+        return None;
+    }
+    keyward_core::user::check_password(password)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// The writes of the users page, each with its dialog's form.
