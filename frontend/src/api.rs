@@ -11,12 +11,12 @@ use crate::session::Session;
 use gloo_net::http::{Method, RequestBuilder};
 use keyward_core::api::headers::{CSRF_TOKEN, TENANT};
 use keyward_core::api::{
-    ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, AuditExportQuery, AuditPage, AuditQuery,
-    CreateApiKeyRequest, CreateGroupRequest, CreateTenantRequest, CreateUserRequest, ErrorBody,
-    ErrorEnvelope, GroupList, GroupView, ListApiKeysQuery, LoginRequest, LoginResponse, Me,
-    PasswordResetView, PermissionCatalogView, ResetPasswordRequest, RotateApiKeyRequest,
-    TenantList, TenantView, UpdateApiKeyRequest, UpdateGroupRequest, UpdateTenantRequest,
-    UpdateUserRequest, UserList, UserView,
+    AccessLogPage, AccessLogQuery, ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView,
+    AuditExportQuery, AuditPage, AuditQuery, CreateApiKeyRequest, CreateGroupRequest,
+    CreateTenantRequest, CreateUserRequest, ErrorBody, ErrorEnvelope, GroupList, GroupView,
+    ListApiKeysQuery, LoginRequest, LoginResponse, Me, PasswordResetView, PermissionCatalogView,
+    ResetPasswordRequest, RotateApiKeyRequest, TenantList, TenantView, UpdateApiKeyRequest,
+    UpdateGroupRequest, UpdateTenantRequest, UpdateUserRequest, UserList, UserView,
 };
 use keyward_core::{ErrorCode, Field};
 use serde::Serialize;
@@ -271,6 +271,20 @@ pub async fn create_key(
 
 pub async fn key_details(session: Session, id: &str) -> Result<ApiKeyDetails, ApiError> {
     get(session, &format!("/v1/api-keys/{}", encode(id))).await
+}
+
+/// A page of a key's access log.
+pub async fn access_log(
+    session: Session,
+    id: &str,
+    query: &AccessLogQuery,
+) -> Result<AccessLogPage, ApiError> {
+    let path = format!(
+        "/v1/api-keys/{}/access-log{}",
+        encode(id),
+        query_string(query)
+    );
+    get(session, &path).await
 }
 
 pub async fn update_key(

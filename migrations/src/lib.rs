@@ -18,6 +18,7 @@ mod m20261123_000001_initial;
 mod m20261202_000002_domain_events;
 mod m20261202_000003_sign_in_attempts;
 mod m20261202_000004_user_disabled;
+mod m20261202_000005_key_access_log;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_domain_events::Migration),
             Box::new(m20261202_000003_sign_in_attempts::Migration),
             Box::new(m20261202_000004_user_disabled::Migration),
+            Box::new(m20261202_000005_key_access_log::Migration),
         ]
     }
 }

@@ -28,7 +28,17 @@ async fn each_migration_comes_and_goes_on_its_own() {
             .unwrap()
     );
 
+    assert!(
+        schema
+            .has_index("key_access_log", "idx_key_access_log_key")
+            .await
+            .unwrap()
+    );
+
     // One at a time, newest first: each takes away what it added, only that.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_table("key_access_log").await.unwrap());
+    assert!(schema.has_column("users", "disabled_at").await.unwrap());
     Migrator::down(&db, Some(1)).await.unwrap();
     assert!(!schema.has_column("users", "disabled_at").await.unwrap());
     assert!(schema.has_table("sign_in_attempts").await.unwrap());
@@ -46,8 +56,10 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(schema.has_table("domain_events").await.unwrap());
     assert!(schema.has_table("sign_in_attempts").await.unwrap());
     assert!(schema.has_column("users", "disabled_at").await.unwrap());
+    assert!(schema.has_table("key_access_log").await.unwrap());
     Migrator::down(&db, None).await.unwrap();
     for table in [
+        "key_access_log",
         "domain_events",
         "sign_in_attempts",
         "api_keys",

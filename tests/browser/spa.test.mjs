@@ -611,6 +611,50 @@ describe('Keyward SPA', () => {
     assert.deepEqual(takeConsoleErrors(), []);
   });
 
+  test('the details page shows the recent access log with its exact refusals, filtered', async () => {
+    // A call the key may not make: refused for a missing permission.
+    const denied = await api('GET', '/v1/api-keys', { headers: { 'X-API-Key': secret } });
+    assert.equal(denied.status, 403);
+    const section = page.locator('section[aria-labelledby="access-title"]');
+    await section.waitFor();
+    const rows = section.getByTestId('access-row');
+    for (let i = 0; i < 20 && (await section.locator('[data-outcome="insufficient_permissions"]').count()) === 0; i += 1) {
+      await page.waitForTimeout(300);
+      await section.getByTestId('access-refresh').click();
+    }
+    const allowed = section.locator('tr[data-outcome="allowed"]').first();
+    await allowed.waitFor();
+    assert.match(await allowed.innerText(), /GET \/v1\/whoami/);
+    assert.match(await allowed.innerText(), /127\.0\.0\.1/);
+    const refused = section.locator('tr[data-outcome="insufficient_permissions"]');
+    assert.match(await refused.innerText(), /Missing permission: api_keys:manage/);
+    assert.match(await refused.innerText(), /GET \/v1\/api-keys/);
+
+    await section.getByTestId('access-outcome').selectOption('refused');
+    await section.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="access-row"]')].every((r) => r.dataset.outcome !== 'allowed'),
+    );
+    assert.ok((await rows.count()) >= 1);
+    await section.getByTestId('access-outcome').selectOption('insufficient_permissions');
+    await section.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="access-row"]')].every((r) => r.dataset.outcome === 'insufficient_permissions'),
+    );
+    assert.equal(await rows.count(), 1);
+    assert.equal(await section.getByTestId('access-total').innerText(), '1 row');
+    await section.getByTestId('access-address').fill('192.0.2.');
+    await section.getByRole('button', { name: 'Apply' }).click();
+    await section.getByTestId('access-empty').waitFor();
+    await section.getByTestId('access-address').fill('');
+    await section.getByTestId('access-outcome').selectOption('');
+    await section.getByRole('button', { name: 'Apply' }).click();
+    await section.locator('tr[data-outcome="allowed"]').first().waitFor();
+    await section.scrollIntoViewIfNeeded();
+    await shot('12b-access-log');
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+
   test('revoking asks the exact question, shows Revoked and rejects the key', async () => {
     await page.goto(`${base}/api-keys`);
     await waitForSwitcher(/^Default \(3\/10 keys\)$/);

@@ -97,10 +97,11 @@ pub enum Field {
     Query,
     KeyId,
     Actor,
+    Route,
 }
 
 impl Field {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::Name,
         Self::Description,
         Self::GroupId,
@@ -120,6 +121,7 @@ impl Field {
         Self::Query,
         Self::KeyId,
         Self::Actor,
+        Self::Route,
     ];
 
     /// The field's name in API requests (`snake_case`).
@@ -144,6 +146,7 @@ impl Field {
             Self::Query => "q",
             Self::KeyId => "key_id",
             Self::Actor => "actor",
+            Self::Route => "route",
         }
     }
 
@@ -169,6 +172,7 @@ impl Field {
             Self::Query => "Search",
             Self::KeyId => "Key id",
             Self::Actor => "Actor",
+            Self::Route => "Route",
         }
     }
 }

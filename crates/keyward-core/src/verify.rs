@@ -150,6 +150,20 @@ impl DenialReason {
         }
     }
 
+    /// The access-log outcome of a refusal of an existing key; `None` for
+    /// a presented key that is no key (malformed or unknown), which has no
+    /// access log to go to.
+    pub fn access_outcome(&self) -> Option<AccessOutcome> {
+        match self {
+            Self::Malformed(_) | Self::UnknownKey => None,
+            Self::DigestMismatch => Some(AccessOutcome::WrongSecret),
+            Self::Revoked => Some(AccessOutcome::Revoked),
+            Self::Expired => Some(AccessOutcome::Expired),
+            Self::IpNotAllowed => Some(AccessOutcome::IpNotAllowed),
+            Self::PermissionMissing(_) => Some(AccessOutcome::InsufficientPermissions),
+        }
+    }
+
     /// A stable label for logs and metrics.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -161,6 +175,73 @@ impl DenialReason {
             Self::IpNotAllowed => "ip_not_allowed",
             Self::PermissionMissing(_) => "permission_missing",
         }
+    }
+}
+
+/// What became of one verification of an existing key, as its access
+/// log records it: the exact reason of a refusal, including the ones a
+/// caller is not told (a wrong secret reads as `not_found` to the caller).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AccessOutcome {
+    Allowed,
+    /// The key id exists but the secret is not its own.
+    WrongSecret,
+    Revoked,
+    Expired,
+    IpNotAllowed,
+    InsufficientPermissions,
+    /// Refused unchecked: too many failed verifications of this key from
+    /// this source.
+    Throttled,
+}
+
+impl AccessOutcome {
+    pub const ALL: [Self; 7] = [
+        Self::Allowed,
+        Self::WrongSecret,
+        Self::Revoked,
+        Self::Expired,
+        Self::IpNotAllowed,
+        Self::InsufficientPermissions,
+        Self::Throttled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::WrongSecret => "wrong_secret",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::InsufficientPermissions => "insufficient_permissions",
+            Self::Throttled => "throttled",
+        }
+    }
+
+    /// How a UI names it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Allowed => "Allowed",
+            Self::WrongSecret => "Wrong secret",
+            Self::Revoked => "Revoked",
+            Self::Expired => "Expired",
+            Self::IpNotAllowed => "Address not allowed",
+            Self::InsufficientPermissions => "Missing permission",
+            Self::Throttled => "Throttled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Whether it counts as a use of the key in the daily usage: a wrong
+    /// secret is somebody else guessing, and a throttled request was not
+    /// looked at.
+    pub const fn is_use(self) -> bool {
+        !matches!(self, Self::WrongSecret | Self::Throttled)
     }
 }
 
@@ -402,6 +483,27 @@ mod tests {
     use chrono::Duration;
     use proptest::prelude::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn access_outcomes_name_the_exact_reason_and_read_back() {
+        for o in AccessOutcome::ALL {
+            assert_eq!(AccessOutcome::parse(o.as_str()), Some(o));
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        assert_eq!(DenialReason::UnknownKey.access_outcome(), None);
+        assert_eq!(
+            DenialReason::DigestMismatch.access_outcome(),
+            Some(AccessOutcome::WrongSecret),
+            "the log tells the owner what the caller is not told"
+        );
+        assert_eq!(
+            DenialReason::PermissionMissing("x".into()).access_outcome(),
+            Some(AccessOutcome::InsufficientPermissions)
+        );
+        assert!(AccessOutcome::Revoked.is_use());
+        assert!(!AccessOutcome::WrongSecret.is_use());
+        assert!(!AccessOutcome::Throttled.is_use());
+    }
     use rand::rngs::StdRng;
 
     fn ip(s: &str) -> IpAddr {

@@ -68,6 +68,11 @@ pub struct Settings {
     /// Days a domain event stays in the outbox (`domain_events`); older ones
     /// are pruned every hour.
     pub event_retention_days: u32,
+    /// Rows of each key's access log kept (the newest; 1 to 100000).
+    pub access_log_rows_per_key: u32,
+    /// Days an access-log row is kept (1 to 3650); older rows are pruned
+    /// every hour.
+    pub access_log_retention_days: u32,
 }
 
 /// Secrets (the hashing secret, the bootstrap password, a password in the
@@ -107,6 +112,8 @@ impl std::fmt::Debug for Settings {
             .field("password_hash_concurrency", &self.password_hash_concurrency)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("event_retention_days", &self.event_retention_days)
+            .field("access_log_rows_per_key", &self.access_log_rows_per_key)
+            .field("access_log_retention_days", &self.access_log_retention_days)
             .finish()
     }
 }
@@ -156,6 +163,8 @@ impl Default for Settings {
             password_hash_concurrency: 0,
             max_body_bytes: 64 * 1024,
             event_retention_days: 30,
+            access_log_rows_per_key: 1_000,
+            access_log_retention_days: 30,
         }
     }
 }
@@ -203,6 +212,18 @@ impl Settings {
                 "session_ttl_seconds must be between {} and {} (got {session})",
                 Self::SESSION_TTL_SECONDS.start(),
                 Self::SESSION_TTL_SECONDS.end()
+            ));
+        }
+        let rows = self.access_log_rows_per_key;
+        if !(1..=100_000).contains(&rows) {
+            return Err(format!(
+                "access_log_rows_per_key must be between 1 and 100000 (got {rows})"
+            ));
+        }
+        let days = self.access_log_retention_days;
+        if !(1..=3650).contains(&days) {
+            return Err(format!(
+                "access_log_retention_days must be between 1 and 3650 (got {days})"
             ));
         }
         Ok(())
@@ -331,6 +352,16 @@ mod tests {
             let e = with_session(bad).validate().unwrap_err();
             assert!(e.starts_with("session_ttl_seconds must be between"), "{e}");
         }
+        let with_log = |rows, days| Settings {
+            access_log_rows_per_key: rows,
+            access_log_retention_days: days,
+            ..Settings::default()
+        };
+        assert_eq!(with_log(1, 3650).validate(), Ok(()));
+        let e = with_log(0, 30).validate().unwrap_err();
+        assert!(e.starts_with("access_log_rows_per_key must be"), "{e}");
+        let e = with_log(1000, 0).validate().unwrap_err();
+        assert!(e.starts_with("access_log_retention_days must be"), "{e}");
     }
 
     #[test]

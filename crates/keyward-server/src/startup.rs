@@ -8,7 +8,7 @@ use crate::error::{ApiError, json_error, path_error, query_error};
 use crate::os_rng;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::verification::KeyVerification;
+use crate::verification::{AccessLogPolicy, KeyVerification};
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, STRICT_TRANSPORT_SECURITY};
 use actix_web::middleware::{Compress, DefaultHeaders};
@@ -90,6 +90,10 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         settings.cache_capacity,
         Duration::from_secs(settings.cache_ttl_seconds),
         settings.failed_verifications_per_minute.max(1),
+        AccessLogPolicy {
+            rows_per_key: settings.access_log_rows_per_key.max(1),
+            retention: chrono::Duration::days(i64::from(settings.access_log_retention_days.max(1))),
+        },
     ));
     keys.reload_known_ids().await?;
     Ok(AppState {
@@ -163,6 +167,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.state.keys.flush_usage().await;
+        self.state.keys.trim_access_logs().await;
         result
     }
 }

@@ -4,14 +4,14 @@
 use crate::app::keys::{KeyDetails, KeyPage};
 use crate::app::sessions::SignedIn;
 use crate::auth::{Actor, Caller};
-use crate::db::{AuditRecord, KeyRow, UserRecord};
+use crate::db::{AccessRecord, AuditRecord, KeyRow, UserRecord};
 use crate::error::ApiError;
 use crate::verification::VerifyFailure;
 use chrono::{DateTime, Utc};
 use keyward_core::api::{
-    ApiKeyDetails, ApiKeyPage, ApiKeyView, AuditEventView, GroupSummary, GroupView, LoginResponse,
-    Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UsageDay, UserView,
-    VerifyResponse,
+    AccessLogEntry, ApiKeyDetails, ApiKeyPage, ApiKeyView, AuditEventView, GroupSummary, GroupView,
+    LoginResponse, Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UsageDay,
+    UserView, VerifyResponse,
 };
 use keyward_core::group::Group;
 use keyward_core::tenant::Tenant;
@@ -120,6 +120,20 @@ pub fn user_view(u: &UserRecord) -> UserView {
         tenant_id: u.tenant_id,
         created_at: u.created_at,
         disabled: u.disabled,
+    }
+}
+
+pub fn access_entry(r: AccessRecord) -> AccessLogEntry {
+    AccessLogEntry {
+        id: r.id,
+        first_at: r.first_at,
+        last_at: r.last_at,
+        count: r.count,
+        client_ip: r.client_ip,
+        outcome: r.outcome,
+        detail: r.detail,
+        route: r.route,
+        via_key_id: r.via_key_id,
     }
 }
 

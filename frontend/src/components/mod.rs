@@ -1,8 +1,9 @@
 //! Reusable pieces: dialogs and their one footer, the form state every form
 //! uses, the best-practice guidance (expiry presets, warnings), toasts, the
-//! secret modal, key forms and dialogs, the usage chart, icons and the
-//! loading and error states.
+//! secret modal, key forms and dialogs, the usage chart, the access log,
+//! page navigation, icons and the loading and error states.
 
+pub mod access_log;
 pub mod dialog_footer;
 pub mod form;
 pub mod guidance;
@@ -10,6 +11,7 @@ pub mod icons;
 pub mod key_dialogs;
 pub mod key_form;
 pub mod modal;
+pub mod page_nav;
 pub mod secret_modal;
 pub mod states;
 pub mod toast;

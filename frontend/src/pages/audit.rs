@@ -3,6 +3,7 @@
 //! export of everything the filters select.
 
 use crate::api::{self, query_string};
+use crate::components::page_nav::PageNav;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::toast::use_toasts;
 use crate::format;
@@ -250,14 +251,11 @@ pub fn AuditLogPage() -> impl IntoView {
 }
 
 fn events_view(page: AuditPage, current: AuditView, go: Callback<AuditView>) -> impl IntoView {
-    let pages = page.total.div_ceil(u64::from(PER_PAGE)).max(1);
-    let at = u64::from(page.page);
-    let to_page = move |n: u64| {
+    let to_page = Callback::new(move |n: u32| {
         let mut v = current.clone();
-        v.page = u32::try_from(n).unwrap_or(1);
+        v.page = n;
         go.run(v);
-    };
-    let to_page_next = to_page.clone();
+    });
     let table = if page.items.is_empty() {
         view! { <p class="empty" data-testid="audit-empty">"No events match these filters."</p> }
             .into_any()
@@ -283,30 +281,14 @@ fn events_view(page: AuditPage, current: AuditView, go: Callback<AuditView>) -> 
     };
     view! {
         {table}
-        <nav class="pagination" aria-label="Pagination">
-            <p class="pagination-info" data-testid="audit-total">
-                {format::plural(page.total, "event", "events")}
-            </p>
-            <div class="pagination-controls">
-                <button
-                    type="button"
-                    class="button"
-                    disabled={at <= 1}
-                    on:click=move |_| to_page(at - 1)
-                >
-                    "Previous"
-                </button>
-                <span class="pagination-page">{format!("Page {at} of {pages}")}</span>
-                <button
-                    type="button"
-                    class="button"
-                    disabled={at >= pages}
-                    on:click=move |_| to_page_next(at + 1)
-                >
-                    "Next"
-                </button>
-            </div>
-        </nav>
+        <PageNav
+            total=page.total
+            page=page.page
+            per_page=page.per_page
+            noun=("event", "events")
+            testid="audit-total"
+            on_page=to_page
+        />
     }
 }
 

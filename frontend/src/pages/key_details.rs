@@ -1,7 +1,9 @@
 //! One key: every field, the group's permissions, daily verifications over
-//! the last 30 days, where it was last used from, and its audit history.
+//! the last 30 days, where it was last used from, its recent access log
+//! and its audit history.
 
 use crate::api;
+use crate::components::access_log::AccessLog;
 use crate::components::icons::{PencilIcon, RotateIcon, TrashIcon};
 use crate::components::key_dialogs::{KeyActions, KeyDialog, KeyDialogs, deletable};
 use crate::components::key_form::permissions_text;
@@ -210,6 +212,8 @@ fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
             <p class="hint">"Verifications per day over the last 30 days (UTC)."</p>
             <UsageChart usage=details.usage today=now.date_naive()/>
         </section>
+
+        <AccessLog key_id=key.id.clone()/>
 
         <section class="card" aria-labelledby="history-title">
             <h2 id="history-title" class="section-title">"History"</h2>

@@ -202,6 +202,67 @@ pub struct ApiKeyDetails {
     pub history: Vec<AuditEventView>,
 }
 
+/// One row of a key's access log: consecutive verifications of the key
+/// with the same address, outcome and route, gathered between two writes
+/// (a few seconds), so that a busy key does not write a row per request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AccessLogEntry {
+    pub id: i64,
+    /// The first verification of the row.
+    pub first_at: DateTime<Utc>,
+    /// The last verification of the row.
+    pub last_at: DateTime<Utc>,
+    /// How many verifications the row stands for (at least 1).
+    pub count: u64,
+    /// The client's address, or `unknown` (see trusted proxies).
+    pub client_ip: String,
+    pub outcome: crate::verify::AccessOutcome,
+    /// The permission that was missing, for `insufficient_permissions`.
+    pub detail: Option<String>,
+    /// The route called with the key (`GET /v1/whoami`), or the route a
+    /// calling service named in `POST /v1/keys/verify`.
+    pub route: String,
+    /// The key of the service that verified this key on a client's behalf
+    /// (`POST /v1/keys/verify`); `null` when the client called directly.
+    pub via_key_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AccessLogPage {
+    pub items: Vec<AccessLogEntry>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: u64,
+}
+
+/// Filters of a key's access log; rows come newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::verify::AccessOutcome>,
+    /// Only refusals (every outcome but `allowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<bool>,
+    /// Addresses starting with this text (`10.1.` or a whole address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// Rows whose last verification is at or after this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// Rows whose first verification is before this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

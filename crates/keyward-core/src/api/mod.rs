@@ -27,8 +27,9 @@ pub use groups::{
     UpdateGroupRequest,
 };
 pub use keys::{
-    ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, CreateApiKeyRequest, ListApiKeysQuery,
-    QuotaUsage, RotateApiKeyRequest, SortField, SortOrder, UpdateApiKeyRequest, UsageDay,
+    AccessLogEntry, AccessLogPage, AccessLogQuery, ApiKeyDetails, ApiKeyPage, ApiKeySecret,
+    ApiKeyView, CreateApiKeyRequest, ListApiKeysQuery, QuotaUsage, RotateApiKeyRequest, SortField,
+    SortOrder, UpdateApiKeyRequest, UsageDay,
 };
 pub use tenants::{
     CreateTenantRequest, CreateUserRequest, PasswordResetView, ResetPasswordRequest, Role,

@@ -35,6 +35,11 @@ pub struct VerifyRequest {
     /// The address the calling service saw; checked against the IP allowlist.
     #[serde(default)]
     pub client_ip: Option<String>,
+    /// The calling service's route the key was presented to
+    /// (`GET /orders`), recorded in the key's access log; at most 200
+    /// characters, no control characters.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 impl std::fmt::Debug for VerifyRequest {
@@ -43,6 +48,7 @@ impl std::fmt::Debug for VerifyRequest {
             .field("key", &"[redacted]")
             .field("required_permissions", &self.required_permissions)
             .field("client_ip", &self.client_ip)
+            .field("route", &self.route)
             .finish()
     }
 }
@@ -68,6 +74,7 @@ mod tests {
             key: "sk_live_secret".into(),
             required_permissions: vec![],
             client_ip: None,
+            route: None,
         };
         assert!(!format!("{r:?}").contains("sk_live_secret"));
     }

@@ -1,13 +1,13 @@
 //! API keys: generate, edit, rotate, revoke; the list and the details.
 
 use super::{Origin, commit, grantor};
-pub use crate::db::KeyFilter;
-use crate::db::{AuditRecord, KeyRow, Tx};
+pub use crate::db::{AccessFilter, KeyFilter};
+use crate::db::{AccessRecord, AuditRecord, KeyRow, Tx};
 use crate::error::ApiError;
 use crate::os_rng;
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
-use keyward_core::api::AuditAction;
+use keyward_core::api::{AuditAction, Pagination};
 use keyward_core::audit::AuditTarget;
 use keyward_core::delegation::Grantor;
 use keyward_core::event::DomainEvent;
@@ -409,4 +409,29 @@ pub async fn details(
         usage,
         history,
     })
+}
+
+/// A page of a key's access log, newest first, and how many rows match.
+pub async fn access_log(
+    state: &AppState,
+    tenant_id: i64,
+    key_id: &KeyId,
+    filter: &AccessFilter,
+    page: Pagination,
+) -> Result<(Vec<AccessRecord>, u64), ApiError> {
+    state
+        .db
+        .find_key(tenant_id, key_id)
+        .await?
+        .ok_or(ApiError::NotFound("API key"))?;
+    Ok(state
+        .db
+        .key_access_log(
+            tenant_id,
+            key_id,
+            filter,
+            page.offset(),
+            u64::from(page.per_page),
+        )
+        .await?)
 }

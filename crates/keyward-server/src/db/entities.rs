@@ -204,6 +204,33 @@ pub mod key_usage {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod key_access_log {
+    use sea_orm::entity::prelude::*;
+
+    /// A run of a key's verifications (see `db/access_log.rs`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "key_access_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub key_id: String,
+        pub first_at: DateTimeUtc,
+        pub last_at: DateTimeUtc,
+        pub count: i64,
+        pub client_ip: String,
+        pub outcome: String,
+        pub detail: Option<String>,
+        pub route: String,
+        pub via_key_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod domain_event {
     use sea_orm::entity::prelude::*;
 

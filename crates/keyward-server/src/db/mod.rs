@@ -11,6 +11,7 @@
 //! [`Db::load_key_record`], the verification lookup by globally unique key
 //! id, which is what establishes the tenant of an integrator request.
 
+mod access_log;
 mod audit;
 mod entities;
 mod error;
@@ -23,6 +24,7 @@ mod tenants;
 mod usage;
 mod users;
 
+pub use access_log::{AccessFilter, AccessRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use error::DbError;
 pub use events::OutboxEvent;

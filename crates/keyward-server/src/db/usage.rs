@@ -2,6 +2,7 @@
 
 use super::entities::{api_key, key_usage};
 use super::{Db, DbError};
+use crate::verification::worker_cache::AccessRun;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::key::KeyId;
 use sea_orm::sea_query::{
@@ -32,11 +33,16 @@ pub struct UsageBatch {
     pub counts: HashMap<(KeyId, NaiveDate), (i64, i64, i64)>,
     /// key id → (last successful use, from address)
     pub last_used: HashMap<KeyId, (DateTime<Utc>, String)>,
+    /// Access-log rows, in the order of their first verification.
+    pub access: Vec<(KeyId, AccessRun)>,
+    /// Access-log runs dropped since the last batch (the in-memory bound
+    /// was reached).
+    pub dropped_runs: u64,
 }
 
 impl UsageBatch {
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.last_used.is_empty()
+        self.counts.is_empty() && self.last_used.is_empty() && self.access.is_empty()
     }
 }
 
@@ -121,6 +127,7 @@ impl Db {
                 .to_owned();
             txn.execute(&update).await?;
         }
+        super::access_log::insert_runs(&txn, &batch.access).await?;
         txn.commit().await?;
         Ok(())
     }

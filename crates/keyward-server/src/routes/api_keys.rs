@@ -1,21 +1,22 @@
 //! `/v1/api-keys`: generate, list, details, edit, rotate, revoke, delete.
 
-use crate::app::keys::{self, KeyDraft, KeyEdit, KeyFilter};
+use crate::app::keys::{self, AccessFilter, KeyDraft, KeyEdit, KeyFilter};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::json::PRAGMA_NO_CACHE;
 use crate::state::AppState;
-use crate::views::{key_details, key_page, key_view};
+use crate::views::{access_entry, key_details, key_page, key_view};
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
-use keyward_core::Field;
 use keyward_core::api::{
-    ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView, CreateApiKeyRequest, ErrorEnvelope,
-    ListApiKeysQuery, Pagination, RotateApiKeyRequest, UpdateApiKeyRequest,
+    AccessLogPage, AccessLogQuery, ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView,
+    CreateApiKeyRequest, ErrorEnvelope, ListApiKeysQuery, Pagination, RotateApiKeyRequest,
+    UpdateApiKeyRequest,
 };
 use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName, QueryText};
 use keyward_core::key::KeyId;
+use keyward_core::{Field, Invalid, ValidationError};
 
 fn key_id(raw: &str) -> Result<KeyId, ApiError> {
     KeyId::parse(raw).ok_or(ApiError::NotFound("API key"))
@@ -173,6 +174,78 @@ pub async fn get_api_key(
     let now = crate::now();
     let details = keys::details(&state, caller.tenant_id, &id, now).await?;
     Ok(Json(key_details(&details, now)))
+}
+
+/// The address filter of an access log: the start of an address (digits,
+/// `a`–`f`, `.` and `:`), or `unknown`.
+fn address_prefix(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw.map(|s| s.trim().to_ascii_lowercase()) else {
+        return Ok(None);
+    };
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.len() > 45 {
+        return Err(ValidationError::new(Field::ClientIp, Invalid::TooLong { max: 45 }).into());
+    }
+    let address_like = raw
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+    if !address_like && raw != "unknown" {
+        return Err(ValidationError::new(
+            Field::ClientIp,
+            Invalid::BadCharacters {
+                allowed: "digits, a–f, '.' and ':' (or the word unknown)",
+            },
+        )
+        .into());
+    }
+    Ok(Some(raw))
+}
+
+/// A key's recent verifications, newest first: when, from where, with
+/// what outcome (the exact reason of a refusal) and on which route or
+/// through which calling service. A row stands for `count` consecutive
+/// verifications with the same address, outcome and route. Rows are
+/// written every few seconds, off the request path.
+#[utoipa::path(
+    tag = "api-keys",
+    operation_id = "get_api_key_access_log",
+    params(("id" = String, Path, description = "Key id"), AccessLogQuery),
+    responses(
+        (status = 200, description = "A page of the access log", body = AccessLogPage),
+        (status = 400, description = "Malformed query", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 404, description = "No such key in this tenant", body = ErrorEnvelope),
+        (status = 422, description = "Invalid page or filter", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("cookie" = []), ("api_key" = []))
+)]
+#[get("/api-keys/{id}/access-log")]
+#[tracing::instrument(skip_all, fields(tenant_id = caller.tenant_id, key_id = %id))]
+pub async fn get_api_key_access_log(
+    state: Data<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    q: Query<AccessLogQuery>,
+) -> Result<Json<AccessLogPage>, ApiError> {
+    let q = q.into_inner();
+    let page = Pagination::new(q.page, q.per_page)?;
+    let filter = AccessFilter {
+        outcome: q.outcome,
+        refused: q.refused.unwrap_or(false),
+        client_ip_prefix: address_prefix(q.client_ip)?,
+        from: q.from,
+        to: q.to,
+    };
+    let id = key_id(&id)?;
+    let (rows, total) = keys::access_log(&state, caller.tenant_id, &id, &filter, page).await?;
+    Ok(Json(AccessLogPage {
+        items: rows.into_iter().map(access_entry).collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total,
+    }))
 }
 
 /// Edit name, description, group, IP allowlist or expiry. The secret is untouched.

@@ -90,6 +90,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(api_keys::list_api_keys)
                 .service(api_keys::create_api_key)
                 .service(api_keys::get_api_key)
+                .service(api_keys::get_api_key_access_log)
                 .service(api_keys::update_api_key)
                 .service(api_keys::rotate_api_key)
                 .service(api_keys::revoke_api_key)

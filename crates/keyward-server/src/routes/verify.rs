@@ -7,6 +7,7 @@ use crate::verification::{ApiKeyAuth, client_ip};
 use actix_web::web::{Data, Json};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, VerifyRequest, VerifyResponse, WhoAmI};
+use keyward_core::fields::QueryText;
 use keyward_core::verify::ClientAddr;
 use keyward_core::{Field, Invalid, ValidationError};
 use std::net::IpAddr;
@@ -48,7 +49,7 @@ pub async fn whoami(auth: ApiKeyAuth) -> HttpResponse {
         (status = 200, description = "The verdict (`valid` and a `code`)", body = VerifyResponse),
         (status = 401, description = "The caller's own key is not valid", body = ErrorEnvelope),
         (status = 403, description = "The caller's key lacks api_keys:verify", body = ErrorEnvelope),
-        (status = 422, description = "client_ip is not an IP address", body = ErrorEnvelope),
+        (status = 422, description = "client_ip is not an IP address, or route is too long or holds control characters", body = ErrorEnvelope),
     ),
     security(("api_key" = []))
 )]
@@ -68,6 +69,10 @@ pub async fn verify_api_key(
             .map_err(|_| ValidationError::new(Field::ClientIp, Invalid::BadIp))?,
         None => client_ip(&req, state.keys.trusted_proxies()),
     };
+    let route = match &body.route {
+        Some(r) => QueryText::parse(Field::Route, r.clone())?.into_string(),
+        None => String::new(),
+    };
     let caller = &auth.0;
     let verdict = state
         .keys
@@ -78,6 +83,7 @@ pub async fn verify_api_key(
             crate::now(),
             caller.key_id,
             caller.tenant_id,
+            &route,
         )
         .await;
     Ok(Json(crate::views::verify_response(verdict)?))

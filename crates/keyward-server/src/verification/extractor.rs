@@ -4,7 +4,7 @@
 //! route's `app_data` holds one, the [`KeyAuthConfig`] naming the
 //! permissions required.
 
-use super::KeyVerification;
+use super::{KeyVerification, Site};
 use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderName;
@@ -87,8 +87,20 @@ impl ApiKeyAuth {
     ) -> Result<Principal, ApiError> {
         let (keys, presented, ip) = Self::inputs(req)?;
         Ok(keys
-            .verify(presented, ip, &config.required, crate::now())
+            .verify(
+                presented,
+                ip,
+                &config.required,
+                crate::now(),
+                Self::site(req),
+            )
             .await?)
+    }
+
+    /// Where the key is presented, for its access log: the request's
+    /// method and path (without the query string).
+    fn site(req: &HttpRequest) -> Site<'_> {
+        Site::request(req.method().as_str(), req.path())
     }
 
     /// What verification needs from the request: the service, the
@@ -117,7 +129,7 @@ impl ApiKeyAuth {
         let required = req
             .app_data::<KeyAuthConfig>()
             .map_or(&[][..], |c| c.required.as_slice());
-        keys.try_verify(presented, ip, required, crate::now)
+        keys.try_verify(presented, ip, required, crate::now, Self::site(req))
             .map(|r| r.map_err(ApiError::from))
     }
 }

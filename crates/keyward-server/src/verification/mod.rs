@@ -40,13 +40,26 @@ use coherence::{Coherence, Lookup};
 use keyward_core::key::{KeyId, ParsedKey};
 use keyward_core::verify::ClientAddr;
 use keyward_core::verify::{
-    DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies, Verifier,
+    AccessOutcome, DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies,
+    Verifier,
 };
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use worker_cache::{SecretMemo, WorkerCaches};
+use worker_cache::{SecretMemo, Use, WorkerCaches};
+
+pub use worker_cache::Site;
+
+/// How much of each key's access log is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessLogPolicy {
+    /// The newest rows kept per key.
+    pub rows_per_key: u32,
+    /// How long a row is kept.
+    pub retention: chrono::Duration,
+}
 
 /// Who is asking: the client itself, or a service verifying on its behalf.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +150,10 @@ pub struct KeyVerification {
     memo_key: [u64; 2],
     /// Database reads a request had to wait for (a key not cached anywhere).
     request_loads: AtomicU64,
+    access_log: AccessLogPolicy,
+    /// Keys with access-log rows written since the last trim (at most the
+    /// cache capacity; a key left out is trimmed after its next write).
+    access_written: Mutex<HashSet<KeyId>>,
 }
 
 impl KeyVerification {
@@ -147,6 +164,7 @@ impl KeyVerification {
         capacity: u64,
         ttl: Duration,
         failures_per_minute: u32,
+        access_log: AccessLogPolicy,
     ) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(100_000).max(16);
         Self {
@@ -164,6 +182,8 @@ impl KeyVerification {
                 [rng.next_u64(), rng.next_u64()]
             },
             request_loads: AtomicU64::new(0),
+            access_log,
+            access_written: Mutex::default(),
         }
     }
 
@@ -237,9 +257,17 @@ impl KeyVerification {
         client_ip: ClientAddr,
         required: &[S],
         now: DateTime<Utc>,
+        site: Site<'_>,
     ) -> Result<Principal, VerifyFailure> {
-        self.verify_scoped(presented, client_ip, required, now, VerifyScope::Direct)
-            .await
+        self.verify_scoped(
+            presented,
+            client_ip,
+            required,
+            now,
+            VerifyScope::Direct,
+            &site,
+        )
+        .await
     }
 
     /// The synchronous part of [`Self::verify`]: the whole verification
@@ -252,12 +280,18 @@ impl KeyVerification {
         client_ip: ClientAddr,
         required: &[S],
         now: impl FnOnce() -> DateTime<Utc>,
+        site: Site<'_>,
     ) -> Option<Result<Principal, VerifyFailure>> {
         match self.begin(presented, client_ip, VerifyScope::Direct) {
             Err(failure) => Some(Err(failure)),
-            Ok(begun) => {
-                self.verify_cached(&begun, client_ip, required, now(), VerifyScope::Direct)
-            }
+            Ok(begun) => self.verify_cached(
+                &begun,
+                client_ip,
+                required,
+                now(),
+                VerifyScope::Direct,
+                &site,
+            ),
         }
     }
 
@@ -265,7 +299,9 @@ impl KeyVerification {
     /// only keys of `tenant_id` can be found (another tenant's key is
     /// unknown, whatever its state), and failures are counted per calling key
     /// and reported address, so that one service cannot throttle an address
-    /// for everybody else.
+    /// for everybody else. `route` is the calling service's route, for the
+    /// key's access log.
+    #[allow(clippy::too_many_arguments)]
     pub async fn verify_for<S: AsRef<str>>(
         &self,
         presented: &str,
@@ -274,6 +310,7 @@ impl KeyVerification {
         now: DateTime<Utc>,
         caller: KeyId,
         tenant_id: i64,
+        route: &str,
     ) -> Result<Principal, VerifyFailure> {
         self.verify_scoped(
             presented,
@@ -281,6 +318,7 @@ impl KeyVerification {
             required,
             now,
             VerifyScope::OnBehalf { caller, tenant_id },
+            &Site::on_behalf(route, caller),
         )
         .await
     }
@@ -292,14 +330,15 @@ impl KeyVerification {
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
+        site: &Site<'_>,
     ) -> Result<Principal, VerifyFailure> {
         let begun = self.begin(presented, client_ip, scope)?;
-        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site) {
             return done;
         }
         self.request_loads.fetch_add(1, Ordering::Relaxed);
         let record = self.load(begun.id).await.map_err(VerifyFailure::Internal)?;
-        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope) {
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site) {
             return done;
         }
         // The entry was dropped again at once (a racing change or eviction):
@@ -313,10 +352,8 @@ impl KeyVerification {
             now,
             scope,
         );
-        if let Some((tenant_id, ok)) = count {
-            self.workers
-                .mine()
-                .count(tenant_id, begun.id, ok, client_ip, now);
+        if let Some(u) = count {
+            self.workers.mine().count(begun.id, u, client_ip, now, site);
         }
         result
     }
@@ -377,13 +414,14 @@ impl KeyVerification {
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
+        site: &Site<'_>,
     ) -> Option<Result<Principal, VerifyFailure>> {
         let mut local = self.workers.mine();
         self.coherence.catch_up(&mut local);
         let decide = |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>| {
             self.decide(begun, record, memo, client_ip, required, now, scope)
         };
-        if let Some(result) = local.with_record(&begun.id, now, client_ip, decide) {
+        if let Some(result) = local.with_record(&begun.id, now, client_ip, site, decide) {
             return Some(result);
         }
         match self.coherence.lookup(&begun.id, now) {
@@ -391,7 +429,7 @@ impl KeyVerification {
                 // A private copy, so that this thread's reference counts are its own.
                 let record = record.map(|r| local.own_copy(&r));
                 local.insert(begun.id, record, fresh, now, self.worker_capacity);
-                local.with_record(&begun.id, now, client_ip, decide)
+                local.with_record(&begun.id, now, client_ip, site, decide)
             }
             // Not a key at all: nothing to cache or count.
             Lookup::Unknown => Some(decide(None, &mut None).0),
@@ -400,7 +438,7 @@ impl KeyVerification {
     }
 
     /// The core's checks on the record, and failure counting. Returns the
-    /// use to count for the key, if any: (tenant, succeeded).
+    /// use to count for the key (usage and access log), if it exists.
     #[allow(clippy::too_many_arguments)]
     fn decide<S: AsRef<str>>(
         &self,
@@ -411,7 +449,7 @@ impl KeyVerification {
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
-    ) -> (Result<Principal, VerifyFailure>, Option<(i64, bool)>) {
+    ) -> (Result<Principal, VerifyFailure>, Option<Use>) {
         let record = match scope {
             VerifyScope::OnBehalf { tenant_id, .. } => record.filter(|r| r.tenant_id == tenant_id),
             VerifyScope::Direct => record,
@@ -424,14 +462,24 @@ impl KeyVerification {
             );
         };
         let key_failures: KeyFailures = (begun.source.0, begun.source.1, begun.id);
+        let used = |outcome, detail| {
+            Some(Use {
+                tenant_id: r.tenant_id,
+                outcome,
+                detail,
+            })
+        };
         if let Err(retry_after) = self.key_failures.check(&key_failures) {
-            return (Err(VerifyFailure::Throttled { retry_after }), None);
+            return (
+                Err(VerifyFailure::Throttled { retry_after }),
+                used(AccessOutcome::Throttled, None),
+            );
         }
         let result = self
             .secret_of(begun, r, memo, now)
             .and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now));
         match result {
-            Ok(principal) => (Ok(principal), Some((r.tenant_id, true))),
+            Ok(principal) => (Ok(principal), used(AccessOutcome::Allowed, None)),
             Err(reason) => {
                 tracing::debug!(key_id = begun.parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
                 // Only failures to authenticate count: a valid key calling a
@@ -439,9 +487,13 @@ impl KeyVerification {
                 if reason.kind() == DenialKind::Unauthenticated {
                     self.key_failures.fail(&key_failures);
                 }
-                // A wrong secret is not a use of the key.
-                let count = (!matches!(reason, DenialReason::DigestMismatch))
-                    .then_some((r.tenant_id, false));
+                let count = reason.access_outcome().and_then(|outcome| {
+                    let detail = match &reason {
+                        DenialReason::PermissionMissing(p) => Some(p.as_str().into()),
+                        _ => None,
+                    };
+                    used(outcome, detail)
+                });
                 (Err(VerifyFailure::Denied(reason)), count)
             }
         }

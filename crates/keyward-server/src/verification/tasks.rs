@@ -1,7 +1,10 @@
 //! Verification's background work, each a task on the runtime that runs
 //! until the process ends:
 //!
-//! - the **flusher** writes the usage counted in the worker caches;
+//! - the **flusher** writes the usage and access-log runs counted in the
+//!   worker caches;
+//! - the **trimmer** keeps each written key's access log to its newest
+//!   rows (every minute) and prunes rows past their retention (every hour);
 //! - the **refresher** reloads, in batches, the shared entries of keys in
 //!   use that are in their reload window (the TTL's last quarter), so that
 //!   a key in use is never read from the database on a request's path;
@@ -11,11 +14,18 @@
 
 use super::KeyVerification;
 use crate::db::ChangeNotice;
-use std::sync::Arc;
+use keyward_core::key::KeyId;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// The most records one background reload reads with one query.
 const REFRESH_BATCH: usize = 256;
+
+/// How often written keys' access logs are trimmed to their newest rows.
+const TRIM_EVERY: Duration = Duration::from_secs(60);
+
+/// How often access-log rows past their retention are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Starts every background task of `keys`.
 pub fn spawn_all(keys: &Arc<KeyVerification>, flush_every: Duration, ttl: Duration) {
@@ -31,6 +41,12 @@ pub fn spawn_all(keys: &Arc<KeyVerification>, flush_every: Duration, ttl: Durati
         refresh_every,
         |me| async move { me.reload_due().await },
     );
+    spawn_every(keys, TRIM_EVERY, |me| async move {
+        me.trim_access_logs().await;
+    });
+    spawn_every(keys, PRUNE_EVERY, |me| async move {
+        me.prune_access_logs().await;
+    });
     if let Some(notices) = keys.db.change_notices() {
         spawn_every(keys, ttl, |me| async move {
             if let Err(e) = me.reload_known_ids().await {
@@ -62,6 +78,10 @@ fn spawn_every<F>(
     });
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Applies change notices: after a (re)connect everything is invalidated
 /// and the known ids are reloaded, since notices may have been missed.
 async fn apply_notices(
@@ -87,12 +107,57 @@ impl KeyVerification {
     /// Writes the usage gathered since the last flush (also at shutdown).
     pub async fn flush_usage(&self) {
         let batch = self.workers.take_usage();
+        if batch.dropped_runs > 0 {
+            tracing::warn!(
+                dropped = batch.dropped_runs,
+                "access-log runs dropped: more distinct runs between two flushes than memory holds"
+            );
+        }
         if batch.is_empty() {
             return;
         }
         if let Err(e) = self.db.write_usage(&batch).await {
             tracing::warn!(error = %e, "usage flush failed; will retry");
             self.workers.restore(batch);
+            return;
+        }
+        let mut written = lock(&self.access_written);
+        for (id, _) in &batch.access {
+            if written.len() >= self.worker_capacity {
+                break;
+            }
+            written.insert(*id);
+        }
+    }
+
+    /// Keeps the newest rows of the access logs written since the last
+    /// trim (also at shutdown).
+    pub async fn trim_access_logs(&self) {
+        let keys: Vec<KeyId> = lock(&self.access_written).drain().collect();
+        if keys.is_empty() {
+            return;
+        }
+        match self
+            .db
+            .trim_access_log(&keys, self.access_log.rows_per_key)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "trimmed access logs"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot trim access logs; will retry");
+                lock(&self.access_written).extend(keys);
+            }
+        }
+    }
+
+    /// Deletes access-log rows past their retention.
+    pub async fn prune_access_logs(&self) {
+        let cutoff = crate::now() - self.access_log.retention;
+        match self.db.prune_access_log(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "pruned access logs"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune access logs"),
         }
     }
 

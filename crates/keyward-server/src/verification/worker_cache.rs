@@ -23,13 +23,148 @@ use crate::db::UsageBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::key::KeyId;
 use keyward_core::permission::PermissionSet;
-use keyward_core::verify::ClientAddr;
+use keyward_core::verify::{AccessOutcome, ClientAddr};
 use keyward_core::verify::{KeyRecord, MatchedSecret};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The most distinct permission sets a thread interns (one per group in use).
 const MAX_PERMISSION_SETS: usize = 4096;
+
+/// The most access-log runs a thread holds between two flushes (and the
+/// most put back after failed writes): beyond it runs are dropped and
+/// counted, so memory stays bounded whatever arrives.
+pub const MAX_ACCESS_RUNS: usize = 16_384;
+
+/// The most bytes of a route an access log keeps.
+pub const MAX_ROUTE_BYTES: usize = 200;
+
+/// Where a key was presented: the route called with it and, when a
+/// service verified it on a client's behalf, that service's key. The
+/// route's text is `prefix path` (`GET /v1/whoami`) or just `path` when
+/// the prefix is empty; kept in two parts so that a request can be
+/// compared with the open run without building a string.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    prefix: &'a str,
+    path: &'a str,
+    pub via: Option<KeyId>,
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn truncated(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl<'a> Site<'a> {
+    /// A request to `method path` (the path without its query).
+    pub fn request(method: &'a str, path: &'a str) -> Self {
+        let path = truncated(path, MAX_ROUTE_BYTES.saturating_sub(method.len() + 1));
+        Self {
+            prefix: method,
+            path,
+            via: None,
+        }
+    }
+
+    /// A verification on a client's behalf by the service holding `via`,
+    /// for the route it named (if any).
+    pub fn on_behalf(route: &'a str, via: KeyId) -> Self {
+        Self {
+            prefix: "",
+            path: truncated(route, MAX_ROUTE_BYTES),
+            via: Some(via),
+        }
+    }
+
+    fn is_route(&self, route: &str) -> bool {
+        if self.prefix.is_empty() {
+            return route == self.path;
+        }
+        route.len() == self.prefix.len() + 1 + self.path.len()
+            && route.starts_with(self.prefix)
+            && route.as_bytes()[self.prefix.len()] == b' '
+            && route.ends_with(self.path)
+    }
+
+    fn route(&self) -> Box<str> {
+        if self.prefix.is_empty() {
+            return self.path.into();
+        }
+        format!("{} {}", self.prefix, self.path).into_boxed_str()
+    }
+}
+
+/// A verification of an existing key, as the access log and usage count it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Use {
+    pub tenant_id: i64,
+    pub outcome: AccessOutcome,
+    /// The missing permission, for `insufficient_permissions`.
+    pub detail: Option<Box<str>>,
+}
+
+/// Consecutive verifications of one key on one thread with the same
+/// address, outcome, detail and route: one access-log row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessRun {
+    pub tenant_id: i64,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    pub count: u64,
+    pub client: ClientAddr,
+    pub outcome: AccessOutcome,
+    pub detail: Option<Box<str>>,
+    pub route: Box<str>,
+    pub via: Option<KeyId>,
+}
+
+impl AccessRun {
+    fn start(u: Use, ip: ClientAddr, now: DateTime<Utc>, site: &Site<'_>) -> Self {
+        Self {
+            tenant_id: u.tenant_id,
+            first: now,
+            last: now,
+            count: 1,
+            client: ip,
+            outcome: u.outcome,
+            detail: u.detail,
+            route: site.route(),
+            via: site.via,
+        }
+    }
+
+    /// Whether a verification continues this run.
+    fn continues(&self, u: &Use, ip: ClientAddr, site: &Site<'_>) -> bool {
+        self.outcome == u.outcome
+            && self.client == ip
+            && self.via == site.via
+            && self.detail == u.detail
+            && site.is_route(&self.route)
+    }
+
+    /// Whether two runs can be one row (everything but times and count equal).
+    fn same_row(&self, other: &Self) -> bool {
+        self.outcome == other.outcome
+            && self.client == other.client
+            && self.via == other.via
+            && self.detail == other.detail
+            && self.route == other.route
+    }
+
+    fn absorb(&mut self, other: &Self) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.count += other.count;
+    }
+}
 
 /// Per key and day: (tenant, succeeded, denied).
 type Counts = HashMap<(KeyId, NaiveDate), (i64, i64, i64)>;
@@ -40,6 +175,10 @@ type Counts = HashMap<(KeyId, NaiveDate), (i64, i64, i64)>;
 pub struct UsageShard {
     counts: Counts,
     last_used: HashMap<KeyId, (DateTime<Utc>, ClientAddr)>,
+    /// Closed access-log runs, at most [`MAX_ACCESS_RUNS`].
+    access: Vec<(KeyId, AccessRun)>,
+    /// Runs dropped because `access` was full.
+    dropped_runs: u64,
 }
 
 impl UsageShard {
@@ -56,6 +195,15 @@ impl UsageShard {
         }
     }
 
+    /// Keeps a closed run, unless the shard holds its most already.
+    pub fn push_run(&mut self, id: KeyId, run: AccessRun) {
+        if self.access.len() < MAX_ACCESS_RUNS {
+            self.access.push((id, run));
+        } else {
+            self.dropped_runs += 1;
+        }
+    }
+
     fn merge(&mut self, other: Self) {
         for ((id, day), (t, ok, denied)) in other.counts {
             self.add(id, day, t, ok, denied);
@@ -63,9 +211,29 @@ impl UsageShard {
         for (id, (at, ip)) in other.last_used {
             self.used(id, at, ip);
         }
+        for (id, run) in other.access {
+            self.push_run(id, run);
+        }
+        self.dropped_runs += other.dropped_runs;
     }
 
+    /// The batch to write: runs of the same key and row (from several
+    /// threads, or interleaved on one) become one row, in the order of
+    /// their first verification.
     pub fn into_batch(self) -> UsageBatch {
+        let mut rows: HashMap<KeyId, Vec<AccessRun>> = HashMap::new();
+        for (id, run) in self.access {
+            let runs = rows.entry(id).or_default();
+            match runs.iter_mut().find(|r| r.same_row(&run)) {
+                Some(r) => r.absorb(&run),
+                None => runs.push(run),
+            }
+        }
+        let mut access: Vec<(KeyId, AccessRun)> = rows
+            .into_iter()
+            .flat_map(|(id, runs)| runs.into_iter().map(move |r| (id, r)))
+            .collect();
+        access.sort_by_key(|(id, run)| (run.first, *id));
         UsageBatch {
             counts: self.counts.into_iter().collect(),
             last_used: self
@@ -73,6 +241,8 @@ impl UsageShard {
                 .into_iter()
                 .map(|(id, (at, ip))| (id, (at, ip.to_string())))
                 .collect(),
+            access,
+            dropped_runs: self.dropped_runs,
         }
     }
 }
@@ -85,22 +255,40 @@ struct KeyUsage {
     ok: i64,
     denied: i64,
     last: Option<(DateTime<Utc>, ClientAddr)>,
+    /// The open access-log run.
+    run: Option<AccessRun>,
 }
 
 impl KeyUsage {
     fn count(
         &mut self,
         id: KeyId,
-        tenant_id: i64,
-        ok: bool,
+        u: Use,
         ip: ClientAddr,
         now: DateTime<Utc>,
+        site: &Site<'_>,
         spill: &mut UsageShard,
     ) {
+        match &mut self.run {
+            Some(run) if run.continues(&u, ip, site) => {
+                run.count += 1;
+                run.last = run.last.max(now);
+            }
+            open => {
+                if let Some(closed) = open.take() {
+                    spill.push_run(id, closed);
+                }
+                *open = Some(AccessRun::start(u.clone(), ip, now, site));
+            }
+        }
+        if !u.outcome.is_use() {
+            return;
+        }
+        let (tenant_id, ok) = (u.tenant_id, u.outcome == AccessOutcome::Allowed);
         // The stored UTC date: `date_naive` would apply the (zero) offset.
         let day = now.naive_utc().date();
         if self.day != Some(day) {
-            self.drain_into(id, spill);
+            self.drain_counts_into(id, spill);
             self.day = Some(day);
             self.tenant_id = tenant_id;
         }
@@ -115,6 +303,13 @@ impl KeyUsage {
     }
 
     fn drain_into(&mut self, id: KeyId, out: &mut UsageShard) {
+        self.drain_counts_into(id, out);
+        if let Some(run) = self.run.take() {
+            out.push_run(id, run);
+        }
+    }
+
+    fn drain_counts_into(&mut self, id: KeyId, out: &mut UsageShard) {
         if let Some(day) = self.day
             && (self.ok != 0 || self.denied != 0)
         {
@@ -171,7 +366,7 @@ struct Entry {
     record: Option<KeyRecord>,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 280);
+const _: () = assert!(std::mem::size_of::<Entry>() <= 400);
 
 /// The keys and groups changed since a thread last caught up.
 #[derive(Debug, Default)]
@@ -212,13 +407,14 @@ impl WorkerCache {
 
     /// With one lookup: runs `decide` on the record of `id` (and its secret
     /// memo) when it is cached and fresh at `now`, and counts the use it
-    /// returns, if any ((tenant, succeeded), from `ip`) in the entry.
+    /// returns, if any (from `ip`, at `site`) in the entry.
     pub fn with_record<R>(
         &mut self,
         id: &KeyId,
         now: DateTime<Utc>,
         ip: ClientAddr,
-        decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<(i64, bool)>),
+        site: &Site<'_>,
+        decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<Use>),
     ) -> Option<R> {
         let Self { entries, spill, .. } = self;
         let Entry {
@@ -232,8 +428,8 @@ impl WorkerCache {
             return None;
         }
         let (result, count) = decide(record.as_ref(), memo);
-        if let Some((tenant_id, ok)) = count {
-            usage.count(*id, tenant_id, ok, ip, now, spill);
+        if let Some(u) = count {
+            usage.count(*id, u, ip, now, site, spill);
         }
         Some(result)
     }
@@ -324,18 +520,18 @@ impl WorkerCache {
     /// Counts a verification of a key that exists (in its entry when cached).
     pub fn count(
         &mut self,
-        tenant_id: i64,
         id: KeyId,
-        ok: bool,
+        u: Use,
         ip: ClientAddr,
         now: DateTime<Utc>,
+        site: &Site<'_>,
     ) {
         let Self { entries, spill, .. } = self;
         match entries.get_mut(&id) {
-            Some(e) => e.usage.count(id, tenant_id, ok, ip, now, spill),
+            Some(e) => e.usage.count(id, u, ip, now, site, spill),
             None => {
                 let mut usage = KeyUsage::default();
-                usage.count(id, tenant_id, ok, ip, now, spill);
+                usage.count(id, u, ip, now, site, spill);
                 usage.drain_into(id, spill);
             }
         }
@@ -428,9 +624,13 @@ impl WorkerCaches {
         all.into_batch()
     }
 
-    /// Puts back a batch whose write failed, so that nothing is lost.
+    /// Puts back a batch whose write failed, so that nothing is lost
+    /// (access-log runs up to the bound).
     pub fn restore(&self, failed: UsageBatch) {
         let mut r = lock(&self.restored);
+        for (id, run) in failed.access {
+            r.push_run(id, run);
+        }
         for ((id, day), (t, ok, denied)) in failed.counts {
             r.add(id, day, t, ok, denied);
         }
@@ -462,6 +662,22 @@ mod tests {
         }
     }
 
+    fn used(tenant_id: i64, ok: bool) -> Use {
+        Use {
+            tenant_id,
+            outcome: if ok {
+                AccessOutcome::Allowed
+            } else {
+                AccessOutcome::Revoked
+            },
+            detail: None,
+        }
+    }
+
+    fn whoami() -> Site<'static> {
+        Site::request("GET", "/v1/whoami")
+    }
+
     fn ip(last: u8) -> ClientAddr {
         ClientAddr::from(std::net::IpAddr::from([10, 0, 0, last]))
     }
@@ -487,13 +703,13 @@ mod tests {
             }
             assert!(c.entries.len() <= 2, "bounded: {}", c.entries.len());
             c.insert(id(7), None, fresh(at(30, 59)), at(20, 0), 100);
-            c.count(1, id(7), true, ip(1), at(20, 5));
-            c.count(1, id(7), true, ip(2), at(20, 9));
-            c.count(1, id(7), false, ip(3), at(20, 10));
+            c.count(id(7), used(1, true), ip(1), at(20, 5), &whoami());
+            c.count(id(7), used(1, true), ip(2), at(20, 9), &whoami());
+            c.count(id(7), used(1, false), ip(3), at(20, 10), &whoami());
             // The next day: yesterday's counts move aside, not lost.
-            c.count(1, id(7), true, ip(4), at(21, 1));
+            c.count(id(7), used(1, true), ip(4), at(21, 1), &whoami());
             // A key not cached on this thread is counted too.
-            c.count(2, id(8), false, ip(5), at(21, 2));
+            c.count(id(8), used(2, false), ip(5), at(21, 2), &whoami());
         }
         let batch = caches.take_usage();
         assert_eq!(totals(&batch, 7, 20), Some((1, 2, 1)));
@@ -505,7 +721,7 @@ mod tests {
 
         {
             let mut c = caches.mine();
-            c.count(1, id(7), true, ip(6), at(21, 3));
+            c.count(id(7), used(1, true), ip(6), at(21, 3), &whoami());
             c.apply(
                 5,
                 Some(Changed {
@@ -516,7 +732,7 @@ mod tests {
             assert_eq!(c.seen_epoch(), 5);
             assert!(c.get(&id(7), at(21, 4)).is_none(), "dropped");
             c.insert(id(9), None, fresh(at(30, 59)), at(21, 0), 100);
-            c.count(1, id(9), true, ip(7), at(21, 4));
+            c.count(id(9), used(1, true), ip(7), at(21, 4), &whoami());
             c.apply(6, None);
             assert!(c.entries.is_empty());
         }
@@ -533,13 +749,137 @@ mod tests {
             c.insert(id(1), None, fresh(at(20, 30)), at(20, 0), 100);
             assert!(c.get(&id(1), at(20, 29)).is_some());
             assert!(c.get(&id(1), at(20, 30)).is_none(), "expired");
-            c.count(1, id(1), true, ip(1), at(20, 1));
+            c.count(id(1), used(1, true), ip(1), at(20, 1), &whoami());
         }
         let batch = caches.take_usage();
         caches.restore(batch.clone());
-        caches.mine().count(1, id(1), true, ip(2), at(20, 2));
+        caches
+            .mine()
+            .count(id(1), used(1, true), ip(2), at(20, 2), &whoami());
         let again = caches.take_usage();
         assert_eq!(totals(&again, 1, 20), Some((1, 2, 0)));
         assert_eq!(last_used(&again, 1), Some((at(20, 2), "10.0.0.2".into())));
+    }
+
+    fn runs(batch: &UsageBatch, key: u32) -> Vec<(u64, String, AccessOutcome, String)> {
+        batch
+            .access
+            .iter()
+            .filter(|(k, _)| *k == id(key))
+            .map(|(_, r)| {
+                (
+                    r.count,
+                    r.client.to_string(),
+                    r.outcome,
+                    r.route.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeated_verifications_are_one_access_row_and_changes_start_another() {
+        let caches = WorkerCaches::default();
+        let orders = Site::request("POST", "/orders");
+        {
+            let mut c = caches.mine();
+            c.insert(id(1), None, fresh(at(30, 59)), at(20, 0), 100);
+            for s in 1..=3 {
+                c.count(id(1), used(1, true), ip(1), at(20, s), &whoami());
+            }
+            c.count(id(1), used(1, true), ip(1), at(20, 4), &orders);
+            c.count(id(1), used(1, true), ip(2), at(20, 5), &orders);
+            // Interleaved on one thread: the same row again.
+            c.count(id(1), used(1, true), ip(1), at(20, 6), &whoami());
+            let wrong = Use {
+                tenant_id: 1,
+                outcome: AccessOutcome::WrongSecret,
+                detail: None,
+            };
+            c.count(id(1), wrong, ip(3), at(20, 7), &whoami());
+        }
+        // Another thread's runs of the same row merge with this one's.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                caches
+                    .mine()
+                    .count(id(1), used(1, true), ip(1), at(20, 8), &whoami());
+            });
+        });
+        let batch = caches.take_usage();
+        let route = |r: &str| r.to_owned();
+        assert_eq!(
+            runs(&batch, 1),
+            vec![
+                (
+                    5,
+                    "10.0.0.1".into(),
+                    AccessOutcome::Allowed,
+                    route("GET /v1/whoami")
+                ),
+                (
+                    1,
+                    "10.0.0.1".into(),
+                    AccessOutcome::Allowed,
+                    route("POST /orders")
+                ),
+                (
+                    1,
+                    "10.0.0.2".into(),
+                    AccessOutcome::Allowed,
+                    route("POST /orders")
+                ),
+                (
+                    1,
+                    "10.0.0.3".into(),
+                    AccessOutcome::WrongSecret,
+                    route("GET /v1/whoami")
+                ),
+            ]
+        );
+        let (_, first) = &batch.access[0];
+        assert_eq!((first.first, first.last), (at(20, 1), at(20, 8)));
+        assert_eq!(
+            totals(&batch, 1, 20),
+            Some((1, 7, 0)),
+            "a wrong secret is logged but is no use of the key"
+        );
+    }
+
+    #[test]
+    fn on_behalf_routes_and_long_paths() {
+        let via = id(9);
+        let site = Site::on_behalf("GET /orders", via);
+        assert!(site.is_route("GET /orders"));
+        assert_eq!(&*site.route(), "GET /orders");
+        let long = "/é".repeat(200);
+        let site = Site::request("GET", &long);
+        let route = site.route();
+        assert!(route.len() <= MAX_ROUTE_BYTES, "{}", route.len());
+        assert!(site.is_route(&route));
+        assert!(!site.is_route("GET /other"));
+        assert!(!Site::request("GET", "/a").is_route("GETX/a"));
+    }
+
+    #[test]
+    fn access_runs_are_bounded_per_thread() {
+        let caches = WorkerCaches::default();
+        {
+            let mut c = caches.mine();
+            for n in 0..(MAX_ACCESS_RUNS as u32 + 10) {
+                let addr = ClientAddr::from(std::net::IpAddr::from(n.to_be_bytes()));
+                c.count(id(1), used(1, true), addr, at(20, 1), &whoami());
+            }
+        }
+        let batch = caches.take_usage();
+        assert_eq!(batch.access.len(), MAX_ACCESS_RUNS);
+        assert_eq!(
+            batch.dropped_runs, 10,
+            "the runs past the bound are dropped and counted"
+        );
+        assert_eq!(
+            totals(&batch, 1, 20),
+            Some((1, i64::from(MAX_ACCESS_RUNS as u32 + 10), 0))
+        );
     }
 }

@@ -67,6 +67,7 @@ pub struct Opts {
     pub cookie_secure: bool,
     pub failed_logins_per_address: u32,
     pub failed_logins_per_username: u32,
+    pub access_log_rows_per_key: u32,
 }
 
 impl Default for Opts {
@@ -80,6 +81,7 @@ impl Default for Opts {
             cookie_secure: false,
             failed_logins_per_address: Settings::default().failed_logins_per_address,
             failed_logins_per_username: Settings::default().failed_logins_per_username,
+            access_log_rows_per_key: Settings::default().access_log_rows_per_key,
         }
     }
 }
@@ -118,6 +120,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         cookie_secure: opts.cookie_secure,
         failed_logins_per_address: opts.failed_logins_per_address,
         failed_logins_per_username: opts.failed_logins_per_username,
+        access_log_rows_per_key: opts.access_log_rows_per_key,
         ..test_settings(dir.path(), &database_url)
     };
     let app = Application::build(settings).await.expect("app builds");

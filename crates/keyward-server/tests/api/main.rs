@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod access_log;
 mod api_keys;
 mod auth;
 mod bootstrap;

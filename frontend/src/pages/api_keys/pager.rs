@@ -2,6 +2,7 @@
 
 use super::query::UrlQuery;
 use crate::api::ApiError;
+use crate::components::page_nav::PageButtons;
 use keyward_core::api::ApiKeyPage;
 use leptos::prelude::*;
 
@@ -50,7 +51,7 @@ fn pager_view(page: ApiKeyPage, url: UrlQuery) -> impl IntoView {
         from,
         to,
     } = PageInfo::of(&page);
-    let to_page = move |n: u64| url.change(|q| q.with_page(n), false);
+    let to_page = move |n: u32| url.change(|q| q.with_page(u64::from(n)), false);
     let on_size = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);
         url.change(|q| q.with_per_page(&value), false);
@@ -62,23 +63,11 @@ fn pager_view(page: ApiKeyPage, url: UrlQuery) -> impl IntoView {
                 {format!("Showing {from}–{to} of {}", page.total)}
             </p>
             <div class="pagination-controls">
-                <button
-                    type="button"
-                    class="button"
-                    disabled={current <= 1}
-                    on:click=move |_| to_page(current - 1)
-                >
-                    "Previous"
-                </button>
-                <span class="pagination-page">{format!("Page {current} of {pages}")}</span>
-                <button
-                    type="button"
-                    class="button"
-                    disabled={current >= pages}
-                    on:click=move |_| to_page(current + 1)
-                >
-                    "Next"
-                </button>
+                <PageButtons
+                    page=u32::try_from(current).unwrap_or(1)
+                    pages=pages
+                    on_page=Callback::new(to_page)
+                />
                 <label class="field-label" for="page-size">
                     "Per page"
                 </label>
