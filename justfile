@@ -85,6 +85,11 @@ core-purity:
 bench-core:
     cargo bench -p keyward-core --bench verify
 
+# List pages at 100,000 keys: p50/p95 of every kind of SPA list query (release build, SQLite then PostgreSQL); see docs/LISTS.md.
+bench-lists *ARGS:
+    cargo build --release -p keyward-server
+    python3 scripts/bench_lists.py {{ARGS}}
+
 # The verification benchmark (release build, wrk, SQLite then PostgreSQL); see docs/VERIFICATION.md.
 bench-verify *ARGS:
     command -v wrk >/dev/null || { if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi; }

@@ -20,7 +20,8 @@ Each round also reads the server's CPU time (user + system, /proc) around
 every run: the ratio of CPU time per request (a's over the scenario's) is
 printed beside the throughput ratio, as a check that does not depend on how
 the two cores were shared with wrk in that run.
-Usage: bench_verify.py [--backends sqlite,postgres] [--rounds 20] [--duration 2] [--no-lists]
+Usage: bench_verify.py [--backends sqlite,postgres] [--rounds 20] [--duration 2]
+(The list pages at 100,000 keys are scripts/bench_lists.py.)
 (KEYWARD_BENCH_BIN=path benchmarks another server binary.)
 """
 import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request, zlib
@@ -93,11 +94,14 @@ def median(xs):
     n = len(xs)
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
-def run_backend(backend, rounds, duration, lists=True):
+def start(backend, extra_env=None):
+    """Starts the release server on a fresh database of `backend`; returns
+    (server, env, tmp, dbname, admin token)."""
     tmp = tempfile.mkdtemp(prefix="keyward-bench-")
     env = dict(os.environ, KEYWARD_LISTEN=f"127.0.0.1:{PORT}", KEYWARD_DATA_DIR=tmp,
                KEYWARD_BOOTSTRAP_PASSWORD=PASSWORD, KEYWARD_LOG_LEVEL="warn",
-               KEYWARD_FAILED_VERIFICATIONS_PER_MINUTE="4000000000", KEYWARD_SPA_DIR=os.path.join(tmp, "none"))
+               KEYWARD_FAILED_VERIFICATIONS_PER_MINUTE="4000000000", KEYWARD_SPA_DIR=os.path.join(tmp, "none"),
+               **(extra_env or {}))
     dbname = None
     if backend == "postgres":
         dbname = f"keyward_bench_{random.randrange(1 << 32):08x}"
@@ -111,6 +115,21 @@ def run_backend(backend, rounds, duration, lists=True):
                 raise RuntimeError("the server did not start")
             line = server.stdout.readline()
         token = call("POST", "/v1/auth/login", body={"username": "admin", "password": PASSWORD})["token"]
+    except BaseException:
+        stop(server, tmp, dbname)
+        raise
+    return server, env, tmp, dbname, token
+
+def stop(server, tmp, dbname):
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+    if dbname:
+        subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=False)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+def run_backend(backend, rounds, duration):
+    server, env, tmp, dbname, token = start(backend)
+    try:
         call("PATCH", "/v1/tenants/1", token, {"key_limit": 2000})
         group = call("POST", "/v1/groups", token, {"name": "Bench", "kind": "tenant_api_key", "permissions": ["customers:read"]})["id"]
         valid = [call("POST", "/v1/api-keys", token, {"name": f"bench {i}", "group_id": group})["secret"] for i in range(1000)]
@@ -146,87 +165,27 @@ def run_backend(backend, rounds, duration, lists=True):
         for k in "bcd":
             res[k]["ratio"] = median([x["rps"] / y["rps"] for x, y in zip(samples[k], samples["a"])])
             res[k]["cpu_ratio"] = median([y["cpu_us"] / x["cpu_us"] for x, y in zip(samples[k], samples["a"])])
-        res["list"] = list_bench(backend, env, tmp, token, group) if lists else []
         return res
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        if dbname:
-            subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-LIST_QUERIES = [
-    ("first page, newest first", "/v1/api-keys"),
-    ("active + valid, by name, page 100", "/v1/api-keys?status=active&expiration=valid&sort=name&order=asc&page=100"),
-    ("expiring soon, by expiry", "/v1/api-keys?expiration=expiring_soon&sort=expires_at&order=asc"),
-    ("revoked, by last use", "/v1/api-keys?status=revoked&sort=last_used_at&order=desc&page=3"),
-    ("search by name (substring scan)", "/v1/api-keys?q=load%20key%2099999"),
-    ("search by key id prefix", "/v1/api-keys?q=L0000004"),
-]
-
-def list_bench(backend, env, tmp, token, group):
-    """Adds 100,000 keys to the tenant with plain SQL, then times list pages
-    (median of 15 requests, including the dashboard counts)."""
-    n = 100_000
-    if backend == "sqlite":
-        import sqlite3
-        db = sqlite3.connect(os.path.join(tmp, "keyward.db"), timeout=30)
-        db.execute(f"""WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})
-            INSERT INTO api_keys (key_id, tenant_id, name, description, group_id, ip_allowlist, expires_at, prefix, last4,
-                digest, digest_version, created_by, created_at, updated_at, revoked_at)
-            SELECT printf('L%011d', i), 1, 'load key ' || i, NULL, {group}, '',
-                CASE WHEN i % 3 = 0 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '+' || (i % 400) || ' days') END,
-                'sk_live_', 'abcd', randomblob(32), 1, 'loader ' || (i % 7),
-                strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-' || i || ' seconds'),
-                strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'),
-                CASE WHEN i % 10 = 0 THEN strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now') ELSE NULL END
-            FROM s""")
-        db.commit()
-        db.execute("ANALYZE")
-        db.close()
-    else:
-        sql = f"""INSERT INTO api_keys (key_id, tenant_id, name, description, group_id, ip_allowlist, expires_at, prefix, last4,
-                digest, digest_version, created_by, created_at, updated_at, revoked_at)
-            SELECT 'L' || lpad(i::text, 11, '0'), 1, 'load key ' || i, NULL, {group}, '',
-                CASE WHEN i % 3 = 0 THEN NULL ELSE now() + (i % 400) * interval '1 day' END,
-                'sk_live_', 'abcd', decode(md5(i::text) || md5(i::text), 'hex'), 1, 'loader ' || (i % 7),
-                now() - i * interval '1 second', now(), CASE WHEN i % 10 = 0 THEN now() ELSE NULL END
-            FROM generate_series(1, {n}) AS i; ANALYZE api_keys;"""
-        subprocess.run(["psql", env["KEYWARD_DATABASE_URL"], "-qc", sql], check=True)
-    out = []
-    for label, path in LIST_QUERIES:
-        times = []
-        for _ in range(15):
-            t0 = time.perf_counter()
-            page = call("GET", path, token)
-            times.append((time.perf_counter() - t0) * 1000)
-        times.sort()
-        out.append((label, times[len(times) // 2], page["total"]))
-    return out
+        stop(server, tmp, dbname)
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--duration", type=int, default=2)
-    ap.add_argument("--no-lists", action="store_true", help="skip the list pages with 101,000 keys")
     args = ap.parse_args()
     labels = {"a": "(a) /healthz, no auth", "b": "(b) whoami, valid keys", "c": "(c) whoami, unknown keys", "d": "(d) whoami, malformed keys"}
     targets = {"b": 0.90, "c": 0.85, "d": 0.95}
     ok = True
     for backend in args.backends.split(","):
-        res = run_backend(backend, args.rounds, args.duration, not args.no_lists)
+        res = run_backend(backend, args.rounds, args.duration)
         print(f"\n## {backend} (wrk -t2 -c64, {args.rounds} interleaved rounds of {args.duration} s each, medians; 1,000 keys, release build, loopback)\n")
         print("| run | requests/s | p50 ms | p99 ms | server CPU µs/request | every round, k requests/s |\n| --- | ---: | ---: | ---: | ---: | --- |")
         for k in "abcd":
             r = res[k]
             every = " ".join(f"{x / 1000:.0f}" for x in r["all"])
             print(f"| {labels[k]} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.2f} | {every} |")
-        if res["list"]:
-            print(f"\nList pages with {100_000 + 1000:,} keys in the tenant (median of 15, ms, including the dashboard counts):\n")
-            print("| query | ms | matching |\n| --- | ---: | ---: |")
-            for label, ms, total in res["list"]:
-                print(f"| {label} | {ms:.1f} | {total:,} |")
         print()
         for k in "bcd":
             ratio = res[k]["ratio"]

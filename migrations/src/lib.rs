@@ -19,6 +19,7 @@ mod m20261202_000002_domain_events;
 mod m20261202_000003_sign_in_attempts;
 mod m20261202_000004_user_disabled;
 mod m20261202_000005_key_access_log;
+mod m20261202_000006_key_counts_and_search;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_sign_in_attempts::Migration),
             Box::new(m20261202_000004_user_disabled::Migration),
             Box::new(m20261202_000005_key_access_log::Migration),
+            Box::new(m20261202_000006_key_counts_and_search::Migration),
         ]
     }
 }

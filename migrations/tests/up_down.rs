@@ -35,7 +35,14 @@ async fn each_migration_comes_and_goes_on_its_own() {
             .unwrap()
     );
 
+    assert!(schema.has_table("tenant_key_counts").await.unwrap());
+    assert!(schema.has_table("api_keys_search").await.unwrap());
+
     // One at a time, newest first: each takes away what it added, only that.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_table("tenant_key_counts").await.unwrap());
+    assert!(!schema.has_table("api_keys_search").await.unwrap());
+    assert!(schema.has_table("key_access_log").await.unwrap());
     Migrator::down(&db, Some(1)).await.unwrap();
     assert!(!schema.has_table("key_access_log").await.unwrap());
     assert!(schema.has_column("users", "disabled_at").await.unwrap());
@@ -57,6 +64,7 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(schema.has_table("sign_in_attempts").await.unwrap());
     assert!(schema.has_column("users", "disabled_at").await.unwrap());
     assert!(schema.has_table("key_access_log").await.unwrap());
+    assert!(schema.has_table("tenant_key_counts").await.unwrap());
     Migrator::down(&db, None).await.unwrap();
     for table in [
         "key_access_log",

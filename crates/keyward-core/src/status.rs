@@ -163,6 +163,87 @@ impl DashboardCounts {
     }
 }
 
+/// A tenant's keys counted by revocation and expiry state: enough to answer
+/// every count a list needs (the dashboard, and the total of any status and
+/// expiration filter) without counting the keys one by one. `total` and
+/// `revoked` are kept up to date as keys change; the four expiry counts are
+/// small index ranges at `now`. Keys without an expiry, or expiring later
+/// than the soon window, are "valid" and are what is left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusMatrix {
+    pub total: u64,
+    pub revoked: u64,
+    /// Not revoked, expiry at or before now.
+    pub live_expired: u64,
+    /// Not revoked, expiry within the soon window.
+    pub live_expiring_soon: u64,
+    /// Revoked, expiry at or before now.
+    pub revoked_expired: u64,
+    /// Revoked, expiry within the soon window.
+    pub revoked_expiring_soon: u64,
+}
+
+impl StatusMatrix {
+    /// Counts keys one by one (what the database counts would give).
+    pub fn tally(
+        keys: impl IntoIterator<Item = (Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut m = Self::default();
+        for (revoked_at, expires_at) in keys {
+            m.total += 1;
+            let revoked = revoked_at.is_some();
+            m.revoked += u64::from(revoked);
+            match (ExpirationState::of(expires_at, now), revoked) {
+                (ExpirationState::Expired, false) => m.live_expired += 1,
+                (ExpirationState::Expired, true) => m.revoked_expired += 1,
+                (ExpirationState::ExpiringSoon, false) => m.live_expiring_soon += 1,
+                (ExpirationState::ExpiringSoon, true) => m.revoked_expiring_soon += 1,
+                (ExpirationState::Valid, _) => {}
+            }
+        }
+        m
+    }
+
+    /// The dashboard widgets.
+    pub fn dashboard(&self) -> DashboardCounts {
+        let live = self.total.saturating_sub(self.revoked);
+        DashboardCounts {
+            total: self.total,
+            active: live
+                .saturating_sub(self.live_expired)
+                .saturating_sub(self.live_expiring_soon),
+            expiring_soon: self.live_expiring_soon,
+            expired: self.live_expired,
+            revoked: self.revoked,
+        }
+    }
+
+    /// How many keys a status and expiration filter select.
+    pub fn count(&self, status: StatusFilter, expiration: Option<ExpirationState>) -> u64 {
+        let live = self.total.saturating_sub(self.revoked);
+        let (all, expired, soon) = match status {
+            StatusFilter::All => (
+                self.total,
+                self.live_expired + self.revoked_expired,
+                self.live_expiring_soon + self.revoked_expiring_soon,
+            ),
+            StatusFilter::Active => (live, self.live_expired, self.live_expiring_soon),
+            StatusFilter::Revoked => (
+                self.revoked,
+                self.revoked_expired,
+                self.revoked_expiring_soon,
+            ),
+        };
+        match expiration {
+            None => all,
+            Some(ExpirationState::Expired) => expired,
+            Some(ExpirationState::ExpiringSoon) => soon,
+            Some(ExpirationState::Valid) => all.saturating_sub(expired).saturating_sub(soon),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +252,48 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2028, 2, 29, 12, 0, 0).unwrap()
+    }
+
+    proptest! {
+        /// The matrix answers every filter exactly as counting the keys
+        /// one by one with the status rules does.
+        #[test]
+        fn the_status_matrix_counts_every_filter_like_the_rules(
+            keys in proptest::collection::vec(
+                (any::<bool>(), proptest::option::of(-40i64..80)),
+                0..60,
+            )
+        ) {
+            let now = now();
+            let keys: Vec<_> = keys
+                .into_iter()
+                .map(|(revoked, days)| {
+                    (revoked.then_some(now), days.map(|d| now + Duration::hours(d * 12)))
+                })
+                .collect();
+            let m = StatusMatrix::tally(keys.iter().copied(), now);
+            for status in [StatusFilter::All, StatusFilter::Active, StatusFilter::Revoked] {
+                for expiration in [
+                    None,
+                    Some(ExpirationState::Valid),
+                    Some(ExpirationState::ExpiringSoon),
+                    Some(ExpirationState::Expired),
+                ] {
+                    let by_hand = keys
+                        .iter()
+                        .filter(|(r, _)| match status {
+                            StatusFilter::All => true,
+                            StatusFilter::Active => r.is_none(),
+                            StatusFilter::Revoked => r.is_some(),
+                        })
+                        .filter(|(_, e)| expiration.is_none_or(|x| x.range(now).contains(*e)))
+                        .count() as u64;
+                    prop_assert_eq!(m.count(status, expiration), by_hand, "{:?} {:?}", status, expiration);
+                }
+            }
+            let statuses = keys.iter().map(|(r, e)| KeyStatus::of(*r, *e, now));
+            prop_assert_eq!(m.dashboard(), DashboardCounts::tally(statuses));
+        }
     }
 
     #[test]

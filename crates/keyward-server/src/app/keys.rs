@@ -363,11 +363,12 @@ pub async fn list(
     limit: u64,
     now: DateTime<Utc>,
 ) -> Result<KeyPage, ApiError> {
+    let matrix = state.db.status_matrix(tenant_id, now).await?;
     let (rows, total) = state
         .db
-        .list_keys(tenant_id, filter, offset, limit, now)
+        .list_keys(tenant_id, filter, offset, limit, now, &matrix)
         .await?;
-    let counts = state.db.dashboard_counts(tenant_id, now).await?;
+    let counts = matrix.dashboard();
     let tenant = state
         .db
         .find_tenant(tenant_id)

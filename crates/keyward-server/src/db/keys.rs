@@ -10,14 +10,14 @@ use keyward_core::Field;
 use keyward_core::api::{SortField, SortOrder};
 use keyward_core::digest::{DigestAlgorithm, KeyDigest};
 use keyward_core::fields::{Description, IpAllowlist, KeyName};
-use keyward_core::key::KeyId;
+use keyward_core::key::{KEY_ID_LEN, KeyId};
 use keyward_core::lifecycle::{ApiKey, Credential, PreviousCredential};
-use keyward_core::status::{DashboardCounts, ExpirationState, StatusFilter};
+use keyward_core::status::{ExpirationState, StatusFilter, StatusMatrix};
 use keyward_core::verify::KeyRecord;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order};
+use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 /// A key with the columns the domain does not own (usage, written in batches).
@@ -123,52 +123,198 @@ fn fill(am: &mut api_key::ActiveModel, k: &ApiKey) {
     am.revoked_at = Set(k.revoked_at);
 }
 
-/// Builds the search condition: name or description contain the text
-/// (case-insensitive), or the key id / last four characters match a pasted
-/// key, masked key or key id fragment.
-fn search_condition(q: &str, prefix: &str) -> Option<Condition> {
-    let q = q.trim();
-    if q.is_empty() {
-        return None;
-    }
-    let escaped: String = q
-        .to_lowercase()
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    let pattern = format!("%{escaped}%");
-    let mut cond = Condition::any()
-        .add(
-            Expr::expr(Func::lower(Expr::col(api_key::Column::Name)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\')),
-        )
-        .add(
-            Expr::expr(Func::lower(Expr::col(api_key::Column::Description)))
-                .like(LikeExpr::new(pattern).escape('\\')),
-        );
-    let body = q.strip_prefix(prefix).unwrap_or(q);
-    if let Some((_, tail)) = body.split_once('…').or_else(|| body.split_once("...")) {
-        if !tail.is_empty() {
-            cond = cond.add(api_key::Column::Last4.eq(tail));
+/// What a search box's text can mean: text inside names and descriptions,
+/// a key id (whole, or a fragment of at least 3 characters, from a pasted
+/// key or key id) and a key's last four characters (a masked key, or four
+/// characters).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SearchTerms {
+    /// Trimmed; matched case-insensitively anywhere in name or description.
+    text: String,
+    id_exact: Option<String>,
+    id_fragment: Option<String>,
+    last4: Option<String>,
+}
+
+impl SearchTerms {
+    fn of(q: &str, prefix: &str) -> Option<Self> {
+        let q = q.trim();
+        if q.is_empty() {
+            return None;
         }
-    } else {
-        let id_part = body.split('_').next().unwrap_or_default();
-        if id_part.len() >= 3 && id_part.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            let frag = if id_part.len() > 12 {
-                &id_part[..12]
+        let mut t = Self {
+            text: q.to_owned(),
+            ..Self::default()
+        };
+        let body = q.strip_prefix(prefix).unwrap_or(q);
+        if let Some((_, tail)) = body.split_once('…').or_else(|| body.split_once("...")) {
+            if !tail.is_empty() {
+                t.last4 = Some(tail.to_owned());
+            }
+        } else {
+            let id_part = body.split('_').next().unwrap_or_default();
+            if id_part.len() >= KEY_ID_LEN && id_part.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                t.id_exact = Some(id_part[..KEY_ID_LEN].to_owned());
+            } else if id_part.len() >= 3 && id_part.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                t.id_fragment = Some(id_part.to_owned());
+            }
+            if body.len() == 4 && body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                t.last4 = Some(body.to_owned());
+            }
+        }
+        Some(t)
+    }
+
+    /// The text as a LIKE pattern (`%text%`, lower-case, `\` escapes).
+    fn like_pattern(&self) -> String {
+        let escaped: String = self
+            .text
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        format!("%{escaped}%")
+    }
+
+    /// An FTS5 query of the SQLite trigram index (a phrase is a substring
+    /// there; `"` is doubled inside one), or `None` when the text is too
+    /// short for trigrams.
+    fn fts_query(&self) -> Option<String> {
+        if self.text.chars().count() < 3 {
+            return None;
+        }
+        let phrase = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let mut q = format!("({{name description}} : {})", phrase(&self.text));
+        if let Some(f) = &self.id_fragment {
+            q.push_str(&format!(" OR (key_id : {})", phrase(f)));
+        }
+        Some(q)
+    }
+
+    /// Lower and upper bound of lower-case names starting with the text
+    /// (the upper bound is the text with its last character's successor).
+    fn name_prefix_range(&self) -> (String, Option<String>) {
+        let low = self.text.to_lowercase();
+        let mut chars: Vec<char> = low.chars().collect();
+        let high = chars.pop().and_then(|last| {
+            let next = char::from_u32(u32::from(last) + 1)?;
+            chars.push(next);
+            Some(chars.into_iter().collect())
+        });
+        (low, high)
+    }
+
+    /// The condition: any of the meanings. Text of 3 or more characters is
+    /// looked for anywhere in names and descriptions through the trigram
+    /// index of the backend; shorter text finds names that start with it
+    /// (an index range on the lower-case name): trigrams need 3 characters,
+    /// and one or two characters inside names would match most keys.
+    fn condition(&self, postgres: bool, plain: bool) -> Condition {
+        let mut cond = Condition::any();
+        // `+` keeps SQLite from serving the term from an index (see `Db::list_keys`).
+        let plus = if plain { "+" } else { "" };
+        let short = self.text.chars().count() < 3;
+        if short {
+            // The expressions of the lower-case name indexes (migration 6).
+            let (low_sql, high_sql): (String, String) = if postgres {
+                (
+                    "lower(api_keys.name) COLLATE \"C\" >= $1".into(),
+                    "lower(api_keys.name) COLLATE \"C\" < $1".into(),
+                )
             } else {
-                id_part
+                (
+                    format!("{plus}lower(api_keys.name) >= ?"),
+                    format!("{plus}lower(api_keys.name) < ?"),
+                )
             };
-            cond = cond.add(api_key::Column::KeyId.like(format!("%{frag}%")));
+            let (low, high) = self.name_prefix_range();
+            let mut range = Condition::all().add(Expr::cust_with_values(low_sql, [low]));
+            if let Some(high) = high {
+                range = range.add(Expr::cust_with_values(high_sql, [high]));
+            }
+            cond = cond.add(range);
+        } else if postgres {
+            // The expression of the pg_trgm index (migration 6); `$1` is
+            // sea-query's placeholder for PostgreSQL (`?` for SQLite).
+            cond = cond.add(Expr::cust_with_values(
+                "lower(api_keys.name || E'\\n' || coalesce(api_keys.description, '')) LIKE $1 ESCAPE '\\'",
+                [self.like_pattern()],
+            ));
+            if let Some(f) = &self.id_fragment {
+                cond = cond.add(api_key::Column::KeyId.like(format!("%{f}%")));
+            }
+        } else if let Some(fts) = self.fts_query() {
+            cond = cond.add(Expr::cust_with_values(
+                format!(
+                    "{plus}api_keys.id IN (SELECT rowid FROM api_keys_search WHERE api_keys_search MATCH ?)"
+                ),
+                [fts],
+            ));
         }
-        if body.len() == 4 && body.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            cond = cond.add(api_key::Column::Last4.eq(body));
+        if let Some(id) = &self.id_exact {
+            cond = cond.add(ExprTrait::eq(
+                key_col(api_key::Column::KeyId, plain),
+                id.as_str(),
+            ));
         }
+        if let Some(l4) = &self.last4 {
+            cond = cond.add(ExprTrait::eq(
+                key_col(api_key::Column::Last4, plain),
+                l4.as_str(),
+            ));
+        }
+        cond
     }
-    Some(cond)
+}
+
+/// A column of `api_keys` in a condition; `plain` writes it `+column`,
+/// which SQLite cannot serve from an index (see `Db::list_keys`).
+fn key_col(c: api_key::Column, plain: bool) -> Expr {
+    if plain {
+        Expr::cust(format!("+api_keys.{}", sea_orm::IdenStatic::as_str(&c)))
+    } else {
+        Expr::col((api_key::Entity, c))
+    }
+}
+
+/// The list's filters (status, expiration, search) as one condition.
+fn filters(
+    f: &KeyFilter,
+    search: Option<&SearchTerms>,
+    now: DateTime<Utc>,
+    postgres: bool,
+    plain: bool,
+) -> Condition {
+    use api_key::Column as C;
+    let col = |c| key_col(c, plain);
+    let mut cond = Condition::all();
+    match f.status {
+        StatusFilter::All => {}
+        StatusFilter::Active => cond = cond.add(col(C::RevokedAt).is_null()),
+        StatusFilter::Revoked => cond = cond.add(col(C::RevokedAt).is_not_null()),
+    }
+    if let Some(state) = f.expiration {
+        let r = state.range(now);
+        let mut bounded = Condition::all().add(col(C::ExpiresAt).is_not_null());
+        if let Some(a) = r.after {
+            bounded = bounded.add(col(C::ExpiresAt).gt(a));
+        }
+        if let Some(b) = r.at_or_before {
+            bounded = bounded.add(col(C::ExpiresAt).lte(b));
+        }
+        let mut any = Condition::any().add(bounded);
+        if r.none_matches {
+            any = any.add(col(C::ExpiresAt).is_null());
+        }
+        cond = cond.add(any);
+    }
+    if let Some(terms) = search {
+        cond = cond.add(terms.condition(postgres, plain));
+    }
+    cond
 }
 
 impl Tx {
@@ -245,7 +391,8 @@ impl Db {
             .transpose()
     }
 
-    /// A page of the tenant's keys and the number matching the filters.
+    /// A page of the tenant's keys and the number matching the filters
+    /// (from `counts` unless a search narrows them).
     pub async fn list_keys(
         &self,
         tenant_id: i64,
@@ -253,33 +400,32 @@ impl Db {
         offset: u64,
         limit: u64,
         now: DateTime<Utc>,
+        counts: &StatusMatrix,
     ) -> Result<(Vec<KeyRow>, u64), DbError> {
         use api_key::Column as C;
-        let mut sel = api_key::Entity::find().filter(C::TenantId.eq(tenant_id));
-        match f.status {
-            StatusFilter::All => {}
-            StatusFilter::Active => sel = sel.filter(C::RevokedAt.is_null()),
-            StatusFilter::Revoked => sel = sel.filter(C::RevokedAt.is_not_null()),
-        }
-        if let Some(state) = f.expiration {
-            let r = state.range(now);
-            let mut bounded = Condition::all().add(C::ExpiresAt.is_not_null());
-            if let Some(a) = r.after {
-                bounded = bounded.add(C::ExpiresAt.gt(a));
+        let postgres = self.is_postgres();
+        let search = f.q.as_deref().and_then(|q| SearchTerms::of(q, &f.prefix));
+        let base = api_key::Entity::find().filter(C::TenantId.eq(tenant_id));
+        let total = match &search {
+            Some(terms) => {
+                base.clone()
+                    .filter(filters(f, Some(terms), now, postgres, false))
+                    .count(&self.conn)
+                    .await?
             }
-            if let Some(b) = r.at_or_before {
-                bounded = bounded.add(C::ExpiresAt.lte(b));
-            }
-            let mut cond = Condition::any().add(bounded);
-            if r.none_matches {
-                cond = cond.add(C::ExpiresAt.is_null());
-            }
-            sel = sel.filter(cond);
-        }
-        if let Some(cond) = f.q.as_deref().and_then(|q| search_condition(q, &f.prefix)) {
-            sel = sel.filter(cond);
-        }
-        let total = sel.clone().count(&self.conn).await?;
+            None => counts.count(f.status, f.expiration),
+        };
+        // SQLite's planner drives a filtered page by the filter's index and
+        // sorts every match, even when walking the sort column's index
+        // would reach the page after a few rows. Expected rows walked:
+        // (offset + limit) × keys / matches; sorting costs the matches.
+        // When walking is cheaper, the filters are written so that no
+        // index serves them (`+column`), which leaves the sort index.
+        let walk = !postgres
+            && total > 0
+            && u128::from(offset + limit) * u128::from(counts.total)
+                < u128::from(total) * u128::from(total);
+        let sel = base.filter(filters(f, search.as_ref(), now, postgres, walk));
         let col = match f.sort {
             SortField::Name => C::Name,
             SortField::CreatedAt => C::CreatedAt,
@@ -291,11 +437,25 @@ impl Db {
             SortOrder::Asc => Order::Asc,
             SortOrder::Desc => Order::Desc,
         };
-        let rows = sel
-            .order_by_with_nulls(col, ord.clone(), NullOrdering::Last)
-            .order_by(C::Id, ord)
+        // Keys without an expiry or a use sort last both ways; the other
+        // columns are never null, and a plain ORDER BY lets PostgreSQL
+        // walk their indexes backwards too.
+        let nullable = matches!(f.sort, SortField::ExpiresAt | SortField::LastUsedAt);
+        let ordered = |q: sea_orm::Select<api_key::Entity>| {
+            let q = if nullable {
+                q.order_by_with_nulls(col, ord.clone(), NullOrdering::Last)
+            } else {
+                q.order_by(col, ord.clone())
+            };
+            q.order_by(C::Id, ord.clone())
+        };
+        // The page's ids first (an index range, skipping `offset` entries
+        // without reading their rows), then those rows.
+        let ids = ordered(sel.select_only().column(C::Id))
             .offset(offset)
             .limit(limit)
+            .into_query();
+        let rows = ordered(api_key::Entity::find().filter(C::Id.in_subquery(ids)))
             .all(&self.conn)
             .await?;
         let rows = rows
@@ -305,23 +465,35 @@ impl Db {
         Ok((rows, total))
     }
 
-    /// The dashboard counts of the tenant, with the status rule's own bounds.
-    pub async fn dashboard_counts(
+    /// The tenant's keys by revocation and expiry state at `now`: the kept
+    /// totals and four index ranges, in one round trip.
+    pub async fn status_matrix(
         &self,
         tenant_id: i64,
         now: DateTime<Utc>,
-    ) -> Result<DashboardCounts, DbError> {
+    ) -> Result<StatusMatrix, DbError> {
         let soon = ExpirationState::ExpiringSoon.range(now);
         let (Some(after), Some(until)) = (soon.after, soon.at_or_before) else {
             return Err(DbError::corrupt("expiring-soon range must be bounded"));
         };
-        let sql = "SELECT COUNT(*) AS total, \
-            COALESCE(SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS revoked, \
-            COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $2 THEN 1 ELSE 0 END), 0) AS expired, \
-            COALESCE(SUM(CASE WHEN revoked_at IS NULL AND expires_at > $3 AND expires_at <= $4 THEN 1 ELSE 0 END), 0) AS soon \
-            FROM api_keys WHERE tenant_id = $1";
+        let range = |revoked: &str, cond: &str| {
+            format!(
+                "(SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS {revoked} \
+                 AND expires_at IS NOT NULL AND {cond})"
+            )
+        };
+        let sql = format!(
+            "SELECT \
+             COALESCE((SELECT total FROM tenant_key_counts WHERE tenant_id = $1), 0) AS total, \
+             COALESCE((SELECT revoked FROM tenant_key_counts WHERE tenant_id = $1), 0) AS revoked, \
+             {} AS live_expired, {} AS live_soon, {} AS revoked_expired, {} AS revoked_soon",
+            range("NULL", "expires_at <= $2"),
+            range("NULL", "expires_at > $3 AND expires_at <= $4"),
+            range("NOT NULL", "expires_at <= $2"),
+            range("NOT NULL", "expires_at > $3 AND expires_at <= $4"),
+        );
         let stmt = self.stmt(
-            sql,
+            &sql,
             vec![tenant_id.into(), now.into(), after.into(), until.into()],
         );
         let row = self
@@ -333,18 +505,13 @@ impl Db {
             let v: i64 = row.try_get("", c)?;
             Ok(u64::try_from(v).unwrap_or(0))
         };
-        let (total, revoked, expired, expiring_soon) = (
-            get("total")?,
-            get("revoked")?,
-            get("expired")?,
-            get("soon")?,
-        );
-        Ok(DashboardCounts {
-            total,
-            active: total.saturating_sub(revoked + expired + expiring_soon),
-            expiring_soon,
-            expired,
-            revoked,
+        Ok(StatusMatrix {
+            total: get("total")?,
+            revoked: get("revoked")?,
+            live_expired: get("live_expired")?,
+            live_expiring_soon: get("live_soon")?,
+            revoked_expired: get("revoked_expired")?,
+            revoked_expiring_soon: get("revoked_soon")?,
         })
     }
 
@@ -409,10 +576,40 @@ mod tests {
 
     #[test]
     fn search_understands_pasted_and_masked_keys() {
-        assert!(search_condition("  ", "sk_live_").is_none());
-        let s = |q: &str| format!("{:?}", search_condition(q, "sk_live_"));
-        assert!(s("sk_live_…AbCd").contains("AbCd"));
-        assert!(s("sk_live_abcdefghijkl_rest").contains("abcdefghijkl"));
-        assert!(!s("ab").contains("KeyId"));
+        let terms = |q: &str| SearchTerms::of(q, "sk_live_");
+        assert_eq!(terms("  "), None);
+        let masked = terms("sk_live_…AbCd").unwrap();
+        assert_eq!(masked.last4.as_deref(), Some("AbCd"));
+        let pasted = terms("sk_live_abcdefghijkl_rest").unwrap();
+        assert_eq!(pasted.id_exact.as_deref(), Some("abcdefghijkl"));
+        assert_eq!(pasted.id_fragment, None);
+        assert_eq!(
+            terms("L0000004").unwrap().id_fragment.as_deref(),
+            Some("L0000004")
+        );
+        let short = terms("ab").unwrap();
+        assert_eq!((short.id_fragment, short.last4), (None, None));
+        assert_eq!(terms("x7ks").unwrap().last4.as_deref(), Some("x7ks"));
+    }
+
+    #[test]
+    fn text_becomes_an_escaped_like_pattern_and_a_quoted_trigram_phrase() {
+        let t = SearchTerms::of(" 50%_Off\\ ", "sk_").unwrap();
+        assert_eq!(t.like_pattern(), "%50\\%\\_off\\\\%");
+        let t = SearchTerms::of("say \"hi\"", "sk_").unwrap();
+        assert_eq!(
+            t.fts_query().as_deref(),
+            Some("({name description} : \"say \"\"hi\"\"\")")
+        );
+        let t = SearchTerms::of("L00000", "sk_").unwrap();
+        assert_eq!(
+            t.fts_query().as_deref(),
+            Some("({name description} : \"L00000\") OR (key_id : \"L00000\")")
+        );
+        assert_eq!(
+            SearchTerms::of("ab", "sk_").unwrap().fts_query(),
+            None,
+            "no trigram"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Tenants and their key limits.
 
-use super::entities::{api_key, tenant};
+use super::entities::tenant;
 use super::error::OnUnique;
 use super::{Db, DbError, Tx};
 use chrono::{DateTime, Utc};
@@ -31,13 +31,21 @@ async fn find(conn: &impl ConnectionTrait, tenant_id: i64) -> Result<Option<Tena
         .transpose()
 }
 
-/// Keys that count toward the tenant's limit (not revoked).
+/// Keys that count toward the tenant's limit (not revoked), from the
+/// counts the database keeps (migration 6).
 async fn count_live_keys(conn: &impl ConnectionTrait, tenant_id: i64) -> Result<u64, DbError> {
-    Ok(api_key::Entity::find()
-        .filter(api_key::Column::TenantId.eq(tenant_id))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .count(conn)
-        .await?)
+    let sql = "SELECT COALESCE((SELECT total - revoked FROM tenant_key_counts \
+               WHERE tenant_id = $1), 0) AS live";
+    let row = conn
+        .query_one_raw(super::stmt(
+            conn.get_database_backend(),
+            sql,
+            vec![tenant_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbError::corrupt("no count row"))?;
+    let live: i64 = row.try_get("", "live")?;
+    Ok(u64::try_from(live).unwrap_or(0))
 }
 
 impl Db {

@@ -227,3 +227,28 @@ async fn spa_assets_are_precompressed_cached_forever_and_index_never() {
         assert!(r.headers().contains_key("content-security-policy"));
     }
 }
+
+/// Migration 6 starts the kept key counts from the keys already there.
+#[tokio::test]
+async fn the_kept_key_counts_start_from_the_existing_keys() {
+    use migrations::{Migrator, MigratorTrait};
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Readers", &["customers:read"]).await;
+    let (a, _) = app.key(&app.admin, "One", g, json!({})).await;
+    app.key(&app.admin, "Two", g, json!({})).await;
+    app.delete(&format!("/v1/api-keys/{a}"), &app.admin).await;
+    let (_, before) = app.get("/v1/api-keys", &app.admin).await;
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    Migrator::down(&db, Some(1)).await.expect("down");
+    Migrator::up(&db, None).await.expect("up");
+    db.close().await.ok();
+    let (_, after) = app.get("/v1/api-keys", &app.admin).await;
+    assert_eq!(after["counts"], before["counts"]);
+    assert_eq!(
+        after["counts"],
+        json!({"total": 2, "active": 1, "expiring_soon": 0, "expired": 0, "revoked": 1})
+    );
+    assert_eq!(after["quota"]["used"], 1);
+    let (_, found) = app.get("/v1/api-keys?q=Two", &app.admin).await;
+    assert_eq!(found["total"], 1, "the search index is rebuilt too");
+}
