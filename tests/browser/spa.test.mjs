@@ -232,6 +232,7 @@ function startServer() {
       KEYWARD_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD,
       KEYWARD_SPA_DIR: dist,
       KEYWARD_USAGE_FLUSH_INTERVAL_MS: '200',
+      KEYWARD_ACCESS_LOG_FLUSH_INTERVAL_MS: '200',
     });
     server = spawn(serverBin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(
@@ -431,6 +432,11 @@ describe('Keyward SPA', () => {
     // By description, and by the last characters of the key.
     await page.getByLabel('Search').fill('QuickBooks');
     await waitForUrl((u) => u.searchParams.get('q') === 'QuickBooks', 'q=QuickBooks');
+    await waitForRows(['Billing Sync']);
+    // One or two characters: names starting with them, and the box says so.
+    await page.getByLabel('Search').fill('bI');
+    await waitForUrl((u) => u.searchParams.get('q') === 'bI', 'q=bI');
+    await page.getByTestId('search-note').getByText('names that start with them').waitFor();
     await waitForRows(['Billing Sync']);
     await page.getByLabel('Search').fill(secret.slice(-4));
     await waitForUrl((u) => u.searchParams.get('q') === secret.slice(-4), 'q=<last 4>');

@@ -73,6 +73,9 @@ pub struct Settings {
     /// Days an access-log row is kept (1 to 3650); older rows are pruned
     /// every hour.
     pub access_log_retention_days: u32,
+    /// How often access-log rows are written, in milliseconds (with a
+    /// usage flush): a key in steady use makes one row per interval.
+    pub access_log_flush_interval_ms: u64,
 }
 
 /// Secrets (the hashing secret, the bootstrap password, a password in the
@@ -114,6 +117,10 @@ impl std::fmt::Debug for Settings {
             .field("event_retention_days", &self.event_retention_days)
             .field("access_log_rows_per_key", &self.access_log_rows_per_key)
             .field("access_log_retention_days", &self.access_log_retention_days)
+            .field(
+                "access_log_flush_interval_ms",
+                &self.access_log_flush_interval_ms,
+            )
             .finish()
     }
 }
@@ -165,6 +172,7 @@ impl Default for Settings {
             event_retention_days: 30,
             access_log_rows_per_key: 1_000,
             access_log_retention_days: 30,
+            access_log_flush_interval_ms: 10_000,
         }
     }
 }

@@ -93,6 +93,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         AccessLogPolicy {
             rows_per_key: settings.access_log_rows_per_key.max(1),
             retention: chrono::Duration::days(i64::from(settings.access_log_retention_days.max(1))),
+            flush_every: Duration::from_millis(settings.access_log_flush_interval_ms),
         },
     ));
     keys.reload_known_ids().await?;
@@ -166,7 +167,7 @@ impl Application {
     /// Serves until stopped (SIGTERM/SIGINT), then writes pending usage.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.state.keys.flush_usage().await;
+        self.state.keys.flush_all().await;
         self.state.keys.trim_access_logs().await;
         result
     }

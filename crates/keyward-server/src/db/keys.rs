@@ -421,6 +421,15 @@ impl Db {
         // (offset + limit) × keys / matches; sorting costs the matches.
         // When walking is cheaper, the filters are written so that no
         // index serves them (`+column`), which leaves the sort index.
+        // A page past the middle is read from the other end, in the
+        // opposite order, and turned around: the last page costs what the
+        // first does.
+        let (offset, limit, reversed) = if offset < total && offset.saturating_mul(2) > total {
+            let end = std::cmp::min(offset + limit, total);
+            (total - end, end - offset, true)
+        } else {
+            (offset, limit, false)
+        };
         let walk = !postgres
             && total > 0
             && u128::from(offset + limit) * u128::from(counts.total)
@@ -433,17 +442,22 @@ impl Db {
             SortField::CreatedBy => C::CreatedBy,
             SortField::LastUsedAt => C::LastUsedAt,
         };
-        let ord = match f.order {
-            SortOrder::Asc => Order::Asc,
-            SortOrder::Desc => Order::Desc,
+        let ord = match (f.order, reversed) {
+            (SortOrder::Asc, false) | (SortOrder::Desc, true) => Order::Asc,
+            (SortOrder::Desc, false) | (SortOrder::Asc, true) => Order::Desc,
         };
-        // Keys without an expiry or a use sort last both ways; the other
-        // columns are never null, and a plain ORDER BY lets PostgreSQL
-        // walk their indexes backwards too.
+        // Keys without an expiry or a use sort last both ways (first when
+        // read from the other end); the other columns are never null, and
+        // a plain ORDER BY lets PostgreSQL walk their indexes backwards too.
         let nullable = matches!(f.sort, SortField::ExpiresAt | SortField::LastUsedAt);
+        let nulls = if reversed {
+            NullOrdering::First
+        } else {
+            NullOrdering::Last
+        };
         let ordered = |q: sea_orm::Select<api_key::Entity>| {
             let q = if nullable {
-                q.order_by_with_nulls(col, ord.clone(), NullOrdering::Last)
+                q.order_by_with_nulls(col, ord.clone(), nulls)
             } else {
                 q.order_by(col, ord.clone())
             };
@@ -455,9 +469,12 @@ impl Db {
             .offset(offset)
             .limit(limit)
             .into_query();
-        let rows = ordered(api_key::Entity::find().filter(C::Id.in_subquery(ids)))
+        let mut rows = ordered(api_key::Entity::find().filter(C::Id.in_subquery(ids)))
             .all(&self.conn)
             .await?;
+        if reversed {
+            rows.reverse();
+        }
         let rows = rows
             .into_iter()
             .map(to_row)

@@ -59,6 +59,8 @@ pub struct AccessLogPolicy {
     pub rows_per_key: u32,
     /// How long a row is kept.
     pub retention: chrono::Duration,
+    /// How often access-log runs are written (with a usage flush).
+    pub flush_every: Duration,
 }
 
 /// Who is asking: the client itself, or a service verifying on its behalf.
@@ -154,6 +156,8 @@ pub struct KeyVerification {
     /// Keys with access-log rows written since the last trim (at most the
     /// cache capacity; a key left out is trimmed after its next write).
     access_written: Mutex<HashSet<KeyId>>,
+    /// When access-log runs were last written.
+    access_flushed: Mutex<std::time::Instant>,
 }
 
 impl KeyVerification {
@@ -184,6 +188,7 @@ impl KeyVerification {
             request_loads: AtomicU64::new(0),
             access_log,
             access_written: Mutex::default(),
+            access_flushed: Mutex::new(std::time::Instant::now()),
         }
     }
 

@@ -104,9 +104,27 @@ async fn apply_notices(
 }
 
 impl KeyVerification {
-    /// Writes the usage gathered since the last flush (also at shutdown).
+    /// Writes the usage gathered since the last flush, with the access-log
+    /// runs when their (longer) interval has passed.
     pub async fn flush_usage(&self) {
-        let batch = self.workers.take_usage();
+        let with_runs = {
+            let mut last = lock(&self.access_flushed);
+            let due = last.elapsed() >= self.access_log.flush_every;
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        self.flush(with_runs).await;
+    }
+
+    /// Writes the usage, and the access-log runs too, at shutdown.
+    pub async fn flush_all(&self) {
+        self.flush(true).await;
+    }
+
+    async fn flush(&self, with_runs: bool) {
+        let batch = self.workers.take_usage_and(with_runs);
         if batch.dropped_runs > 0 {
             tracing::warn!(
                 dropped = batch.dropped_runs,

@@ -49,6 +49,18 @@ pub struct Site<'a> {
     prefix: &'a str,
     path: &'a str,
     pub via: Option<KeyId>,
+    /// A keyed hash of the route's text: what a verification compares with
+    /// the open run (the run's text lives on the heap, a cache miss away).
+    hash: u64,
+}
+
+/// The key of route hashes (random per process).
+static ROUTE_HASH: std::sync::LazyLock<foldhash::quality::RandomState> =
+    std::sync::LazyLock::new(foldhash::quality::RandomState::default);
+
+fn route_hash(prefix: &str, path: &str) -> u64 {
+    use std::hash::BuildHasher;
+    ROUTE_HASH.hash_one((prefix, path))
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.
@@ -71,19 +83,23 @@ impl<'a> Site<'a> {
             prefix: method,
             path,
             via: None,
+            hash: route_hash(method, path),
         }
     }
 
     /// A verification on a client's behalf by the service holding `via`,
     /// for the route it named (if any).
     pub fn on_behalf(route: &'a str, via: KeyId) -> Self {
+        let path = truncated(route, MAX_ROUTE_BYTES);
         Self {
             prefix: "",
-            path: truncated(route, MAX_ROUTE_BYTES),
+            path,
             via: Some(via),
+            hash: route_hash("", path),
         }
     }
 
+    #[cfg(test)]
     fn is_route(&self, route: &str) -> bool {
         if self.prefix.is_empty() {
             return route == self.path;
@@ -115,29 +131,32 @@ pub struct Use {
 /// address, outcome, detail and route: one access-log row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessRun {
-    pub tenant_id: i64,
-    pub first: DateTime<Utc>,
-    pub last: DateTime<Utc>,
+    /// What a verification compares and writes come first.
+    route_hash: u64,
     pub count: u64,
+    pub last: DateTime<Utc>,
     pub client: ClientAddr,
+    pub via: Option<KeyId>,
     pub outcome: AccessOutcome,
     pub detail: Option<Box<str>>,
+    pub tenant_id: i64,
+    pub first: DateTime<Utc>,
     pub route: Box<str>,
-    pub via: Option<KeyId>,
 }
 
 impl AccessRun {
     fn start(u: Use, ip: ClientAddr, now: DateTime<Utc>, site: &Site<'_>) -> Self {
         Self {
-            tenant_id: u.tenant_id,
-            first: now,
-            last: now,
+            route_hash: site.hash,
             count: 1,
+            last: now,
             client: ip,
+            via: site.via,
             outcome: u.outcome,
             detail: u.detail,
+            tenant_id: u.tenant_id,
+            first: now,
             route: site.route(),
-            via: site.via,
         }
     }
 
@@ -146,8 +165,8 @@ impl AccessRun {
         self.outcome == u.outcome
             && self.client == ip
             && self.via == site.via
+            && self.route_hash == site.hash
             && self.detail == u.detail
-            && site.is_route(&self.route)
     }
 
     /// Whether two runs can be one row (everything but times and count equal).
@@ -193,6 +212,12 @@ impl UsageShard {
         if cur.0 < at {
             *cur = (at, ip);
         }
+    }
+
+    /// Takes `other`'s access-log runs (and their dropped count) back.
+    fn keep_runs_of(&mut self, other: &mut Self) {
+        self.access = std::mem::take(&mut other.access);
+        self.dropped_runs = std::mem::take(&mut other.dropped_runs);
     }
 
     /// Keeps a closed run, unless the shard holds its most already.
@@ -255,13 +280,15 @@ struct KeyUsage {
     ok: i64,
     denied: i64,
     last: Option<(DateTime<Utc>, ClientAddr)>,
-    /// The open access-log run.
-    run: Option<AccessRun>,
 }
 
 impl KeyUsage {
+    /// Counts a use, and continues or starts the key's open access-log
+    /// `run` (kept at the end of the slot: see [`Entry`]).
+    #[allow(clippy::too_many_arguments)]
     fn count(
         &mut self,
+        run: &mut Option<AccessRun>,
         id: KeyId,
         u: Use,
         ip: ClientAddr,
@@ -269,7 +296,7 @@ impl KeyUsage {
         site: &Site<'_>,
         spill: &mut UsageShard,
     ) {
-        match &mut self.run {
+        match run {
             Some(run) if run.continues(&u, ip, site) => {
                 run.count += 1;
                 run.last = run.last.max(now);
@@ -302,9 +329,9 @@ impl KeyUsage {
         }
     }
 
-    fn drain_into(&mut self, id: KeyId, out: &mut UsageShard) {
+    fn drain_into(&mut self, run: &mut Option<AccessRun>, id: KeyId, out: &mut UsageShard) {
         self.drain_counts_into(id, out);
-        if let Some(run) = self.run.take() {
+        if let Some(run) = run.take() {
             out.push_run(id, run);
         }
     }
@@ -364,6 +391,10 @@ struct Entry {
     usage: KeyUsage,
     /// The record, or its known absence.
     record: Option<KeyRecord>,
+    /// The key's open access-log run: last, so that the record's hot
+    /// fields stay next to the memo; a verification that continues it
+    /// reads and writes its first 64 bytes.
+    run: Option<AccessRun>,
 }
 
 const _: () = assert!(std::mem::size_of::<Entry>() <= 400);
@@ -422,6 +453,7 @@ impl WorkerCache {
             fresh_until,
             usage,
             memo,
+            run,
             ..
         } = entries.get_mut(id)?;
         if now >= *fresh_until {
@@ -429,7 +461,7 @@ impl WorkerCache {
         }
         let (result, count) = decide(record.as_ref(), memo);
         if let Some(u) = count {
-            usage.count(*id, u, ip, now, site, spill);
+            usage.count(run, *id, u, ip, now, site, spill);
         }
         Some(result)
     }
@@ -478,7 +510,7 @@ impl WorkerCache {
             self.entries.retain(|id, e| {
                 let keep = now < e.fresh_until;
                 if !keep {
-                    e.usage.drain_into(*id, spill);
+                    e.usage.drain_into(&mut e.run, *id, spill);
                 }
                 keep
             });
@@ -487,7 +519,7 @@ impl WorkerCache {
                 self.entries.retain(|id, e| {
                     keep = !keep;
                     if !keep {
-                        e.usage.drain_into(*id, spill);
+                        e.usage.drain_into(&mut e.run, *id, spill);
                     }
                     keep
                 });
@@ -511,6 +543,7 @@ impl WorkerCache {
                         refresh_from: fresh.refresh_from,
                         usage: KeyUsage::default(),
                         memo: None,
+                        run: None,
                     },
                 );
             }
@@ -528,11 +561,11 @@ impl WorkerCache {
     ) {
         let Self { entries, spill, .. } = self;
         match entries.get_mut(&id) {
-            Some(e) => e.usage.count(id, u, ip, now, site, spill),
+            Some(e) => e.usage.count(&mut e.run, id, u, ip, now, site, spill),
             None => {
-                let mut usage = KeyUsage::default();
-                usage.count(id, u, ip, now, site, spill);
-                usage.drain_into(id, spill);
+                let (mut usage, mut run) = (KeyUsage::default(), None);
+                usage.count(&mut run, id, u, ip, now, site, spill);
+                usage.drain_into(&mut run, id, spill);
             }
         }
     }
@@ -544,13 +577,13 @@ impl WorkerCache {
         match changed {
             None => {
                 for (id, mut e) in self.entries.drain() {
-                    e.usage.drain_into(id, spill);
+                    e.usage.drain_into(&mut e.run, id, spill);
                 }
             }
             Some(Changed { keys, groups }) => {
                 for id in keys {
                     if let Some(mut e) = self.entries.remove(&id) {
-                        e.usage.drain_into(id, spill);
+                        e.usage.drain_into(&mut e.run, id, spill);
                     }
                 }
                 if !groups.is_empty() {
@@ -560,7 +593,7 @@ impl WorkerCache {
                             .as_ref()
                             .is_some_and(|r| groups.contains(&r.group_id));
                         if hit {
-                            e.usage.drain_into(*id, spill);
+                            e.usage.drain_into(&mut e.run, *id, spill);
                         }
                         !hit
                     });
@@ -574,12 +607,21 @@ impl WorkerCache {
         self.seen_epoch
     }
 
-    /// Moves this thread's usage since the last flush into `out`.
-    fn drain_into(&mut self, out: &mut UsageShard) {
+    /// Moves this thread's usage since the last flush into `out`, with
+    /// the access-log runs (open ones closed) when `with_runs`.
+    fn drain_into(&mut self, out: &mut UsageShard, with_runs: bool) {
         for (id, e) in &mut self.entries {
-            e.usage.drain_into(*id, out);
+            if with_runs {
+                e.usage.drain_into(&mut e.run, *id, out);
+            } else {
+                e.usage.drain_counts_into(*id, out);
+            }
         }
-        out.merge(std::mem::take(&mut self.spill));
+        let mut spill = std::mem::take(&mut self.spill);
+        if !with_runs {
+            self.spill.keep_runs_of(&mut spill);
+        }
+        out.merge(spill);
     }
 }
 
@@ -615,13 +657,27 @@ impl WorkerCaches {
         ids
     }
 
-    /// All usage gathered since the last call.
-    pub fn take_usage(&self) -> UsageBatch {
-        let mut all = std::mem::take(&mut *lock(&self.restored));
+    /// All usage gathered since the last call, with the access-log runs
+    /// when `with_runs` (they are written less often: a key in steady use
+    /// then makes one row per access-log flush, not one per usage flush).
+    pub fn take_usage_and(&self, with_runs: bool) -> UsageBatch {
+        let mut all = {
+            let mut restored = lock(&self.restored);
+            let mut all = std::mem::take(&mut *restored);
+            if !with_runs {
+                restored.keep_runs_of(&mut all);
+            }
+            all
+        };
         for cell in self.per_thread.iter() {
-            lock(cell).drain_into(&mut all);
+            lock(cell).drain_into(&mut all, with_runs);
         }
         all.into_batch()
+    }
+
+    /// All usage and access-log runs gathered since the last call.
+    pub fn take_usage(&self) -> UsageBatch {
+        self.take_usage_and(true)
     }
 
     /// Puts back a batch whose write failed, so that nothing is lost
@@ -880,6 +936,43 @@ mod tests {
         assert_eq!(
             totals(&batch, 1, 20),
             Some((1, i64::from(MAX_ACCESS_RUNS as u32 + 10), 0))
+        );
+    }
+
+    #[test]
+    fn usage_can_be_taken_without_the_access_runs() {
+        let caches = WorkerCaches::default();
+        {
+            let mut c = caches.mine();
+            c.insert(id(1), None, fresh(at(30, 59)), at(20, 0), 100);
+            c.count(id(1), used(1, true), ip(1), at(20, 1), &whoami());
+            c.count(id(1), used(1, true), ip(2), at(20, 2), &whoami());
+        }
+        let counts_only = caches.take_usage_and(false);
+        assert_eq!(totals(&counts_only, 1, 20), Some((1, 2, 0)));
+        assert!(counts_only.access.is_empty());
+        caches
+            .mine()
+            .count(id(1), used(1, true), ip(2), at(20, 3), &whoami());
+        let all = caches.take_usage();
+        assert_eq!(totals(&all, 1, 20), Some((1, 1, 0)), "counted once");
+        assert_eq!(
+            runs(&all, 1),
+            vec![
+                (
+                    1,
+                    "10.0.0.1".into(),
+                    AccessOutcome::Allowed,
+                    "GET /v1/whoami".into()
+                ),
+                (
+                    2,
+                    "10.0.0.2".into(),
+                    AccessOutcome::Allowed,
+                    "GET /v1/whoami".into()
+                ),
+            ],
+            "the runs waited, the open one kept counting"
         );
     }
 }

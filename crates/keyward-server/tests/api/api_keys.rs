@@ -907,19 +907,45 @@ async fn every_filters_total_is_what_it_selects_and_search_finds_substrings() {
     let (_, p) = app.get("/v1/api-keys?q=e%20sud", &app.admin).await;
     assert_eq!(p["total"], 0, "a deleted key is not found");
 
-    // Deep pages read the same order as the first.
-    let (_, all) = app
-        .get("/v1/api-keys?per_page=100&sort=name&order=desc", &app.admin)
-        .await;
-    let mut paged = Vec::new();
-    for page in 1..=4 {
-        let (_, p) = app
+    // Every page, including those read from the other end (past the
+    // middle), follows the one order; keys without an expiry stay last.
+    for sort in [
+        "name&order=desc",
+        "expires_at&order=asc",
+        "expires_at&order=desc",
+        "created_at&order=asc",
+    ] {
+        let (_, all) = app
             .get(
-                &format!("/v1/api-keys?per_page=2&page={page}&sort=name&order=desc"),
+                &format!("/v1/api-keys?per_page=100&sort={sort}"),
                 &app.admin,
             )
             .await;
-        paged.extend(found(&p));
+        let mut paged = Vec::new();
+        for page in 1..=3 {
+            let (_, p) = app
+                .get(
+                    &format!("/v1/api-keys?per_page=3&page={page}&sort={sort}"),
+                    &app.admin,
+                )
+                .await;
+            paged.extend(found(&p));
+        }
+        assert_eq!(paged, found(&all), "sort={sort}");
+        assert_eq!(paged.len(), 8);
     }
-    assert_eq!(paged, found(&all));
+    let (_, p) = app
+        .get(
+            "/v1/api-keys?sort=expires_at&order=desc&per_page=3&page=3",
+            &app.admin,
+        )
+        .await;
+    assert!(
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["expires_at"].is_null()),
+        "the keys without expiry come last, also on a page read backwards: {p}"
+    );
 }

@@ -98,6 +98,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str) -> Settings {
         spa_dir: dir.join("no-spa"),
         bootstrap_password: Some(ADMIN_PASSWORD.into()),
         usage_flush_interval_ms: 100,
+        access_log_flush_interval_ms: 100,
         ..Settings::default()
     }
 }

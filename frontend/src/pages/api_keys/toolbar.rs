@@ -139,11 +139,16 @@ pub(super) fn Toolbar(url: UrlQuery, search: SearchBox, pending: RwSignal<bool>)
                 />
                 <p class="hint" id="key-search-note" data-testid="search-note" aria-live="polite">
                     {move || {
-                        search
-                            .pasted_key
-                            .get()
-                            .then_some(
+                        if search.pasted_key.get() {
+                            return Some(
                                 "That was a whole API key: the list is searched by its key id, and the secret is not sent or kept.",
+                            );
+                        }
+                        let typed = search.text.with(|t| t.trim().chars().count());
+                        (1..=2)
+                            .contains(&typed)
+                            .then_some(
+                                "One or two characters find names that start with them; type three to search inside names and descriptions.",
                             )
                     }}
                 </p>
