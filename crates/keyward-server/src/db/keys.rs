@@ -1,7 +1,7 @@
 //! API keys: the transactional lifecycle steps, the list query and the
 //! verification lookup.
 
-use super::entities::{api_key, auth_group, key_usage};
+use super::entities::{api_key, auth_group, key_access_log, key_usage};
 use super::error::OnUnique;
 use super::groups::permissions as group_permissions;
 use super::{Db, DbError, Tx, lines};
@@ -360,11 +360,17 @@ impl Tx {
         Ok(())
     }
 
-    /// Deletes the key and its usage rows. Its audit records stay.
+    /// Deletes the key, its usage and its access log (client addresses).
+    /// Its audit records stay.
     pub async fn delete_key(&self, tenant_id: i64, key_id: &KeyId) -> Result<(), DbError> {
         key_usage::Entity::delete_many()
             .filter(key_usage::Column::TenantId.eq(tenant_id))
             .filter(key_usage::Column::KeyId.eq(key_id.as_str()))
+            .exec(&self.txn)
+            .await?;
+        key_access_log::Entity::delete_many()
+            .filter(key_access_log::Column::TenantId.eq(tenant_id))
+            .filter(key_access_log::Column::KeyId.eq(key_id.as_str()))
             .exec(&self.txn)
             .await?;
         api_key::Entity::delete_many()

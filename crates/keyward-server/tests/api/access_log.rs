@@ -182,6 +182,20 @@ async fn the_access_log_records_each_outcome_with_its_reason_address_and_route()
         .get(&format!("/v1/api-keys/{id}/access-log"), &other)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Deleting the key deletes its access log (client addresses) with it.
+    let (s, _) = app
+        .post(&format!("/v1/api-keys/{id}/delete"), &app.admin, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let key = keyward_core::key::KeyId::parse(&id).unwrap();
+    let (rows, total) = app
+        .state
+        .db
+        .key_access_log(1, &key, &Default::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), total), (0, 0));
 }
 
 #[tokio::test]
