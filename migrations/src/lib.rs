@@ -20,6 +20,7 @@ mod m20261202_000003_sign_in_attempts;
 mod m20261202_000004_user_disabled;
 mod m20261202_000005_key_access_log;
 mod m20261202_000006_key_counts_and_search;
+mod m20261202_000007_tenant_scoped_search;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_user_disabled::Migration),
             Box::new(m20261202_000005_key_access_log::Migration),
             Box::new(m20261202_000006_key_counts_and_search::Migration),
+            Box::new(m20261202_000007_tenant_scoped_search::Migration),
         ]
     }
 }

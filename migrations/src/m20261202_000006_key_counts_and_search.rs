@@ -57,6 +57,11 @@ const SQLITE_UP: &[&str] = &[
             SET revoked = revoked + (CASE WHEN new.revoked_at IS NULL THEN -1 ELSE 1 END)
             WHERE tenant_id = new.tenant_id;
     END",
+];
+
+/// The search index as this migration made it (migration 7 puts it back
+/// on the way down).
+pub(crate) const SQLITE_SEARCH_UP: &[&str] = &[
     "CREATE VIRTUAL TABLE api_keys_search USING fts5(
         name, description, key_id,
         content = 'api_keys', content_rowid = 'id', tokenize = 'trigram'
@@ -160,7 +165,7 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP FUNCTION keyward_keys_inserted()",
 ];
 
-async fn run(m: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+pub(crate) async fn run(m: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
     let db = m.get_connection();
     for sql in statements {
         db.execute_unprepared(sql).await?;
@@ -184,7 +189,11 @@ fn backend_specific(m: &SchemaManager<'_>, up: bool) -> Result<&'static [&'stati
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         run(m, COMMON_UP).await?;
-        run(m, backend_specific(m, true)?).await
+        run(m, backend_specific(m, true)?).await?;
+        if m.get_database_backend() == DbBackend::Sqlite {
+            run(m, SQLITE_SEARCH_UP).await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

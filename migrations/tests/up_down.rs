@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: failing loudly is the point
 
 use migrations::{Migrator, MigratorTrait, SchemaManager};
-use sea_orm_migration::sea_orm::Database;
+use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
 #[tokio::test]
 async fn each_migration_comes_and_goes_on_its_own() {
@@ -38,7 +38,22 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(schema.has_table("tenant_key_counts").await.unwrap());
     assert!(schema.has_table("api_keys_search").await.unwrap());
 
+    let search_sql = || async {
+        db.query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT sql FROM sqlite_master WHERE name = 'api_keys_search'",
+        ))
+        .await
+        .unwrap()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+    };
+    let own_copy = search_sql().await.unwrap();
+    assert!(!own_copy.contains("content"), "{own_copy}");
+
     // One at a time, newest first: each takes away what it added, only that.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    let external = search_sql().await.unwrap();
+    assert!(external.contains("content = 'api_keys'"), "{external}");
     Migrator::down(&db, Some(1)).await.unwrap();
     assert!(!schema.has_table("tenant_key_counts").await.unwrap());
     assert!(!schema.has_table("api_keys_search").await.unwrap());

@@ -57,6 +57,9 @@ pub struct Tx {
     backend: DbBackend,
 }
 
+/// The part of a SQLite database file mapped into memory for reading.
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 impl Db {
     /// Connects (creating the SQLite file and data directory when needed) and migrates.
     pub async fn connect(settings: &Settings) -> Result<Self, sea_orm::DbErr> {
@@ -79,7 +82,18 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
-            });
+                    // Reads through the operating system's page cache
+                    // (shared by every connection) instead of a copy of
+                    // each page per connection: a search that reads
+                    // thousands of rows reads them from memory.
+                    .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
+            })
+            // Prepared statements are planned for their values every time:
+            // after five runs PostgreSQL would otherwise settle on a plan
+            // for unknown values, and a search pattern's selectivity is
+            // what decides between the trigram index and walking the sort
+            // order (a generic plan made a 3 ms search take 40 ms).
+            .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
         let conn = sea_orm::Database::connect(opts).await?;
         Migrator::up(&conn, None).await?;
         Ok(Self { conn })

@@ -867,6 +867,27 @@ async fn every_filters_total_is_what_it_selects_and_search_finds_substrings() {
         assert_eq!(found(&p), vec![school.clone()], "q={q}: {p}");
         assert_eq!(p["total"], 1);
     }
+    // Another tenant's keys with the same text are never counted or
+    // listed, with or without other filters (SQLite counts an unfiltered
+    // search in the search index alone, by the tenant's rowid range).
+    let (_, other) = app.tenant("Other", 10).await;
+    let og = app.group(&other, "Reader", &["customers:read"]).await;
+    let (theirs, _) = app.key(&other, "École Nord bis", og, json!({})).await;
+    for filter in ["", "&status=active"] {
+        let path = format!("/v1/api-keys?q=cole%20n{filter}");
+        let (_, p) = app.get(&path, &app.admin).await;
+        assert_eq!(
+            (found(&p), &p["total"]),
+            (vec![school.clone()], &json!(1)),
+            "{filter}: {p}"
+        );
+        let (_, p) = app.get(&path, &other).await;
+        assert_eq!(
+            (found(&p), &p["total"]),
+            (vec![theirs.clone()], &json!(1)),
+            "{filter}: {p}"
+        );
+    }
     let (_, p) = app.get("/v1/api-keys?q=kE&per_page=100", &app.admin).await;
     assert_eq!(
         (found(&p).len(), &p["total"]),
