@@ -21,6 +21,8 @@ mod m20261202_000004_user_disabled;
 mod m20261202_000005_key_access_log;
 mod m20261202_000006_key_counts_and_search;
 mod m20261202_000007_tenant_scoped_search;
+mod m20261202_000008_audit_request_id;
+mod m20261202_000009_maintenance_runs;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_key_access_log::Migration),
             Box::new(m20261202_000006_key_counts_and_search::Migration),
             Box::new(m20261202_000007_tenant_scoped_search::Migration),
+            Box::new(m20261202_000008_audit_request_id::Migration),
+            Box::new(m20261202_000009_maintenance_runs::Migration),
         ]
     }
 }

@@ -51,6 +51,22 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(!own_copy.contains("content"), "{own_copy}");
 
     // One at a time, newest first: each takes away what it added, only that.
+    assert!(schema.has_table("maintenance_runs").await.unwrap());
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_table("maintenance_runs").await.unwrap());
+    assert!(
+        schema
+            .has_column("audit_events", "request_id")
+            .await
+            .unwrap()
+    );
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(
+        !schema
+            .has_column("audit_events", "request_id")
+            .await
+            .unwrap()
+    );
     Migrator::down(&db, Some(1)).await.unwrap();
     let external = search_sql().await.unwrap();
     assert!(external.contains("content = 'api_keys'"), "{external}");

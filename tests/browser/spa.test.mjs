@@ -1137,7 +1137,7 @@ describe('Keyward SPA', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
     assert.match(download.suggestedFilename(), /^keyward-audit-\d{8}-\d{6}\.csv$/);
     const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
-    assert.equal(csv[0], 'at,actor,action,target_type,target_id,changed_fields,client_ip');
+    assert.equal(csv[0], 'at,actor,action,target_type,target_id,changed_fields,client_ip,request_id');
     assert.equal(csv.length - 1, await page.locator('tr[data-testid="audit-row"]').count(), 'the export holds what the filters select');
     assert.match(csv[1], new RegExp(`,user:admin,api_key_updated,api_key,${billing.id},description ip_allowlist,`));
 

@@ -8,6 +8,7 @@ use crate::db::SessionRecord;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::verification::{ApiKeyAuth, KeyAuthConfig, client_ip, is_https};
+use actix_web::HttpMessage;
 use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -82,6 +83,8 @@ pub struct Caller {
     pub tenant_id: i64,
     pub tenant_name: String,
     pub client_ip: ClientAddr,
+    /// The request's id ([`crate::telemetry::RequestId`]).
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -91,6 +94,7 @@ impl Caller {
             actor: self.label(),
             display_name: self.display_name(),
             client_ip: Some(self.client_ip.to_string()),
+            request_id: self.request_id.clone(),
             api_key: match &self.actor {
                 Actor::ApiKey { key_id, .. } => Some(*key_id),
                 Actor::User { .. } => None,
@@ -198,6 +202,13 @@ pub async fn session_of(
         .map(|s| (s, via_cookie)))
 }
 
+/// The request's id, as the first middleware stored it.
+pub fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<crate::telemetry::RequestId>()
+        .map(|id| id.as_str().to_owned())
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -253,6 +264,7 @@ impl FromRequest for Caller {
                     tenant_id,
                     tenant_name,
                     client_ip: ip,
+                    request_id: request_id(&req),
                 });
             }
 
@@ -275,6 +287,7 @@ impl FromRequest for Caller {
                     tenant_id: tenant.id,
                     tenant_name: tenant.name,
                     client_ip: ip,
+                    request_id: request_id(&req),
                 });
             }
             Err(ApiError::Unauthenticated(

@@ -65,13 +65,20 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     /// Largest accepted JSON body, in bytes.
     pub max_body_bytes: usize,
-    /// Days a domain event stays in the outbox (`domain_events`); older ones
-    /// are pruned every hour.
+    /// Days a domain event stays in the outbox (`domain_events`).
     pub event_retention_days: u32,
+    /// Days an audit record is kept (kept longest: 2 years by default).
+    pub audit_retention_days: u32,
+    /// Days a key's daily usage counts are kept.
+    pub usage_retention_days: u32,
+    /// Days a session is kept after it expired or was ended.
+    pub session_retention_days: u32,
+    /// How often rows past their retention are pruned, in seconds: once
+    /// per period over all instances sharing the database.
+    pub retention_interval_seconds: u64,
     /// Rows of each key's access log kept (the newest; 1 to 100000).
     pub access_log_rows_per_key: u32,
-    /// Days an access-log row is kept (1 to 3650); older rows are pruned
-    /// every hour.
+    /// Days an access-log row is kept.
     pub access_log_retention_days: u32,
     /// How often access-log rows are written, in milliseconds (with a
     /// usage flush): a key in steady use makes one row per interval.
@@ -115,6 +122,13 @@ impl std::fmt::Debug for Settings {
             .field("password_hash_concurrency", &self.password_hash_concurrency)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("event_retention_days", &self.event_retention_days)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .field("usage_retention_days", &self.usage_retention_days)
+            .field("session_retention_days", &self.session_retention_days)
+            .field(
+                "retention_interval_seconds",
+                &self.retention_interval_seconds,
+            )
             .field("access_log_rows_per_key", &self.access_log_rows_per_key)
             .field("access_log_retention_days", &self.access_log_retention_days)
             .field(
@@ -170,6 +184,10 @@ impl Default for Settings {
             password_hash_concurrency: 0,
             max_body_bytes: 64 * 1024,
             event_retention_days: 30,
+            audit_retention_days: 730,
+            usage_retention_days: 400,
+            session_retention_days: 7,
+            retention_interval_seconds: 3600,
             access_log_rows_per_key: 1_000,
             access_log_retention_days: 30,
             access_log_flush_interval_ms: 10_000,
@@ -228,10 +246,21 @@ impl Settings {
                 "access_log_rows_per_key must be between 1 and 100000 (got {rows})"
             ));
         }
-        let days = self.access_log_retention_days;
-        if !(1..=3650).contains(&days) {
+        for (name, days) in [
+            ("access_log_retention_days", self.access_log_retention_days),
+            ("event_retention_days", self.event_retention_days),
+            ("audit_retention_days", self.audit_retention_days),
+            ("usage_retention_days", self.usage_retention_days),
+            ("session_retention_days", self.session_retention_days),
+        ] {
+            if !(1..=36_500).contains(&days) {
+                return Err(format!("{name} must be between 1 and 36500 (got {days})"));
+            }
+        }
+        let every = self.retention_interval_seconds;
+        if !(1..=86_400).contains(&every) {
             return Err(format!(
-                "access_log_retention_days must be between 1 and 3650 (got {days})"
+                "retention_interval_seconds must be between 1 and 86400 (got {every})"
             ));
         }
         Ok(())
@@ -370,6 +399,16 @@ mod tests {
         assert!(e.starts_with("access_log_rows_per_key must be"), "{e}");
         let e = with_log(1000, 0).validate().unwrap_err();
         assert!(e.starts_with("access_log_retention_days must be"), "{e}");
+        let retention = |audit, every| Settings {
+            audit_retention_days: audit,
+            retention_interval_seconds: every,
+            ..Settings::default()
+        };
+        assert_eq!(retention(36_500, 86_400).validate(), Ok(()));
+        let e = retention(36_501, 60).validate().unwrap_err();
+        assert!(e.starts_with("audit_retention_days must be"), "{e}");
+        let e = retention(30, 0).validate().unwrap_err();
+        assert!(e.starts_with("retention_interval_seconds must be"), "{e}");
     }
 
     #[test]

@@ -8,11 +8,12 @@ use crate::error::{ApiError, json_error, path_error, query_error};
 use crate::os_rng;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::telemetry::{RequestId, X_REQUEST_ID};
 use crate::verification::{AccessLogPolicy, KeyVerification};
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, STRICT_TRANSPORT_SECURITY};
 use actix_web::middleware::{Compress, DefaultHeaders};
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpRequest, HttpServer, web};
 use keyward_core::digest::{HashingSecret, KeyHasher};
 use keyward_core::key::KeyFormat;
 use keyward_core::permission::PermissionCatalog;
@@ -92,7 +93,6 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         settings.failed_verifications_per_minute.max(1),
         AccessLogPolicy {
             rows_per_key: settings.access_log_rows_per_key.max(1),
-            retention: chrono::Duration::days(i64::from(settings.access_log_retention_days.max(1))),
             flush_every: Duration::from_millis(settings.access_log_flush_interval_ms),
         },
     ));
@@ -138,7 +138,10 @@ impl Application {
             Duration::from_millis(state.settings.usage_flush_interval_ms.max(10)),
             Duration::from_secs(state.settings.cache_ttl_seconds),
         );
-        crate::app::events::spawn_pruner(state.db.clone(), state.settings.event_retention_days);
+        crate::app::retention::spawn(
+            state.db.clone(),
+            crate::app::retention::RetentionPolicy::of(&state.settings),
+        );
         crate::app::sessions::spawn_attempt_pruner(
             state.db.clone(),
             state.settings.sign_in_policy(),
@@ -231,11 +234,17 @@ pub fn app(
         .wrap_fn(move |req, srv| {
             let path = req.path().to_owned();
             let https = crate::auth::serves_https(&headers_state, req.request());
+            let request_id = req.extensions().get::<RequestId>().cloned();
             let fut = srv.call(req);
             async move {
                 let mut res = fut.await?;
                 let status = res.status();
                 let headers = res.headers_mut();
+                if let Some(id) = request_id
+                    && let Ok(value) = HeaderValue::from_str(id.as_str())
+                {
+                    headers.insert(X_REQUEST_ID, value);
+                }
                 crate::spa::cache_headers(&path, status, headers);
                 if path == "/v1" || path.starts_with("/v1/") {
                     // Answers of the API (errors too) hold secrets, tokens

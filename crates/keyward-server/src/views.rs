@@ -148,11 +148,12 @@ pub fn audit_event_view(r: &AuditRecord) -> AuditEventView {
         target_id: r.target_id.clone(),
         changed_fields: r.changed_fields.clone(),
         client_ip: r.client_ip.clone(),
+        request_id: r.request_id.clone(),
     }
 }
 
 /// The columns of an audit export, in order.
-pub const AUDIT_CSV_HEADER: [&str; 7] = [
+pub const AUDIT_CSV_HEADER: [&str; 8] = [
     "at",
     "actor",
     "action",
@@ -160,6 +161,7 @@ pub const AUDIT_CSV_HEADER: [&str; 7] = [
     "target_id",
     "changed_fields",
     "client_ip",
+    "request_id",
 ];
 
 /// A cell a spreadsheet would not run as a formula: text starting with
@@ -189,6 +191,7 @@ pub fn audit_csv(records: &[AuditRecord]) -> Result<Vec<u8>, csv::Error> {
             &csv_cell(r.target_id.as_deref().unwrap_or("")),
             &csv_cell(&changed),
             &csv_cell(r.client_ip.as_deref().unwrap_or("")),
+            &csv_cell(r.request_id.as_deref().unwrap_or("")),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
@@ -313,6 +316,7 @@ mod tests {
             target_id: Some("AbCdEfGh1234".into()),
             changed_fields: vec!["name".into(), "ip_allowlist".into()],
             client_ip: None,
+            request_id: Some("-rid".into()),
         };
         let attempt = AuditRecord {
             actor: "@SUM(1+1)".into(),
@@ -321,14 +325,15 @@ mod tests {
             target_id: None,
             changed_fields: vec![],
             client_ip: Some("unknown".into()),
+            request_id: None,
             ..r.clone()
         };
         let csv = String::from_utf8(audit_csv(&[r, attempt]).unwrap()).unwrap();
         assert_eq!(
             csv,
-            "at,actor,action,target_type,target_id,changed_fields,client_ip\n\
-             2026-12-02T10:00:00.000Z,user:=cmd|' /C calc'!A0,api_key_updated,api_key,AbCdEfGh1234,name ip_allowlist,\n\
-             2026-12-02T10:00:00.000Z,'@SUM(1+1),login_failed,session,,,unknown\n"
+            "at,actor,action,target_type,target_id,changed_fields,client_ip,request_id\n\
+             2026-12-02T10:00:00.000Z,user:=cmd|' /C calc'!A0,api_key_updated,api_key,AbCdEfGh1234,name ip_allowlist,,'-rid\n\
+             2026-12-02T10:00:00.000Z,'@SUM(1+1),login_failed,session,,,unknown,\n"
         );
         assert_eq!(csv_cell("-1+1"), "'-1+1");
         assert_eq!(csv_cell("a,b\"c"), "a,b\"c", "quoting is the writer's");

@@ -314,7 +314,10 @@ fn event_row(e: AuditEventView) -> impl IntoView {
             <td data-label="Changed" data-testid="audit-changed">
                 {format::changed_fields(&e.changed_fields)}
             </td>
-            <td data-label="Address">{e.client_ip.unwrap_or_else(|| "—".to_owned())}</td>
+            // The request id finds the change's log lines.
+            <td data-label="Address" title=e.request_id.map(|r| format!("Request {r}"))>
+                {e.client_ip.unwrap_or_else(|| "—".to_owned())}
+            </td>
         </tr>
     }
 }

@@ -88,6 +88,11 @@ pub struct AuditEventView {
     pub target_id: Option<String>,
     pub changed_fields: Vec<String>,
     pub client_ip: Option<String>,
+    /// The `X-Request-Id` of the request that made the change, to find its
+    /// log lines; absent for changes made by the CLI or the server itself
+    /// and for records older than request ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

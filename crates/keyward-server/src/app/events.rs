@@ -1,11 +1,10 @@
 //! Consumers of domain events: after a commit, this instance's
 //! verification caches drop what changed (other instances hear of it
-//! through the database's notifications); and the outbox is pruned after
-//! `event_retention_days`.
+//! through the database's notifications). The outbox is pruned by the
+//! retention job ([`super::retention`]).
 
-use crate::db::{Db, DbError, Tx};
+use crate::db::{DbError, Tx};
 use crate::verification::KeyVerification;
-use chrono::{DateTime, Duration, Utc};
 use keyward_core::event::DomainEvent;
 use keyward_core::group::GroupField;
 use keyward_core::key::KeyId;
@@ -56,28 +55,6 @@ pub fn dispatch(keys: &KeyVerification, events: &[DomainEvent]) {
             None => {}
         }
     }
-}
-
-/// Deletes outbox rows older than `retention_days` before `now`.
-pub async fn prune(db: &Db, retention_days: u32, now: DateTime<Utc>) -> Result<u64, DbError> {
-    db.prune_events(now - Duration::days(i64::from(retention_days)))
-        .await
-}
-
-/// Prunes the outbox every hour (the first round at start).
-pub fn spawn_pruner(db: Db, retention_days: u32) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match prune(&db, retention_days, crate::now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "pruned the outbox"),
-                Err(e) => tracing::warn!(error = %e, "cannot prune the outbox"),
-            }
-        }
-    });
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod events;
 pub mod groups;
 pub mod keys;
+pub mod retention;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
@@ -35,6 +36,8 @@ pub struct Origin {
     /// The name shown as a key's "created by".
     pub display_name: String,
     pub client_ip: Option<String>,
+    /// The request asking (`X-Request-Id`), if a request is.
+    pub request_id: Option<String>,
     /// The API key that asked for the change, if one did: it may grant only
     /// what it holds ([`keyward_core::delegation`]). Users, the server and
     /// the CLI are unlimited within the tenant.
@@ -48,6 +51,7 @@ impl Origin {
             actor: actor.to_owned(),
             display_name: actor.to_owned(),
             client_ip: None,
+            request_id: None,
             api_key: None,
         }
     }
@@ -68,6 +72,7 @@ impl Origin {
             target_id,
             changed_fields,
             client_ip: self.client_ip.clone(),
+            request_id: self.request_id.clone(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct SignIn {
     pub username: String,
     pub password: String,
     pub client_ip: ClientAddr,
+    /// The request's id, for the audit record of a failure.
+    pub request_id: Option<String>,
 }
 
 impl std::fmt::Debug for SignIn {
@@ -118,6 +120,7 @@ pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiE
         target_id: None,
         changed_fields: Vec::new(),
         client_ip: Some(attempt.client_ip.to_string()),
+        request_id: attempt.request_id.clone(),
     };
     let user = match (ok, found) {
         // A disabled user fails like a wrong password (and is audited so).

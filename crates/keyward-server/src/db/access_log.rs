@@ -7,7 +7,6 @@ use crate::verification::worker_cache::AccessRun;
 use chrono::{DateTime, Utc};
 use keyward_core::key::KeyId;
 use keyward_core::verify::AccessOutcome;
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -16,10 +15,6 @@ use sea_orm::{
 /// Rows per insert statement (11 values a row: well under both databases'
 /// bound-parameter limits).
 const ROWS_PER_STATEMENT: usize = 400;
-
-/// Rows per delete statement of the age pruning, so that no statement
-/// holds its locks for long.
-const PRUNE_BATCH: u64 = 5_000;
 
 /// One stored row of a key's access log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,28 +142,5 @@ impl Db {
             deleted += res.rows_affected();
         }
         Ok(deleted)
-    }
-
-    /// Deletes rows whose last verification is before `cutoff`, a batch
-    /// at a time. Returns the rows deleted.
-    pub async fn prune_access_log(&self, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
-        use key_access_log::Column as C;
-        let mut deleted = 0;
-        loop {
-            let batch = Query::select()
-                .column(C::Id)
-                .from(key_access_log::Entity)
-                .and_where(Expr::col(C::LastAt).lt(cutoff))
-                .limit(PRUNE_BATCH)
-                .to_owned();
-            let res = key_access_log::Entity::delete_many()
-                .filter(C::Id.in_subquery(batch))
-                .exec(&self.conn)
-                .await?;
-            deleted += res.rows_affected;
-            if res.rows_affected < PRUNE_BATCH {
-                return Ok(deleted);
-            }
-        }
     }
 }

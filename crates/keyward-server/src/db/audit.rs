@@ -22,6 +22,8 @@ pub struct AuditEntry {
     pub target_id: Option<String>,
     pub changed_fields: Vec<String>,
     pub client_ip: Option<String>,
+    /// The request that made the change (`X-Request-Id`), if a request did.
+    pub request_id: Option<String>,
 }
 
 /// A stored audit record.
@@ -36,6 +38,7 @@ pub struct AuditRecord {
     pub target_id: Option<String>,
     pub changed_fields: Vec<String>,
     pub client_ip: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// Filters of the audit list (all optional).
@@ -62,6 +65,7 @@ async fn insert(
         target_id: Set(entry.target_id.clone()),
         changed_fields: Set(entry.changed_fields.join(",")),
         client_ip: Set(entry.client_ip.clone()),
+        request_id: Set(entry.request_id.clone()),
         ..Default::default()
     }
     .insert(conn)
@@ -99,6 +103,7 @@ fn record(m: audit_event::Model) -> Result<AuditRecord, DbError> {
             .map(str::to_owned)
             .collect(),
         client_ip: m.client_ip,
+        request_id: m.request_id,
     })
 }
 
@@ -192,6 +197,7 @@ mod tests {
             target_id: Some("x".into()),
             changed_fields: "name,ip_allowlist".into(),
             client_ip: None,
+            request_id: None,
         }
     }
 

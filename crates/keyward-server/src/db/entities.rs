@@ -175,6 +175,8 @@ pub mod audit_event {
         /// Comma-separated field names.
         pub changed_fields: String,
         pub client_ip: Option<String>,
+        /// The request that made the change (`X-Request-Id`).
+        pub request_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -247,6 +249,24 @@ pub mod domain_event {
         /// The event as JSON (`keyward_core::event::DomainEvent`).
         pub payload: String,
         pub occurred_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod maintenance_run {
+    use sea_orm::entity::prelude::*;
+
+    /// When a periodic background job last started (over all instances).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "maintenance_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub job: String,
+        pub started_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

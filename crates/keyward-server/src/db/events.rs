@@ -73,13 +73,4 @@ impl Db {
             })
             .collect()
     }
-
-    /// Deletes events that occurred before `before`; returns how many.
-    pub async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, DbError> {
-        let res = domain_event::Entity::delete_many()
-            .filter(domain_event::Column::OccurredAt.lt(before))
-            .exec(&self.conn)
-            .await?;
-        Ok(res.rows_affected)
-    }
 }

@@ -65,7 +65,7 @@ pub async fn list_audit_events(
 
 /// The tenant's audit events as CSV, newest first, with the filters of the
 /// list: columns `at, actor, action, target_type, target_id,
-/// changed_fields, client_ip`. At most 50,000 rows; when more match, the
+/// changed_fields, client_ip, request_id`. At most 50,000 rows; when more match, the
 /// newest 50,000 come with `X-Keyward-Truncated: true` (narrow the dates).
 /// Cells a spreadsheet would run as a formula start with `'`.
 #[utoipa::path(

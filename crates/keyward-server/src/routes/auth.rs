@@ -57,6 +57,7 @@ pub async fn login(
         username: body.username,
         password: body.password,
         client_ip: client_ip(&req, state.keys.trusted_proxies()),
+        request_id: crate::auth::request_id(&req),
     };
     let signed_in = sessions::sign_in(&state, attempt).await?;
     let ttl = state.settings.session_ttl_seconds;

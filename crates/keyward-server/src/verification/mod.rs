@@ -57,8 +57,6 @@ pub use worker_cache::Site;
 pub struct AccessLogPolicy {
     /// The newest rows kept per key.
     pub rows_per_key: u32,
-    /// How long a row is kept.
-    pub retention: chrono::Duration,
     /// How often access-log runs are written (with a usage flush).
     pub flush_every: Duration,
 }

@@ -4,7 +4,8 @@
 //! - the **flusher** writes the usage and access-log runs counted in the
 //!   worker caches;
 //! - the **trimmer** keeps each written key's access log to its newest
-//!   rows (every minute) and prunes rows past their retention (every hour);
+//!   rows (every minute; rows past their retention go with the retention
+//!   job, `app/retention.rs`);
 //! - the **refresher** reloads, in batches, the shared entries of keys in
 //!   use that are in their reload window (the TTL's last quarter), so that
 //!   a key in use is never read from the database on a request's path;
@@ -24,9 +25,6 @@ const REFRESH_BATCH: usize = 256;
 /// How often written keys' access logs are trimmed to their newest rows.
 const TRIM_EVERY: Duration = Duration::from_secs(60);
 
-/// How often access-log rows past their retention are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
 /// Starts every background task of `keys`.
 pub fn spawn_all(keys: &Arc<KeyVerification>, flush_every: Duration, ttl: Duration) {
     spawn_every(
@@ -43,9 +41,6 @@ pub fn spawn_all(keys: &Arc<KeyVerification>, flush_every: Duration, ttl: Durati
     );
     spawn_every(keys, TRIM_EVERY, |me| async move {
         me.trim_access_logs().await;
-    });
-    spawn_every(keys, PRUNE_EVERY, |me| async move {
-        me.prune_access_logs().await;
     });
     if let Some(notices) = keys.db.change_notices() {
         spawn_every(keys, ttl, |me| async move {
@@ -166,16 +161,6 @@ impl KeyVerification {
                 tracing::warn!(error = %e, "cannot trim access logs; will retry");
                 lock(&self.access_written).extend(keys);
             }
-        }
-    }
-
-    /// Deletes access-log rows past their retention.
-    pub async fn prune_access_logs(&self) {
-        let cutoff = crate::now() - self.access_log.retention;
-        match self.db.prune_access_log(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "pruned access logs"),
-            Err(e) => tracing::warn!(error = %e, "cannot prune access logs"),
         }
     }
 

@@ -236,13 +236,21 @@ async fn the_access_log_keeps_the_newest_rows_per_key_and_prunes_by_age() {
     let (_, o) = log(&app, &other_id, "").await;
     assert_eq!(o["total"], 1, "other keys keep theirs");
 
-    let deleted = app
+    // The retention job: rows whose last verification is past the cutoff.
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let pruned = app
         .state
         .db
-        .prune_access_log(chrono::Utc::now() + chrono::Duration::days(1))
+        .prune(&keyward_server::db::Cutoffs {
+            sessions: epoch,
+            audit_events: epoch,
+            usage_day: epoch.date_naive(),
+            access_log: chrono::Utc::now() + chrono::Duration::days(1),
+            domain_events: epoch,
+        })
         .await
         .unwrap();
-    assert_eq!(deleted, 6);
+    assert_eq!(pruned.access_log, 6);
     let (_, gone) = log(&app, &id, "").await;
     assert_eq!(gone["total"], 0, "{gone}");
 }

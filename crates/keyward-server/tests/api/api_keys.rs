@@ -698,12 +698,12 @@ async fn the_audit_log_exports_as_csv_with_the_lists_filters() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "at,actor,action,target_type,target_id,changed_fields,client_ip"
+        "at,actor,action,target_type,target_id,changed_fields,client_ip,request_id"
     );
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(
         lines[1].contains(&format!(
-            ",user:admin,api_key_updated,api_key,{id},name description,127.0.0.1"
+            ",user:admin,api_key_updated,api_key,{id},name description,127.0.0.1,"
         )),
         "{csv}"
     );

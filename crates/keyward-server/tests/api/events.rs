@@ -2,7 +2,7 @@
 //! transaction; a refused or empty change writes none; old events are pruned.
 
 use crate::helpers::*;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use keyward_core::event::DomainEvent;
 use keyward_core::group::GroupField;
 use keyward_core::lifecycle::KeyField;
@@ -117,29 +117,6 @@ async fn each_change_records_its_events_and_a_refused_or_empty_change_none() {
         kinds(&app, 1, 0).await.iter().all(|e| e.tenant_id() == 1),
         "events are read per tenant"
     );
-}
-
-#[tokio::test]
-async fn events_older_than_the_retention_are_pruned() {
-    let app = spawn_app().await;
-    app.group(&app.admin, "Pruned", &["customers:read"]).await;
-    let count = || async { app.state.db.list_events(1, 0, 1000).await.unwrap().len() };
-    let before = count().await;
-    assert!(before >= 2, "the first start and the new group");
-    let now = Utc::now();
-    let pruned = keyward_server::app::events::prune(&app.state.db, 30, now)
-        .await
-        .unwrap();
-    assert_eq!(
-        (pruned, count().await),
-        (0, before),
-        "nothing is 30 days old"
-    );
-    let later = now + Duration::days(31);
-    let pruned = keyward_server::app::events::prune(&app.state.db, 30, later)
-        .await
-        .unwrap();
-    assert_eq!((pruned as usize, count().await), (before, 0));
 }
 
 /// A stored audit action this build does not know is reported as a corrupt

@@ -252,3 +252,101 @@ async fn the_kept_key_counts_start_from_the_existing_keys() {
     let (_, found) = app.get("/v1/api-keys?q=Two", &app.admin).await;
     assert_eq!(found["total"], 1, "the search index is rebuilt too");
 }
+
+/// Rows past their retention go, table by table, each kept as long as its
+/// setting says (audit longest); the job runs once per period however many
+/// instances share the database.
+#[tokio::test]
+async fn rows_past_their_retention_are_pruned_once_per_period_over_instances() {
+    use keyward_server::app::retention::{RetentionPolicy, run_if_due};
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Kept", &["customers:read"]).await;
+    let (_, secret) = app.key(&app.admin, "Used", g, json!({})).await;
+    let r = app
+        .client
+        .get(app.url("/v1/whoami"))
+        .header("X-API-Key", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.state.keys.flush_all().await;
+    let other = spawn_with(Opts {
+        database_url: Some(app.database_url.clone()),
+        ..Opts::default()
+    })
+    .await;
+
+    let db = app.state.db.clone();
+    let count = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db
+                .conn()
+                .query_one_raw(Statement::from_string(
+                    db.conn().get_database_backend(),
+                    format!("SELECT COUNT(*) FROM {table}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    let tables = [
+        "sessions",
+        "audit_events",
+        "key_usage",
+        "key_access_log",
+        "domain_events",
+    ];
+    let mut before = Vec::new();
+    for t in tables {
+        let n = count(t).await;
+        assert!(n > 0, "{t} has rows to prune");
+        before.push(n);
+    }
+
+    // Both instances ran the job at start; a month later it is due once,
+    // on one of them, however they race.
+    let policy = RetentionPolicy::of(&app.state.settings);
+    let month = chrono::Utc::now() + chrono::Duration::days(31);
+    let (a, b) = tokio::join!(
+        run_if_due(&app.state.db, &policy, month),
+        run_if_due(&other.state.db, &policy, month)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_some() != b.is_some(), "exactly one runs: {a:?} {b:?}");
+    let pruned = a.or(b).unwrap();
+    assert_eq!(
+        (pruned.sessions, pruned.access_log, pruned.domain_events),
+        (before[0] as u64, before[3] as u64, before[4] as u64),
+        "sessions ended 7 days ago, access logs and events of 30 days go"
+    );
+    assert_eq!((pruned.audit_events, pruned.usage_days), (0, 0));
+    let after: Vec<i64> = futures_util::future::join_all(tables.map(count)).await;
+    assert_eq!(after, [0, before[1], before[2], 0, 0]);
+    let later_that_hour = month + chrono::Duration::minutes(59);
+    assert_eq!(
+        run_if_due(&other.state.db, &policy, later_that_hour)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Usage is kept 400 days, audit records 730.
+    let years = chrono::Utc::now() + chrono::Duration::days(500);
+    let p = run_if_due(&other.state.db, &policy, years)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p.usage_days, p.audit_events), (before[2] as u64, 0));
+    let years = chrono::Utc::now() + chrono::Duration::days(740);
+    let p = run_if_due(&app.state.db, &policy, years)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.audit_events, before[1] as u64);
+    assert_eq!(count("audit_events").await, 0);
+}

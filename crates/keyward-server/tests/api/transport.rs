@@ -246,3 +246,70 @@ async fn cookie_secure_forces_the_secure_cookie_and_hsts() {
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(header(r.headers(), "strict-transport-security").is_some());
 }
+
+/// Every response carries `X-Request-Id`: a trusted proxy's (when it is
+/// plain and short), a new one otherwise; the audit records of the
+/// request hold it, in the list and in the CSV export.
+#[tokio::test]
+async fn every_response_has_a_request_id_and_the_audit_records_keep_it() {
+    for (trusted, sent, kept) in [
+        (false, "from-anyone-1", false),
+        (true, "edge-7f3a:42", true),
+        (true, "not allowed!", false),
+    ] {
+        let app = spawn_with(Opts {
+            trusted_proxies: if trusted {
+                vec!["127.0.0.1/32".into()]
+            } else {
+                vec![]
+            },
+            ..Opts::default()
+        })
+        .await;
+        let r = app
+            .req(reqwest::Method::POST, "/v1/groups", &app.admin)
+            .header("X-Request-Id", sent)
+            .json(&json!({"name": "Traced", "kind": "tenant_api_key", "permissions": ["customers:read"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = header(r.headers(), "x-request-id").unwrap().to_owned();
+        if kept {
+            assert_eq!(id, sent);
+        } else {
+            assert_ne!(id, sent, "trusted {trusted}");
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
+        let (_, events) = app
+            .get("/v1/audit-events?action=group_created", &app.admin)
+            .await;
+        assert_eq!(events["items"][0]["request_id"], json!(id), "{events}");
+        let csv = app
+            .req(reqwest::Method::GET, "/v1/audit-events/export", &app.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            csv.starts_with(
+                "at,actor,action,target_type,target_id,changed_fields,client_ip,request_id\n"
+            ),
+            "{csv}"
+        );
+        assert!(csv.contains(&format!(",{id}\n")), "{csv}");
+
+        // Errors and unknown routes carry one too, each its own.
+        let r = app
+            .req(reqwest::Method::GET, "/v1/nothing-here", &app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let other = header(r.headers(), "x-request-id").unwrap();
+        assert_ne!(other, id);
+    }
+}
