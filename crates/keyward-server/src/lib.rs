@@ -36,6 +36,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod credentials;
 pub mod db;

@@ -1,5 +1,5 @@
 //! The `keyward` binary: `serve` (default), `migrate`, `create-tenant`,
-//! `create-user`, `reset-password`, `openapi`.
+//! `create-user`, `reset-password`, `backup`, `restore`, `openapi`.
 
 use clap::{Parser, Subcommand};
 use keyward_core::api::Role;
@@ -51,6 +51,18 @@ enum Command {
     ResetPassword {
         #[arg(long)]
         username: String,
+    },
+    /// Write a consistent, checked copy of the SQLite database while it serves.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Check a backup and put it in place of the SQLite database (stop the server first).
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -135,6 +147,21 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), StartupError> {
             println!("password of {username} reset; their sessions are ended");
             if generated {
                 println!("password: {password}");
+            }
+        }
+        Command::Backup { to } => {
+            let r = keyward_server::backup::backup(&settings, &to).await?;
+            println!(
+                "backed up to {} ({} bytes, integrity checked); back up the hashing secret too",
+                r.path.display(),
+                r.bytes
+            );
+        }
+        Command::Restore { from } => {
+            let r = keyward_server::backup::restore(&settings, &from).await?;
+            println!("restored {} ({} bytes)", r.path.display(), r.bytes);
+            if let Some(kept) = r.replaced {
+                println!("the replaced database is kept as {}", kept.display());
             }
         }
         Command::Openapi => {

@@ -39,6 +39,8 @@ pub enum StartupError {
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 /// The key-hashing secret: from settings, or from `data_dir/hashing-secret`
