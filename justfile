@@ -21,7 +21,7 @@ test: fmt-check lint deny unit test-postgres wasm core-purity spa-lint spa-unit 
 
 # Build the SPA, then serve it and the API on http://127.0.0.1:8080 (SQLite in ./data).
 run *ARGS: spa
-    cargo run --release -p keyward-server --bin keyward -- {{ARGS}}
+    cargo run --profile quick -p keyward-server --bin keyward -- {{ARGS}}
 
 # Regenerate the committed OpenAPI document.
 openapi:
