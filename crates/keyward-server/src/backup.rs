@@ -62,7 +62,7 @@ pub async fn backup(settings: &Settings, to: &Path) -> Result<Report, BackupErro
     if to.exists() {
         return Err(BackupError::Exists(to.to_owned()));
     }
-    let conn = open(&db, "ro").await?;
+    let conn = open(&db).await?;
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Sqlite,
         "VACUUM INTO ?",
@@ -123,7 +123,7 @@ pub async fn restore(settings: &Settings, from: &Path) -> Result<Report, BackupE
 /// Fails unless `file` passes SQLite's integrity check and holds only
 /// migrations this build knows.
 pub async fn check(file: &Path) -> Result<(), BackupError> {
-    let conn = open(file, "ro").await?;
+    let conn = open(file).await?;
     let rows = conn
         .query_all_raw(Statement::from_string(
             DbBackend::Sqlite,
@@ -157,8 +157,9 @@ pub async fn check(file: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-async fn open(file: &Path, mode: &str) -> Result<DatabaseConnection, BackupError> {
-    let mut opts = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode={mode}", file.display()));
+/// One read-only connection to `file`.
+async fn open(file: &Path) -> Result<DatabaseConnection, BackupError> {
+    let mut opts = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=ro", file.display()));
     opts.max_connections(1).sqlx_logging(false);
     Ok(Database::connect(opts).await?)
 }

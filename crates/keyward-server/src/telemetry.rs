@@ -94,7 +94,8 @@ impl RequestId {
         ok.then(|| Self(String::from_utf8_lossy(value).into()))
     }
 
-    /// A new random id (128 bits, as 32 hex digits).
+    /// A new random id (128 bits, as 32 hex digits), for a request that
+    /// `TracingLogger` did not see.
     pub fn generate() -> Self {
         use rand_core::Rng;
         let mut b = [0u8; 16];
@@ -107,7 +108,9 @@ impl RequestId {
         )
     }
 
-    /// The request's id: a trusted proxy's `X-Request-Id`, or a new one.
+    /// The request's id: a trusted proxy's `X-Request-Id`, or the random
+    /// (v4 UUID) id `TracingLogger` already drew for the request, as 32 hex
+    /// digits — no second draw on every request's path.
     pub fn of(req: &actix_web::dev::ServiceRequest) -> Self {
         let trusted = req
             .app_data::<actix_web::web::Data<crate::state::AppState>>()
@@ -117,6 +120,11 @@ impl RequestId {
             .then(|| req.headers().get(X_REQUEST_ID))
             .flatten()
             .and_then(|v| Self::from_proxy(v.as_bytes()))
+            .or_else(|| {
+                req.extensions()
+                    .get::<tracing_actix_web::RequestId>()
+                    .map(|id| Self(id.simple().to_string().into()))
+            })
             .unwrap_or_else(Self::generate)
     }
 

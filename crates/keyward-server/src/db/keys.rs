@@ -451,14 +451,19 @@ impl Db {
         let postgres = self.is_postgres();
         let search = f.q.as_deref().and_then(|q| SearchTerms::of(q, &f.prefix));
         let base = api_key::Entity::find().filter(C::TenantId.eq(tenant_id));
+        // A text search of the trigram index with no other filter: nothing
+        // but the index decides which keys match.
+        let index_only = search
+            .as_ref()
+            .is_some_and(|t| t.fts_query().is_some() && t.text_only())
+            && f.status == StatusFilter::All
+            && f.expiration.is_none();
         let total = match &search {
             // On SQLite, a text search without other filters is counted
             // in the search index alone (one rowid range, no key rows).
             Some(terms)
                 if !postgres
-                    && f.status == StatusFilter::All
-                    && f.expiration.is_none()
-                    && terms.text_only()
+                    && index_only
                     && let Some((ids, values, true)) = terms.fts_ids(tenant_id) =>
             {
                 let stmt = sea_orm::Statement::from_sql_and_values(
@@ -495,15 +500,10 @@ impl Db {
         } else {
             (offset, limit, false)
         };
-        // A search without other filters walks index entries alone (the
-        // sort index holds the id the search's ids are matched with),
-        // several times cheaper than reading and sorting a match's row.
-        let covered = search
-            .as_ref()
-            .is_some_and(|t| t.fts_query().is_some() && t.text_only())
-            && f.status == StatusFilter::All
-            && f.expiration.is_none();
-        let walk_cost = if covered { 1 } else { SORTED_MATCH_COST };
+        // Such a search walks index entries alone (the sort index holds the
+        // id the search's ids are matched with), several times cheaper than
+        // reading and sorting a match's row.
+        let walk_cost = if index_only { 1 } else { SORTED_MATCH_COST };
         let walk = !postgres
             && total > 0
             && u128::from(offset + limit) * u128::from(counts.total) * walk_cost
