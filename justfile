@@ -8,16 +8,17 @@ forbidden := "tokio actix-web actix-rt sea-orm sqlx mio hyper"
 default:
     @just --list
 
-# Install the toolchain pieces the build needs (idempotent).
+# Install the pinned tools running and testing need (idempotent).
 setup:
-    bash scripts/setup.sh
+    bash scripts/setup.sh --test
 
 postgres_url := env_var_or_default("KEYWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 
 # Everything CI checks: formatting, lints, dependency licenses and duplicates, unit and property tests, the API
 # suite on SQLite and on PostgreSQL, the wasm builds, the purity gate, and the
-# SPA in headless Chromium against the real server.
-test: fmt-check lint deny unit test-postgres wasm core-purity spa-lint spa-unit browser-test
+# SPA in headless Chromium against the real server, and the container image's
+# filesystem started as the image would start.
+test: fmt-check lint deny unit test-postgres wasm core-purity spa-lint spa-unit browser-test container-test
 
 # Build the SPA, then serve it and the API on http://127.0.0.1:8080 (SQLite in ./data).
 run *ARGS: spa
@@ -104,11 +105,18 @@ bench-abuse *ARGS:
 
 # Install the SPA build and browser-test tools (wasm-bindgen-cli, wasm-opt, playwright-core, Chromium; idempotent).
 setup-frontend:
-    bash scripts/setup-frontend.sh
+    bash scripts/setup-frontend.sh --test
 
 # Build the SPA into frontend/dist (content-hashed files; prints brotli sizes).
 spa:
     bash scripts/build-spa.sh
+
+# The container image (packaging/Containerfile): its root filesystem started
+# as the image starts it — with docker when a daemon runs, else under chroot
+# as the image's user — and checked to serve the API and the web app.
+container-test:
+    cargo build -p keyward-server
+    bash scripts/container-test.sh target/debug/keyward
 
 # Drive the real SPA served by the real server in headless Chromium.
 browser-test: spa

@@ -20,11 +20,14 @@ Each round also reads the server's CPU time (user + system, /proc) around
 every run: the ratio of CPU time per request (a's over the scenario's) is
 printed beside the throughput ratio, as a check that does not depend on how
 the two cores were shared with wrk in that run.
-Usage: bench_verify.py [--backends sqlite,postgres] [--rounds 20] [--duration 2]
+With metrics on (the default) `GET /metrics` is enabled and scraped every
+5 s during the rounds (more often than Prometheus's usual 15 s); requests
+and verifications are counted whether or not anybody scrapes.
+Usage: bench_verify.py [--backends sqlite,postgres] [--rounds 20] [--duration 2] [--no-metrics]
 (The list pages at 100,000 keys are scripts/bench_lists.py.)
 (KEYWARD_BENCH_BIN=path benchmarks another server binary.)
 """
-import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request, zlib
+import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, threading, time, urllib.request, zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # KEYWARD_BENCH_BIN benchmarks another build (e.g. a copy of an earlier
@@ -34,6 +37,7 @@ PG = os.environ.get("KEYWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:
 PASSWORD = "benchmark password 1"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PORT = 18181
+METRICS_TOKEN = "bench-metrics-token-0123456789"
 
 def b62(n, width):
     out = []
@@ -127,8 +131,22 @@ def stop(server, tmp, dbname):
         subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=False)
     shutil.rmtree(tmp, ignore_errors=True)
 
-def run_backend(backend, rounds, duration):
-    server, env, tmp, dbname, token = start(backend)
+def scraper(stop_event, stats):
+    """Scrapes /metrics every 5 s until stopped, as Prometheus would."""
+    while not stop_event.wait(5):
+        req = urllib.request.Request(f"http://127.0.0.1:{PORT}/metrics")
+        req.add_header("authorization", f"Bearer {METRICS_TOKEN}")
+        with urllib.request.urlopen(req) as r:
+            body = r.read()
+        stats["scrapes"] += 1
+        stats["bytes"] = len(body)
+        m = re.search(rb'keyward_verifications_total\{route="/v1/whoami",via="x_api_key",outcome="allowed"\} (\d+)', body)
+        stats["allowed"] = int(m.group(1)) if m else 0
+
+def run_backend(backend, rounds, duration, metrics):
+    server, env, tmp, dbname, token = start(backend, {"KEYWARD_METRICS_TOKEN": METRICS_TOKEN} if metrics else None)
+    scraping = threading.Event()
+    scrapes = {"scrapes": 0, "bytes": 0, "allowed": 0}
     try:
         call("PATCH", "/v1/tenants/1", token, {"key_limit": 2000})
         group = call("POST", "/v1/groups", token, {"name": "Bench", "kind": "tenant_api_key", "permissions": ["customers:read"]})["id"]
@@ -150,6 +168,8 @@ def run_backend(backend, rounds, duration):
         runs = {"a": ("/healthz", "none"), "b": ("/v1/whoami", "valid"),
                 "c": ("/v1/whoami", "unknown"), "d": ("/v1/whoami", "malformed")}
         samples = {k: [] for k in runs}
+        if metrics:
+            threading.Thread(target=scraper, args=(scraping, scrapes), daemon=True).start()
         for i in range(rounds):
             for k in (list(runs) if i % 2 == 0 else list(reversed(runs))):
                 path, script = runs[k]
@@ -157,6 +177,7 @@ def run_backend(backend, rounds, duration):
                 r = wrk(path, files[script], duration)
                 r["cpu_us"] = (server_cpu(server.pid) - cpu) / (r["rps"] * duration) * 1e6
                 samples[k].append(r)
+        scraping.set()
         refused = sum(r["non2xx"] for r in samples["b"])
         if refused:
             raise RuntimeError(f"valid keys were refused {refused} times")
@@ -165,8 +186,10 @@ def run_backend(backend, rounds, duration):
         for k in "bcd":
             res[k]["ratio"] = median([x["rps"] / y["rps"] for x, y in zip(samples[k], samples["a"])])
             res[k]["cpu_ratio"] = median([y["cpu_us"] / x["cpu_us"] for x, y in zip(samples[k], samples["a"])])
+        res["scrapes"] = scrapes
         return res
     finally:
+        scraping.set()
         stop(server, tmp, dbname)
 
 def main():
@@ -174,13 +197,17 @@ def main():
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--duration", type=int, default=2)
+    ap.add_argument("--no-metrics", action="store_true", help="leave /metrics off and unscraped (for a binary without them)")
     args = ap.parse_args()
     labels = {"a": "(a) /healthz, no auth", "b": "(b) whoami, valid keys", "c": "(c) whoami, unknown keys", "d": "(d) whoami, malformed keys"}
     targets = {"b": 0.90, "c": 0.85, "d": 0.95}
     ok = True
     for backend in args.backends.split(","):
-        res = run_backend(backend, args.rounds, args.duration)
-        print(f"\n## {backend} (wrk -t2 -c64, {args.rounds} interleaved rounds of {args.duration} s each, medians; 1,000 keys, release build, loopback)\n")
+        res = run_backend(backend, args.rounds, args.duration, not args.no_metrics)
+        scraped = res["scrapes"]
+        metrics = (f"metrics scraped every 5 s: {scraped['scrapes']} scrapes of {scraped['bytes']:,} bytes" if not args.no_metrics
+                   else "metrics off")
+        print(f"\n## {backend} (wrk -t2 -c64, {args.rounds} interleaved rounds of {args.duration} s each, medians; 1,000 keys, release build, loopback; {metrics})\n")
         print("| run | requests/s | p50 ms | p99 ms | server CPU µs/request | every round, k requests/s |\n| --- | ---: | ---: | ---: | ---: | --- |")
         for k in "abcd":
             r = res[k]

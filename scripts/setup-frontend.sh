@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the SPA build and the browser tests need, pinned, and skips
-# what is already present (idempotent):
+# Installs what the SPA build (and, with --test, the browser tests) need,
+# pinned, and skips what is already present (idempotent):
 #   - the wasm32 target,
 #   - wasm-bindgen-cli, exactly the wasm-bindgen version in Cargo.lock,
 #   - wasm-opt (npm binaryen@132.0.0; Debian's binaryen breaks the app) and
 #     playwright-core, from tests/browser/package-lock.json,
-#   - Chromium and its driver (Debian), and the brotli CLI for size reports.
+#   - with --test: Chromium and its driver (Debian), and the brotli CLI
+#     (precompressed assets and size reports; without it the SPA is served
+#     compressed on the fly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,11 +30,14 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund)
 
 missing=()
-[ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
-command -v brotli >/dev/null || missing+=(brotli)
+if [ "${1:-}" = --test ]; then
+    [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
+    command -v brotli >/dev/null || missing+=(brotli)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
 fi
 
-echo "frontend tools: wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2), wasm-opt $(tests/browser/node_modules/.bin/wasm-opt --version | cut -d' ' -f3), $(/usr/bin/chromium --version)"
+chromium=$([ -x /usr/bin/chromium ] && /usr/bin/chromium --version || echo "no Chromium (scripts/setup.sh --test installs it)")
+echo "frontend tools: wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2), wasm-opt $(tests/browser/node_modules/.bin/wasm-opt --version | cut -d' ' -f3), $chromium"

@@ -23,6 +23,7 @@ mod m20261202_000006_key_counts_and_search;
 mod m20261202_000007_tenant_scoped_search;
 mod m20261202_000008_audit_request_id;
 mod m20261202_000009_maintenance_runs;
+mod m20261202_000010_hashing_secret_versions;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_tenant_scoped_search::Migration),
             Box::new(m20261202_000008_audit_request_id::Migration),
             Box::new(m20261202_000009_maintenance_runs::Migration),
+            Box::new(m20261202_000010_hashing_secret_versions::Migration),
         ]
     }
 }

@@ -51,6 +51,27 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(!own_copy.contains("content"), "{own_copy}");
 
     // One at a time, newest first: each takes away what it added, only that.
+    assert!(schema.has_table("hashing_secrets").await.unwrap());
+    assert!(
+        schema
+            .has_column("api_keys", "secret_version")
+            .await
+            .unwrap()
+    );
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_table("hashing_secrets").await.unwrap());
+    assert!(
+        !schema
+            .has_column("api_keys", "secret_version")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !schema
+            .has_column("api_keys", "previous_secret_version")
+            .await
+            .unwrap()
+    );
     assert!(schema.has_table("maintenance_runs").await.unwrap());
     Migrator::down(&db, Some(1)).await.unwrap();
     assert!(!schema.has_table("maintenance_runs").await.unwrap());

@@ -124,21 +124,47 @@ impl fmt::Debug for KeyDigest {
     }
 }
 
-/// Computes digests. Holds the keyed HMAC state, so each digest costs only
-/// the message blocks (no key schedule per call).
+/// Computes digests under one version of the hashing secret. Holds the
+/// keyed HMAC state, so each digest costs only the message blocks (no key
+/// schedule per call).
 #[derive(Clone)]
 pub struct KeyHasher {
     keyed: Hmac<Sha256>,
+    version: u16,
 }
 
 impl KeyHasher {
+    /// The hasher of the first secret (version 1).
     pub fn new(secret: &HashingSecret) -> Self {
+        Self::versioned(secret, 1)
+    }
+
+    /// The hasher of the secret of `version` (1, 2, …; recorded with every
+    /// digest it computes).
+    pub fn versioned(secret: &HashingSecret, version: u16) -> Self {
         // HMAC accepts keys of any length, so this cannot fail.
         let keyed = match <Hmac<Sha256> as KeyInit>::new_from_slice(&secret.0) {
             Ok(mac) => mac,
             Err(_) => unreachable!("HMAC takes keys of any length"),
         };
-        Self { keyed }
+        Self { keyed, version }
+    }
+
+    /// The version of the secret this hasher computes under.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// A public fingerprint of the secret (16 hex digits of an HMAC of a
+    /// fixed label): instances compare it with the one registered for the
+    /// version, so that a wrong secret is found at start, not by refused keys.
+    pub fn fingerprint(&self) -> String {
+        let mut mac = self.keyed.clone();
+        mac.update(b"keyward hashing-secret fingerprint");
+        mac.finalize().into_bytes()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The digest of a parsed key under the current algorithm.
@@ -159,7 +185,65 @@ impl KeyHasher {
 
 impl fmt::Debug for KeyHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyHasher([redacted])")
+        write!(f, "KeyHasher(v{}, [redacted])", self.version)
+    }
+}
+
+/// The hashing secrets a server holds, one hasher per version: a key is
+/// verified under the version recorded with its digest, so keys digested
+/// under an older secret keep working after a new one is added.
+#[derive(Clone, Debug)]
+pub struct Keyring {
+    /// Sorted by version, versions unique; never empty.
+    hashers: Vec<KeyHasher>,
+}
+
+/// Why a keyring was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyringError {
+    #[error("no hashing secret")]
+    Empty,
+    #[error("hashing-secret version {0} is given twice")]
+    Duplicate(u16),
+    #[error("hashing-secret versions start at 1")]
+    VersionZero,
+}
+
+impl Keyring {
+    pub fn new(mut hashers: Vec<KeyHasher>) -> Result<Self, KeyringError> {
+        hashers.sort_by_key(KeyHasher::version);
+        if hashers.is_empty() {
+            return Err(KeyringError::Empty);
+        }
+        if hashers[0].version == 0 {
+            return Err(KeyringError::VersionZero);
+        }
+        if let Some(w) = hashers.windows(2).find(|w| w[0].version == w[1].version) {
+            return Err(KeyringError::Duplicate(w[0].version));
+        }
+        Ok(Self { hashers })
+    }
+
+    /// A keyring of one secret, version 1.
+    pub fn single(secret: &HashingSecret) -> Self {
+        Self {
+            hashers: vec![KeyHasher::new(secret)],
+        }
+    }
+
+    /// The hasher of `version`, if this keyring holds it.
+    pub fn get(&self, version: u16) -> Option<&KeyHasher> {
+        self.hashers.iter().find(|h| h.version == version)
+    }
+
+    /// The newest version held.
+    pub fn newest(&self) -> &KeyHasher {
+        // Never empty (checked by `new`).
+        &self.hashers[self.hashers.len() - 1]
+    }
+
+    pub fn versions(&self) -> impl Iterator<Item = u16> + '_ {
+        self.hashers.iter().map(KeyHasher::version)
     }
 }
 
@@ -217,7 +301,7 @@ mod tests {
             HashingSecret::from_hex("abcd").unwrap_err(),
             HashingSecretError::TooShort
         );
-        assert_eq!(format!("{:?}", hasher(1)), "KeyHasher([redacted])");
+        assert_eq!(format!("{:?}", hasher(1)), "KeyHasher(v1, [redacted])");
         assert_eq!(format!("{:?}", KeyDigest([0; 32])), "KeyDigest([redacted])");
     }
 

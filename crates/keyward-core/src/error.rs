@@ -24,6 +24,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The object does not exist (or belongs to another tenant).
     NotFound,
+    /// The route exists but not for this method; `Allow` lists its methods.
+    MethodNotAllowed,
     /// The request conflicts with the current state (for example a duplicate name).
     Conflict,
     /// The tenant has reached its key limit.
@@ -52,6 +54,7 @@ impl ErrorCode {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::QuotaExceeded => "quota_exceeded",
             Self::KeyRevoked => "key_revoked",

@@ -114,6 +114,8 @@ pub struct NewKey {
 pub struct Credential {
     pub digest: KeyDigest,
     pub algorithm: DigestAlgorithm,
+    /// The version of the hashing secret the digest was computed under.
+    pub secret_version: u16,
 }
 
 /// The previous secret's credential during a rotation grace period.
@@ -212,6 +214,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
         credential: Credential {
             digest: hasher.digest(&parsed),
             algorithm: DigestAlgorithm::CURRENT,
+            secret_version: hasher.version(),
         },
         previous: None,
         created_by: created_by.to_owned(),
@@ -312,6 +315,7 @@ impl ApiKey {
         let new = Credential {
             digest: hasher.digest(&parsed),
             algorithm: DigestAlgorithm::CURRENT,
+            secret_version: hasher.version(),
         };
         let old = std::mem::replace(&mut self.credential, new);
         self.previous = (grace.seconds() > 0).then(|| PreviousCredential {

@@ -5,7 +5,7 @@
 //! revocation and expiry at request time → IP allowlist against the real
 //! client address → required permissions.
 
-use crate::digest::{KeyDigest, KeyHasher};
+use crate::digest::{KeyDigest, KeyHasher, Keyring};
 pub use crate::fields::ClientAddr;
 use crate::fields::IpAllowlist;
 use crate::key::{KeyFormat, KeyId, ParseKeyError, ParsedKey};
@@ -40,6 +40,9 @@ pub struct KeyRecord {
     /// The key's authorization group (a change of the group's permissions
     /// invalidates the records of its keys).
     pub group_id: i64,
+    /// The hashing-secret versions of `digest` and of the previous digest.
+    pub secret_version: u16,
+    pub previous_secret_version: u16,
 }
 
 // On 64-bit targets (the server's); see the type's documentation.
@@ -64,6 +67,8 @@ impl KeyRecord {
             ip_allowlist: self.ip_allowlist.clone(),
             permissions,
             group_id: self.group_id,
+            secret_version: self.secret_version,
+            previous_secret_version: self.previous_secret_version,
         }
     }
 
@@ -82,6 +87,13 @@ impl KeyRecord {
             ip_allowlist: key.ip_allowlist.clone(),
             permissions,
             group_id: key.group_id,
+            secret_version: key.credential.secret_version,
+            previous_secret_version: key
+                .previous
+                .as_ref()
+                .map_or(key.credential.secret_version, |p| {
+                    p.credential.secret_version
+                }),
         }
     }
 }
@@ -265,24 +277,36 @@ pub struct Principal {
     pub via_previous_secret: bool,
 }
 
-/// The deployment's verifier: its key format and hashing key.
+/// The deployment's verifier: its key format and hashing secrets.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     format: KeyFormat,
-    hasher: KeyHasher,
+    keyring: Keyring,
 }
 
 impl Verifier {
+    /// A verifier with one hashing secret.
     pub fn new(format: KeyFormat, hasher: KeyHasher) -> Self {
-        Self { format, hasher }
+        let keyring = match Keyring::new(vec![hasher]) {
+            Ok(k) => k,
+            // One hasher: only version 0 can be refused.
+            Err(_) => unreachable!("a hasher of version 0"),
+        };
+        Self { format, keyring }
+    }
+
+    /// A verifier that verifies each key under the secret version recorded
+    /// with its digest.
+    pub fn with_keyring(format: KeyFormat, keyring: Keyring) -> Self {
+        Self { format, keyring }
     }
 
     pub fn format(&self) -> &KeyFormat {
         &self.format
     }
 
-    pub fn hasher(&self) -> &KeyHasher {
-        &self.hasher
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     /// Step one, without I/O: format and checksum.
@@ -318,12 +342,21 @@ impl Verifier {
         if record.key_id.as_bytes() != parsed.key_id().as_bytes() {
             return Err(DenialReason::UnknownKey);
         }
-        let digest = self.hasher.digest(parsed);
-        let current = digest.ct_matches(&record.digest);
-        let previous = record
-            .previous
+        // Under the secret version of each stored digest; a version this
+        // verifier does not hold matches nothing.
+        let under = |version| self.keyring.get(version).map(|h| h.digest(parsed));
+        let digest = under(record.secret_version);
+        let current = digest
             .as_ref()
-            .is_some_and(|(d, until)| now < *until && digest.ct_matches(d));
+            .is_some_and(|d| d.ct_matches(&record.digest));
+        let previous = record.previous.as_ref().is_some_and(|(d, until)| {
+            now < *until
+                && if record.previous_secret_version == record.secret_version {
+                    digest.as_ref().is_some_and(|x| x.ct_matches(d))
+                } else {
+                    under(record.previous_secret_version).is_some_and(|x| x.ct_matches(d))
+                }
+        });
         match (current, previous) {
             (true, _) => Ok(MatchedSecret::Current),
             (false, true) => Ok(MatchedSecret::Previous),
@@ -536,6 +569,77 @@ mod tests {
             .unwrap();
         assert_eq!(p.key_id, key.key_id);
         assert!(!p.via_previous_secret);
+    }
+
+    /// Keys digested under an older secret keep verifying under it after a
+    /// newer one is added; a version the verifier does not hold matches
+    /// nothing; a previous digest is checked under its own version.
+    #[test]
+    fn each_digest_is_checked_under_its_own_secret_version() {
+        use crate::digest::{HashingSecret, KeyHasher, Keyring};
+        let v1 = hasher();
+        let v2 = KeyHasher::versioned(&HashingSecret::from_bytes(vec![7; 32]).unwrap(), 2);
+        assert_ne!(v1.fingerprint(), v2.fingerprint());
+        let both = Verifier::with_keyring(
+            KeyFormat::default(),
+            Keyring::new(vec![v2.clone(), v1.clone()]).unwrap(),
+        );
+        let only_v2 = Verifier::with_keyring(
+            KeyFormat::default(),
+            Keyring::new(vec![v2.clone()]).unwrap(),
+        );
+        let mut rng = StdRng::seed_from_u64(11);
+        let (mut key, plain) = new_key(&mut rng); // under version 1
+        assert_eq!(key.credential.secret_version, 1);
+        let none: &[&str] = &[];
+        let any = ip("1.2.3.4");
+        let rec = record(&key, &["customers:read"]);
+        assert!(
+            both.verify(plain.expose(), |_| Some(&rec), any, none, now())
+                .is_ok()
+        );
+        assert_eq!(
+            only_v2
+                .verify(plain.expose(), |_| Some(&rec), any, none, now())
+                .unwrap_err(),
+            DenialReason::DigestMismatch
+        );
+        // Rotated under version 2 with a grace period: the new secret is
+        // checked under 2, the previous one still under 1.
+        let grace = GracePeriod::from_seconds(3600).unwrap();
+        let new_plain = key
+            .rotate(grace, None, &KeyFormat::default(), &v2, now(), &mut rng)
+            .unwrap();
+        let rec = record(&key, &["customers:read"]);
+        assert_eq!((rec.secret_version, rec.previous_secret_version), (2, 1));
+        let p = both
+            .verify(new_plain.expose(), |_| Some(&rec), any, none, now())
+            .unwrap();
+        assert!(!p.via_previous_secret);
+        let p = both
+            .verify(plain.expose(), |_| Some(&rec), any, none, now())
+            .unwrap();
+        assert!(p.via_previous_secret);
+        assert!(
+            only_v2
+                .verify(new_plain.expose(), |_| Some(&rec), any, none, now())
+                .is_ok()
+        );
+        assert_eq!(
+            only_v2
+                .verify(plain.expose(), |_| Some(&rec), any, none, now())
+                .unwrap_err(),
+            DenialReason::DigestMismatch
+        );
+        assert_eq!(
+            Keyring::new(vec![v1.clone(), v1.clone()]).unwrap_err(),
+            crate::digest::KeyringError::Duplicate(1)
+        );
+        assert_eq!(
+            Keyring::new(vec![]).unwrap_err(),
+            crate::digest::KeyringError::Empty
+        );
+        assert_eq!(Keyring::new(vec![v1, v2]).unwrap().newest().version(), 2);
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found.")]
     NotFound(&'static str),
+    /// A known route called with a method it does not serve; `allow`
+    /// lists the ones it does (`GET, PATCH`), for the `Allow` header.
+    #[error("This route accepts {allow} only.")]
+    MethodNotAllowed { allow: String },
     #[error("{message}")]
     Conflict {
         code: ErrorCode,
@@ -58,6 +62,7 @@ impl ApiError {
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::Conflict { code, .. } => *code,
             Self::Throttled { .. } => ErrorCode::Throttled,
             Self::Csrf => ErrorCode::CsrfFailed,
@@ -96,6 +101,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden | ErrorCode::CsrfFailed => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Conflict
         | ErrorCode::QuotaExceeded
         | ErrorCode::KeyRevoked
@@ -120,6 +126,11 @@ impl ResponseError for ApiError {
             && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
         {
             resp.insert_header((RETRY_AFTER, v));
+        }
+        if let Self::MethodNotAllowed { allow } = self
+            && let Ok(v) = HeaderValue::from_str(allow)
+        {
+            resp.insert_header((actix_web::http::header::ALLOW, v));
         }
         if matches!(self, Self::Unauthenticated(_)) {
             resp.insert_header((
@@ -202,6 +213,9 @@ mod tests {
             ApiError::Unauthenticated("The API key is not valid."),
             ApiError::Forbidden("The API key lacks the permission a:b.".into()),
             ApiError::NotFound("Key"),
+            ApiError::MethodNotAllowed {
+                allow: "GET, PATCH".into(),
+            },
             GroupInUse {
                 name: "Billing".into(),
                 live_keys: 2,

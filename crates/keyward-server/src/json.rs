@@ -250,3 +250,91 @@ mod tests {
         }
     }
 }
+
+/// A JSON request body that must be an object: `web::Json` with the same
+/// configuration (size limit, content type, error envelope), except that a
+/// struct is only ever read from a JSON object — serde would also read one
+/// from an array of its fields in order, so `[]` could pass as an empty
+/// update. Anything else is 400 `malformed_request`.
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Reads `T` through `deserialize_map`: a JSON array (or any non-object)
+/// fails with "invalid type: …, expected a JSON object".
+#[derive(Debug)]
+struct ObjectOnly<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let json = actix_web::web::Json::<ObjectOnly<T>>::from_request(req, payload);
+        Box::pin(async move { Ok(Self(json.await?.into_inner().0)) })
+    }
+}
+
+#[cfg(test)]
+mod object_tests {
+    use super::ObjectOnly;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Patch {
+        name: Option<String>,
+        limit: Option<i64>,
+    }
+
+    #[test]
+    fn a_struct_is_read_from_an_object_only() {
+        let ok: ObjectOnly<Patch> = serde_json::from_str(r#"{"name":"a"}"#).unwrap();
+        assert_eq!(
+            ok.0,
+            Patch {
+                name: Some("a".into()),
+                limit: None
+            }
+        );
+        for bad in ["[]", r#"["a", 1]"#, "null", "1", r#""x""#] {
+            let e = serde_json::from_str::<ObjectOnly<Patch>>(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("expected a JSON object"),
+                "{bad}: {e}"
+            );
+        }
+        // Plain serde would have taken the array.
+        assert!(serde_json::from_str::<Patch>(r#"["a", 1]"#).is_ok());
+    }
+}

@@ -42,6 +42,7 @@ pub mod credentials;
 pub mod db;
 pub mod error;
 pub mod json;
+pub mod metrics;
 pub mod routes;
 pub mod settings;
 pub mod spa;

@@ -6,7 +6,7 @@ use keyward_core::api::Role;
 use keyward_core::lifecycle::KeyQuota;
 use keyward_core::tenant::TenantName;
 use keyward_core::user::Username;
-use keyward_server::app::{Origin, tenants, users};
+use keyward_server::app::{Origin, hashing, tenants, users};
 use keyward_server::bootstrap::generate_password;
 use keyward_server::credentials::Passwords;
 use keyward_server::error::ApiError;
@@ -63,6 +63,24 @@ enum Command {
         /// The backup to restore.
         #[arg(long)]
         from: PathBuf,
+    },
+    /// Add a version of the key-hashing secret: written to
+    /// data_dir/hashing-secret.vN and registered. Give it to every instance,
+    /// restart them, then activate it (or pass --activate with one instance).
+    RotateHashingSecret {
+        /// Make new and rotated keys use it at once.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// List the hashing-secret versions and the keys each still holds;
+    /// activate or retire one.
+    HashingSecrets {
+        /// Make new and rotated keys use this version.
+        #[arg(long, conflicts_with = "retire")]
+        activate: Option<u16>,
+        /// Retire this version (no key may still use it).
+        #[arg(long)]
+        retire: Option<u16>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -162,6 +180,59 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), StartupError> {
             println!("restored {} ({} bytes)", r.path.display(), r.bytes);
             if let Some(kept) = r.replaced {
                 println!("the replaced database is kept as {}", kept.display());
+            }
+        }
+        Command::RotateHashingSecret { activate } => {
+            let state = build_state(settings).await?;
+            let added = hashing::rotate(&state, activate).await?;
+            println!(
+                "added hashing-secret version {} (fingerprint {}), written to {}",
+                added.version,
+                added.fingerprint,
+                added.path.display()
+            );
+            if added.activated {
+                println!(
+                    "it is active: instances that hold it use it for new digests (restart them to load it)"
+                );
+            } else {
+                println!(
+                    "give it to every instance (copy the file into its data_dir, or add \"{}:<hex>\" to hashing_secrets), restart them, then run: keyward hashing-secrets --activate {}",
+                    added.version, added.version
+                );
+            }
+        }
+        Command::HashingSecrets { activate, retire } => {
+            let state = build_state(settings).await?;
+            if let Some(v) = activate {
+                hashing::activate(&state, v).await?;
+                println!("hashing-secret version {v} is active: new digests use it");
+            }
+            if let Some(v) = retire {
+                hashing::retire(&state, v).await?;
+                println!("hashing-secret version {v} is retired: its secret can be removed");
+            }
+            println!("version  fingerprint       state     keys  previous  held here");
+            for r in hashing::report(&state).await? {
+                let v = &r.version;
+                let state = if v.retired_at.is_some() {
+                    "retired"
+                } else if r.current {
+                    "current"
+                } else if v.activated_at.is_some() {
+                    "active"
+                } else {
+                    "staged"
+                };
+                println!(
+                    "{:>7}  {:<16}  {:<8}  {:>4}  {:>8}  {}",
+                    v.version,
+                    v.fingerprint,
+                    state,
+                    r.keys,
+                    r.previous,
+                    if r.held_here { "yes" } else { "no" }
+                );
             }
         }
         Command::Openapi => {

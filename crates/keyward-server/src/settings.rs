@@ -23,6 +23,17 @@ pub struct Settings {
     /// Hex key-hashing secret (≥ 32 bytes). Default: generated once into
     /// `data_dir/hashing-secret`. Several instances must share it.
     pub hashing_secret: Option<String>,
+    /// Further versions of the hashing secret, as `"N:hex"` (N ≥ 2), beside
+    /// version 1 (`hashing_secret`); `keyward rotate-hashing-secret` writes
+    /// new ones to `data_dir/hashing-secret.vN`, which is read too. Keys
+    /// verify under the version recorded with their digest.
+    pub hashing_secrets: Vec<String>,
+    /// How often the registered hashing-secret versions are read (an
+    /// activated version is used for new digests within this), in seconds.
+    pub hashing_secret_poll_seconds: u64,
+    /// Re-digest a key under the active hashing-secret version when it is
+    /// verified successfully under an older one.
+    pub rehash_on_verify: bool,
     /// The deployment's key prefix.
     pub key_prefix: String,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
@@ -83,10 +94,17 @@ pub struct Settings {
     /// How often access-log rows are written, in milliseconds (with a
     /// usage flush): a key in steady use makes one row per interval.
     pub access_log_flush_interval_ms: u64,
+    /// Serve `GET /metrics` on a listener of its own at this address
+    /// (e.g. `127.0.0.1:9464`) instead of the main one.
+    pub metrics_listen: Option<String>,
+    /// The bearer token `GET /metrics` requires (at least 16 characters).
+    /// Without it the main listener does not serve metrics; a listener of
+    /// their own (`metrics_listen`) serves them to anyone who reaches it.
+    pub metrics_token: Option<String>,
 }
 
-/// Secrets (the hashing secret, the bootstrap password, a password in the
-/// database URL) are redacted.
+/// Secrets (the hashing secrets, the bootstrap password, the metrics token,
+/// a password in the database URL) are redacted.
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let redact = |o: &Option<String>| o.as_ref().map(|_| "[redacted]");
@@ -98,6 +116,19 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &url)
             .field("database_pool_size", &self.database_pool_size)
             .field("hashing_secret", &redact(&self.hashing_secret))
+            .field(
+                "hashing_secrets",
+                &self
+                    .hashing_secrets
+                    .iter()
+                    .map(|e| e.split_once(':').map_or("[redacted]", |(v, _)| v))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "hashing_secret_poll_seconds",
+                &self.hashing_secret_poll_seconds,
+            )
+            .field("rehash_on_verify", &self.rehash_on_verify)
             .field("key_prefix", &self.key_prefix)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("spa_dir", &self.spa_dir)
@@ -135,6 +166,8 @@ impl std::fmt::Debug for Settings {
                 "access_log_flush_interval_ms",
                 &self.access_log_flush_interval_ms,
             )
+            .field("metrics_listen", &self.metrics_listen)
+            .field("metrics_token", &redact(&self.metrics_token))
             .finish()
     }
 }
@@ -166,6 +199,9 @@ impl Default for Settings {
             database_url: None,
             database_pool_size: 16,
             hashing_secret: None,
+            hashing_secrets: Vec::new(),
+            hashing_secret_poll_seconds: 10,
+            rehash_on_verify: true,
             key_prefix: keyward_core::key::DEFAULT_PREFIX.into(),
             trusted_proxies: Vec::new(),
             spa_dir: PathBuf::from("frontend/dist"),
@@ -191,6 +227,8 @@ impl Default for Settings {
             access_log_rows_per_key: 1_000,
             access_log_retention_days: 30,
             access_log_flush_interval_ms: 10_000,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }
@@ -262,6 +300,21 @@ impl Settings {
             return Err(format!(
                 "retention_interval_seconds must be between 1 and 86400 (got {every})"
             ));
+        }
+        let poll = self.hashing_secret_poll_seconds;
+        if !(1..=3600).contains(&poll) {
+            return Err(format!(
+                "hashing_secret_poll_seconds must be between 1 and 3600 (got {poll})"
+            ));
+        }
+        if let Some(token) = &self.metrics_token
+            && (token.chars().count() < 16
+                || token.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(
+                "metrics_token must be at least 16 characters without spaces or control characters"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -340,7 +393,10 @@ mod tests {
             "trusted_proxies",
             "database_url",
             "hashing_secret",
+            "hashing_secrets",
             "bootstrap_password",
+            "metrics_listen",
+            "metrics_token",
         ];
         let parsed: serde_json::Value = Figment::from(Toml::string(&lines.join("\n")))
             .extract::<Settings>()
@@ -357,13 +413,27 @@ mod tests {
             hashing_secret: Some("00ff".repeat(16)),
             bootstrap_password: Some("hunter2hunter2".into()),
             database_url: Some("postgres://kw:s3cret@db/keyward".into()),
+            metrics_token: Some("scrape-token-sesame-1234".into()),
+            hashing_secrets: vec![format!("2:{}", "abcd".repeat(16))],
             ..Settings::default()
         };
         let dbg = format!("{s:?}");
-        for secret in ["00ff00ff", "hunter2", "s3cret"] {
+        for secret in ["00ff00ff", "hunter2", "s3cret", "sesame", "abcdabcd"] {
             assert!(!dbg.contains(secret), "{dbg}");
         }
         assert!(dbg.contains("postgres://kw:[redacted]@db/keyward"));
+    }
+
+    #[test]
+    fn a_metrics_token_is_long_and_has_no_spaces() {
+        let with = |t: &str| Settings {
+            metrics_token: Some(t.into()),
+            ..Settings::default()
+        };
+        assert_eq!(with("0123456789abcdef").validate(), Ok(()));
+        for bad in ["short", "0123456789 abcdef", "0123456789abcde\n"] {
+            assert!(with(bad).validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -5,16 +5,20 @@
 use crate::credentials::{CsrfKey, Passwords};
 use crate::db::Db;
 use crate::error::{ApiError, json_error, path_error, query_error};
+use crate::metrics::{Metrics, RouteLabel};
 use crate::os_rng;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry::{RequestId, X_REQUEST_ID};
 use crate::verification::{AccessLogPolicy, KeyVerification};
-use actix_web::dev::{Server, Service};
+use actix_web::ResponseError;
+use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::ALLOW;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, STRICT_TRANSPORT_SECURITY};
 use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{App, HttpMessage, HttpRequest, HttpServer, web};
-use keyward_core::digest::{HashingSecret, KeyHasher};
+use keyward_core::digest::{HashingSecret, KeyHasher, Keyring};
 use keyward_core::key::KeyFormat;
 use keyward_core::permission::PermissionCatalog;
 use keyward_core::verify::{TrustedProxies, Verifier};
@@ -65,7 +69,64 @@ pub fn load_hashing_secret(settings: &Settings) -> Result<HashingSecret, Startup
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Every version of the hashing secret this instance holds: version 1
+/// ([`load_hashing_secret`]), the `hashing_secrets` setting (`"N:hex"`) and
+/// the files `data_dir/hashing-secret.vN` that `keyward
+/// rotate-hashing-secret` writes. Also returns version 1 (the CSRF key is
+/// derived from it).
+pub fn load_keyring(settings: &Settings) -> Result<(HashingSecret, Keyring), StartupError> {
+    let first = load_hashing_secret(settings)?;
+    let mut hashers = vec![KeyHasher::new(&first)];
+    let mut add = |version: u16, hex: &str, origin: &str| -> Result<(), StartupError> {
+        let secret = HashingSecret::from_hex(hex.trim())
+            .map_err(|e| StartupError::Setting(format!("{origin}: {e}")))?;
+        let h = KeyHasher::versioned(&secret, version);
+        match hashers.iter().find(|x| x.version() == version) {
+            Some(x) if x.fingerprint() == h.fingerprint() => Ok(()),
+            Some(_) => Err(StartupError::Setting(format!(
+                "{origin}: hashing-secret version {version} is given twice, with different secrets"
+            ))),
+            None => {
+                hashers.push(h);
+                Ok(())
+            }
+        }
+    };
+    for entry in &settings.hashing_secrets {
+        let parsed = entry
+            .split_once(':')
+            .and_then(|(v, hex)| Some((v.trim().parse::<u16>().ok()?, hex)))
+            .filter(|(v, _)| *v >= 2);
+        let Some((version, hex)) = parsed else {
+            return Err(StartupError::Setting(
+                "hashing_secrets: each entry is \"N:hex\" with a version N of 2 or more".into(),
+            ));
+        };
+        add(version, hex, "hashing_secrets")?;
+    }
+    if let Ok(dir) = std::fs::read_dir(&settings.data_dir) {
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let version = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(SECRET_FILE_VERSION_PREFIX))
+                .and_then(|v| v.parse::<u16>().ok())
+                .filter(|v| *v >= 2);
+            if let Some(version) = version {
+                let path = entry.path();
+                let hex = std::fs::read_to_string(&path)?;
+                add(version, &hex, &path.display().to_string())?;
+            }
+        }
+    }
+    let keyring = Keyring::new(hashers).map_err(|e| StartupError::Setting(e.to_string()))?;
+    Ok((first, keyring))
+}
+
+/// `data_dir/hashing-secret.vN` holds version N of the hashing secret.
+pub const SECRET_FILE_VERSION_PREFIX: &str = "hashing-secret.v";
+
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -84,10 +145,11 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         KeyFormat::new(&settings.key_prefix).map_err(|e| StartupError::Setting(e.to_string()))?;
     let trusted = TrustedProxies::parse(&settings.trusted_proxies)
         .map_err(|e| StartupError::Setting(e.to_string()))?;
-    let secret = load_hashing_secret(&settings)?;
+    let (secret, keyring) = load_keyring(&settings)?;
     let db = Db::connect(&settings).await?;
+    let metrics = Arc::new(Metrics::default());
     let keys = Arc::new(KeyVerification::new(
-        Verifier::new(format, KeyHasher::new(&secret)),
+        Verifier::with_keyring(format, keyring),
         trusted,
         db.clone(),
         settings.cache_capacity,
@@ -97,9 +159,22 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
             rows_per_key: settings.access_log_rows_per_key.max(1),
             flush_every: Duration::from_millis(settings.access_log_flush_interval_ms),
         },
+        Arc::clone(&metrics),
     ));
+    keys.set_rehash_on_verify(settings.rehash_on_verify);
+    let problems = keys.sync_secret_versions().await.map_err(ApiError::from)?;
+    if !problems.is_empty() {
+        return Err(StartupError::Setting(problems.join("; ")));
+    }
     keys.reload_known_ids().await?;
+    let registry = Arc::new(crate::metrics::registry(
+        Arc::clone(&metrics),
+        Arc::clone(&keys),
+        db.clone(),
+    ));
     Ok(AppState {
+        metrics,
+        registry,
         db,
         catalog: PermissionCatalog::default(),
         keys,
@@ -112,6 +187,8 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
+    /// The port of the metrics listener, when it has one of its own.
+    metrics_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
 }
@@ -139,6 +216,7 @@ impl Application {
             &state.keys,
             Duration::from_millis(state.settings.usage_flush_interval_ms.max(10)),
             Duration::from_secs(state.settings.cache_ttl_seconds),
+            Duration::from_secs(state.settings.hashing_secret_poll_seconds.max(1)),
         );
         crate::app::retention::spawn(
             state.db.clone(),
@@ -154,8 +232,35 @@ impl Application {
             server = server.workers(state.settings.workers);
         }
         let server = server.listen(listener)?.shutdown_timeout(10).run();
+        let mut metrics_port = None;
+        if let Some(addr) = &state.settings.metrics_listen {
+            // A listener of its own that serves `/metrics` and nothing else
+            // (it stops with the process's signals, as the main one does).
+            let listener = TcpListener::bind(addr)?;
+            metrics_port = Some(listener.local_addr()?.port());
+            let data = state.clone();
+            let metrics = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .route(
+                        "/metrics",
+                        web::get().to(|s: web::Data<AppState>, r: HttpRequest| async move {
+                            crate::routes::health::metrics(&s, &r, true)
+                        }),
+                    )
+                    .default_service(web::to(|| async {
+                        Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Route"))
+                    }))
+            })
+            .workers(1)
+            .listen(listener)?
+            .shutdown_timeout(5)
+            .run();
+            tokio::spawn(metrics);
+        }
         Ok(Self {
             port,
+            metrics_port,
             server,
             state,
         })
@@ -163,6 +268,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when `metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn state(&self) -> web::Data<AppState> {
@@ -211,6 +321,8 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(crate::routes::configure)
         .split_for_parts();
+    let methods = crate::routes::MethodTable::of(&api);
+    let resource_methods = methods.clone();
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .service(web::resource("/docs").to(|| async {
             actix_web::HttpResponse::PermanentRedirect()
@@ -229,18 +341,54 @@ pub fn app(
                 }
             }),
         )
+        .route(
+            "/metrics",
+            web::get().to(|s: web::Data<AppState>, r: HttpRequest| async move {
+                crate::routes::health::metrics(&s, &r, false)
+            }),
+        )
         .service(crate::spa::service(&spa_dir))
-        .default_service(web::to(|| async {
-            Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Route"))
+        .default_service(web::to(move |req: HttpRequest| {
+            let answer = match methods.allowed(req.path()) {
+                Some(allow) => ApiError::MethodNotAllowed {
+                    allow: allow.to_owned(),
+                },
+                None => ApiError::NotFound("Route"),
+            };
+            async move { Err::<actix_web::HttpResponse, _>(answer) }
         }))
         .wrap_fn(move |req, srv| {
             let path = req.path().to_owned();
             let https = crate::auth::serves_https(&headers_state, req.request());
             let request_id = req.extensions().get::<RequestId>().cloned();
+            let method = crate::metrics::method_label(req.method());
+            let started = std::time::Instant::now();
             let fut = srv.call(req);
+            let metrics = Arc::clone(&headers_state.metrics);
+            let methods = resource_methods.clone();
             async move {
-                let mut res = fut.await?;
+                let res = fut.await?;
+                // A resource with several methods answers the others 405
+                // itself, bare: give it the envelope and `Allow`.
+                let allow = (res.status() == StatusCode::METHOD_NOT_ALLOWED
+                    && !res.headers().contains_key(ALLOW))
+                .then(|| methods.allowed(&path))
+                .flatten();
+                let mut res = match allow {
+                    Some(allow) => {
+                        let (req, _) = res.into_parts();
+                        let answer = ApiError::MethodNotAllowed {
+                            allow: allow.to_owned(),
+                        }
+                        .error_response();
+                        ServiceResponse::new(req, answer).map_into_right_body()
+                    }
+                    None => res.map_into_left_body(),
+                };
                 let status = res.status();
+                if let Some(RouteLabel(route)) = res.request().extensions().get::<RouteLabel>() {
+                    metrics.request(route, method, status.as_u16(), started.elapsed());
+                }
                 let headers = res.headers_mut();
                 if let Some(id) = request_id
                     && let Ok(value) = HeaderValue::from_str(id.as_str())

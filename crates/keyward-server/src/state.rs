@@ -16,6 +16,9 @@ pub struct AppState {
     pub keys: Arc<KeyVerification>,
     pub passwords: Passwords,
     pub csrf: CsrfKey,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// What `GET /metrics` encodes.
+    pub registry: Arc<prometheus_client::registry::Registry>,
 }
 
 impl AppState {

@@ -50,7 +50,10 @@ impl tracing_actix_web::RootSpanBuilder for RootSpan {
             exception.message = Empty,
             exception.details = Empty,
         );
-        request.extensions_mut().insert(id);
+        let mut extensions = request.extensions_mut();
+        extensions.insert(id);
+        extensions.insert(crate::metrics::RouteLabel(route));
+        drop(extensions);
         span
     }
 

@@ -38,6 +38,8 @@ pub struct Throttle<K: Send> {
     /// `check` answers without touching the shards: a read of one atomic
     /// that nothing writes in normal operation.
     blocked_at: AtomicU64,
+    /// Attempts refused, counted per thread (summed by [`Self::blocks`]).
+    refused: ThreadLocal<AtomicU64>,
 }
 
 /// One key's window: its start (ms since the throttle's epoch) and count.
@@ -66,6 +68,7 @@ impl<K: Hash + Eq + Clone + Send> Throttle<K> {
             per_shard: (capacity / SHARDS).max(16),
             epoch: Instant::now(),
             blocked_at: AtomicU64::new(0),
+            refused: ThreadLocal::new(),
         }
     }
 
@@ -88,17 +91,30 @@ impl<K: Hash + Eq + Clone + Send> Throttle<K> {
         if blocked_at == 0 || self.now_ms().saturating_sub(blocked_at - 1) >= self.window_ms() {
             return Ok(());
         }
-        if let Some(verdict) = self.with_recent(key, |w| self.verdict(w)) {
-            return verdict;
+        let verdict = match self.with_recent(key, |w| self.verdict(w)) {
+            Some(verdict) => verdict,
+            None => {
+                let shard = self
+                    .shard(key)
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
+                match shard.get(key) {
+                    Some(w) => self.verdict(w),
+                    None => Ok(()),
+                }
+            }
+        };
+        if verdict.is_err() {
+            self.refused
+                .get_or_default()
+                .fetch_add(1, Ordering::Relaxed);
         }
-        let shard = self
-            .shard(key)
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        match shard.get(key) {
-            Some(w) => self.verdict(w),
-            None => Ok(()),
-        }
+        verdict
+    }
+
+    /// How many attempts were refused since start.
+    pub fn blocks(&self) -> u64 {
+        self.refused.iter().map(|n| n.load(Ordering::Relaxed)).sum()
     }
 
     /// Runs `f` on this thread's remembered window of `key`, if it is live.
@@ -237,11 +253,15 @@ mod tests {
             assert!(t.check(&"a").is_ok());
             t.fail(&"a");
         }
+        assert_eq!(t.blocks(), 0);
         let wait = t.check(&"a").unwrap_err();
         assert!((1..=60).contains(&wait));
         assert!(t.check(&"b").is_ok());
+        assert!(t.check(&"a").is_err());
+        assert_eq!(t.blocks(), 2, "each refused attempt is counted once");
         t.reset(&"a");
         assert!(t.check(&"a").is_ok());
+        assert_eq!(t.blocks(), 2);
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub async fn create(
             input,
             &origin.display_name,
             verifier.format(),
-            verifier.hasher(),
+            state.keys.current_hasher(),
             now,
             &mut os_rng(),
         )?;
@@ -275,7 +275,7 @@ pub async fn rotate(
         grace,
         new_expiry,
         verifier.format(),
-        verifier.hasher(),
+        state.keys.current_hasher(),
         now,
         &mut os_rng(),
     )?;

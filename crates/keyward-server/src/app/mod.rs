@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod events;
 pub mod groups;
+pub mod hashing;
 pub mod keys;
 pub mod retention;
 pub mod sessions;

@@ -84,6 +84,16 @@ fn attempt_actor(username: &str) -> String {
 /// holds (control, bidi or invisible) is refused with 422 before the
 /// database or the audit log sees it.
 pub async fn sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiError> {
+    use crate::metrics::SignInOutcome;
+    let result = attempt_sign_in(state, attempt).await;
+    state.metrics.sign_in(match &result {
+        Ok(_) => SignInOutcome::Succeeded,
+        Err(e) => SignInOutcome::of_error(e),
+    });
+    result
+}
+
+async fn attempt_sign_in(state: &AppState, attempt: SignIn) -> Result<SignedIn, ApiError> {
     let username = Username::presented(&attempt.username)?.to_owned();
     let scopes = SignInScopes::of(&username, attempt.client_ip);
     let policy = state.settings.sign_in_policy();

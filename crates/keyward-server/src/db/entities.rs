@@ -134,6 +134,8 @@ pub mod api_key {
         pub previous_digest: Option<Vec<u8>>,
         pub previous_digest_version: Option<i16>,
         pub previous_valid_until: Option<DateTimeUtc>,
+        pub secret_version: i16,
+        pub previous_secret_version: Option<i16>,
         pub created_by: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
@@ -267,6 +269,28 @@ pub mod maintenance_run {
         #[sea_orm(primary_key, auto_increment = false)]
         pub job: String,
         pub started_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod hashing_secret {
+    use sea_orm::entity::prelude::*;
+
+    /// A version of the key-hashing secret: its public fingerprint, never
+    /// the secret (migration 10).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "hashing_secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i16,
+        pub fingerprint: String,
+        pub created_at: DateTimeUtc,
+        pub activated_at: Option<DateTimeUtc>,
+        pub retired_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

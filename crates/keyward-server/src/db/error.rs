@@ -35,10 +35,20 @@ impl DbError {
     }
 }
 
+/// Operations that gave up waiting for a pooled connection (process-wide;
+/// read by the metrics).
+pub static POOL_TIMEOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The one place where constraint violations are told apart: a unique
 /// violation is a conflict on `unique` (what, field), a foreign-key
 /// violation means the row is referenced; anything else is internal.
 pub(super) fn classify(e: DbErr, unique: (&'static str, Field)) -> DbError {
+    if matches!(
+        e,
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+    ) {
+        POOL_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => DbError::Conflict {
             what: unique.0,

@@ -44,11 +44,20 @@ fn corrupt(what: &str, key_id: &str) -> DbError {
     DbError::corrupt(format!("stored {what} of key {key_id} is not valid"))
 }
 
-fn credential(digest: &[u8], version: i16, key_id: &str) -> Result<Credential, DbError> {
+fn credential(
+    digest: &[u8],
+    version: i16,
+    secret_version: i16,
+    key_id: &str,
+) -> Result<Credential, DbError> {
     Ok(Credential {
         digest: KeyDigest::from_slice(digest).ok_or_else(|| corrupt("digest", key_id))?,
         algorithm: DigestAlgorithm::from_version(version)
             .ok_or_else(|| corrupt("digest version", key_id))?,
+        secret_version: u16::try_from(secret_version)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| corrupt("hashing-secret version", key_id))?,
     })
 }
 
@@ -60,7 +69,8 @@ fn to_row(m: api_key::Model) -> Result<KeyRow, DbError> {
         m.previous_valid_until,
     ) {
         (Some(d), Some(v), Some(until)) => Some(PreviousCredential {
-            credential: credential(d, v, id)?,
+            // Rows from before migration 10 have no previous secret version: 1.
+            credential: credential(d, v, m.previous_secret_version.unwrap_or(1), id)?,
             valid_until: until,
         }),
         _ => None,
@@ -79,7 +89,7 @@ fn to_row(m: api_key::Model) -> Result<KeyRow, DbError> {
         expires_at: m.expires_at,
         prefix: m.prefix.clone(),
         last4: m.last4.clone(),
-        credential: credential(&m.digest, m.digest_version, id)?,
+        credential: credential(&m.digest, m.digest_version, m.secret_version, id)?,
         previous,
         created_by: m.created_by.clone(),
         created_at: m.created_at,
@@ -116,6 +126,11 @@ fn fill(am: &mut api_key::ActiveModel, k: &ApiKey) {
         .as_ref()
         .map(|p| p.credential.algorithm.version()));
     am.previous_valid_until = Set(k.previous.as_ref().map(|p| p.valid_until));
+    am.secret_version = Set(i16::try_from(k.credential.secret_version).unwrap_or(i16::MAX));
+    am.previous_secret_version = Set(k
+        .previous
+        .as_ref()
+        .map(|p| i16::try_from(p.credential.secret_version).unwrap_or(i16::MAX)));
     am.created_by = Set(k.created_by.clone());
     am.created_at = Set(k.created_at);
     am.updated_at = Set(k.updated_at);

@@ -24,6 +24,9 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 pub enum ChangeNotice {
     /// (Re)connected: anything may have changed meanwhile.
     Connected,
+    /// The listening connection was lost or could not be made (notices
+    /// are missed until the next [`Self::Connected`]).
+    Disconnected,
     /// One key changed (or was created).
     Key(KeyId),
     /// A group's permissions changed: every key of the group.
@@ -73,7 +76,10 @@ impl Db {
             while !tx.is_closed() {
                 match PgListener::connect_with(&pool).await {
                     Ok(mut listener) => match listener.listen(NOTIFY_CHANNEL).await {
-                        Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "LISTEN failed");
+                            let _ = tx.send(ChangeNotice::Disconnected).await;
+                        }
                         Ok(()) => {
                             if tx.send(ChangeNotice::Connected).await.is_err() {
                                 return;
@@ -88,6 +94,7 @@ impl Db {
                                     }
                                     Err(e) => {
                                         tracing::warn!(error = %e, "notification listener lost its connection");
+                                        let _ = tx.send(ChangeNotice::Disconnected).await;
                                         break;
                                     }
                                 }
@@ -95,7 +102,8 @@ impl Db {
                         }
                     },
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot connect the notification listener")
+                        tracing::warn!(error = %e, "cannot connect the notification listener");
+                        let _ = tx.send(ChangeNotice::Disconnected).await;
                     }
                 }
                 tokio::time::sleep(RECONNECT_AFTER).await;

@@ -17,6 +17,7 @@ mod entities;
 mod error;
 mod events;
 mod groups;
+mod hashing;
 mod keys;
 mod listener;
 mod retention;
@@ -29,6 +30,7 @@ pub use access_log::{AccessFilter, AccessRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use error::DbError;
 pub use events::OutboxEvent;
+pub use hashing::{Redigest, SecretVersion};
 pub use keys::{KeyFilter, KeyRow};
 pub use listener::{ChangeNotice, NOTIFY_CHANNEL};
 pub use retention::{Cutoffs, Pruned};
@@ -57,6 +59,16 @@ pub struct Db {
 pub struct Tx {
     txn: DatabaseTransaction,
     backend: DbBackend,
+}
+
+/// A connection pool's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    pub in_use: u64,
+    pub idle: u64,
+    pub max: u64,
+    /// Operations that gave up waiting for a connection (process-wide).
+    pub timeouts: u64,
 }
 
 /// The part of a SQLite database file mapped into memory for reading.
@@ -99,6 +111,24 @@ impl Db {
         let conn = sea_orm::Database::connect(opts).await?;
         Migrator::up(&conn, None).await?;
         Ok(Self { conn })
+    }
+
+    /// The connection pool's state, for the metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = if self.is_postgres() {
+            let p = self.conn.get_postgres_connection_pool();
+            (p.size(), p.num_idle(), p.options().get_max_connections())
+        } else {
+            let p = self.conn.get_sqlite_connection_pool();
+            (p.size(), p.num_idle(), p.options().get_max_connections())
+        };
+        let idle = u64::try_from(idle).unwrap_or(0);
+        PoolStats {
+            in_use: u64::from(size).saturating_sub(idle),
+            idle,
+            max: u64::from(max),
+            timeouts: error::POOL_TIMEOUTS.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     pub fn conn(&self) -> &DatabaseConnection {

@@ -44,6 +44,11 @@ impl UsageBatch {
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty() && self.last_used.is_empty() && self.access.is_empty()
     }
+
+    /// The rows the batch writes (daily counts, last uses, access-log runs).
+    pub fn rows(&self) -> usize {
+        self.counts.len() + self.last_used.len() + self.access.len()
+    }
 }
 
 impl Db {

@@ -3,6 +3,7 @@
 use crate::app::keys::{self, AccessFilter, KeyDraft, KeyEdit, KeyFilter};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::json::JsonObject;
 use crate::json::PRAGMA_NO_CACHE;
 use crate::state::AppState;
 use crate::views::{access_entry, key_details, key_page, key_view};
@@ -139,7 +140,7 @@ pub async fn list_api_keys(
 pub async fn create_api_key(
     state: Data<AppState>,
     caller: Caller,
-    body: Json<CreateApiKeyRequest>,
+    body: JsonObject<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = crate::now();
     let draft = draft(&body, now)?;
@@ -271,7 +272,7 @@ pub async fn update_api_key(
     state: Data<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: Json<UpdateApiKeyRequest>,
+    body: JsonObject<UpdateApiKeyRequest>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let id = key_id(&id)?;
     let now = crate::now();
@@ -303,7 +304,7 @@ pub async fn rotate_api_key(
     state: Data<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: Json<RotateApiKeyRequest>,
+    body: JsonObject<RotateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
     let now = crate::now();

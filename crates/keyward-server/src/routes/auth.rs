@@ -3,12 +3,13 @@
 use crate::app::sessions::{self, SignIn};
 use crate::auth::{Actor, Caller, SECURE_SESSION_COOKIE, SESSION_COOKIE, serves_https};
 use crate::error::ApiError;
+use crate::json::JsonObject;
 use crate::json::PRAGMA_NO_CACHE;
 use crate::state::AppState;
 use crate::verification::client_ip;
 use crate::views::{login_response, me_view};
 use actix_web::cookie::{Cookie, SameSite, time};
-use actix_web::web::{Data, Json};
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, LoginRequest, LoginResponse, Me};
 
@@ -50,7 +51,7 @@ fn cookie(secure: bool, value: String, max_age_seconds: i64) -> Cookie<'static> 
 pub async fn login(
     state: Data<AppState>,
     req: HttpRequest,
-    body: Json<LoginRequest>,
+    body: JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let attempt = SignIn {

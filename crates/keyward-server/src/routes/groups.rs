@@ -3,6 +3,7 @@
 use crate::app::groups;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::json::JsonObject;
 use crate::state::AppState;
 use crate::views::group_view;
 use actix_web::web::{Data, Json, Path, Query};
@@ -114,7 +115,7 @@ pub async fn get_group(
 pub async fn create_group(
     state: Data<AppState>,
     caller: Caller,
-    body: Json<CreateGroupRequest>,
+    body: JsonObject<CreateGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = new_group(&body, &state.catalog)?;
     let origin = caller.origin();
@@ -145,7 +146,7 @@ pub async fn update_group(
     state: Data<AppState>,
     caller: Caller,
     id: Path<i64>,
-    body: Json<UpdateGroupRequest>,
+    body: JsonObject<UpdateGroupRequest>,
 ) -> Result<Json<GroupView>, ApiError> {
     let patch = patch(body.into_inner(), &state.catalog)?;
     let origin = caller.origin();

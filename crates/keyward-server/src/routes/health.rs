@@ -1,9 +1,11 @@
 //! Liveness and readiness.
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::views::json_response;
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
+use sha2::Digest;
 
 /// The process is up.
 #[utoipa::path(tag = "health", operation_id = "healthz", responses((status = 200, description = "Up")))]
@@ -30,4 +32,51 @@ pub async fn readyz(state: Data<AppState>) -> HttpResponse {
             )
         }
     }
+}
+
+/// `GET /metrics`: the Prometheus metrics (OpenMetrics text). On the main
+/// listener only when `metrics_token` is set and `metrics_listen` is not
+/// (else 404, as for any unknown route); on a metrics listener of its own
+/// (`separate`) always. Wherever it is served, a set `metrics_token` must be
+/// presented as `Authorization: Bearer <token>` (else 401).
+pub fn metrics(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    separate: bool,
+) -> Result<HttpResponse, ApiError> {
+    let token = state.settings.metrics_token.as_deref();
+    let served_here = if separate {
+        true
+    } else {
+        token.is_some() && state.settings.metrics_listen.is_none()
+    };
+    if !served_here {
+        return Err(ApiError::NotFound("Route"));
+    }
+    if let Some(token) = token {
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let ok: bool = subtle::ConstantTimeEq::ct_eq(
+            sha2::Sha256::digest(presented.as_bytes()).as_slice(),
+            sha2::Sha256::digest(token.as_bytes()).as_slice(),
+        )
+        .into();
+        if !ok {
+            return Err(ApiError::Unauthenticated(
+                "Present the metrics token as a bearer token.",
+            ));
+        }
+    }
+    let body = crate::metrics::encode(&state.registry).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(body))
 }

@@ -129,3 +129,50 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     api
 }
+
+/// The methods each documented route serves, read from the OpenAPI
+/// document the server builds from its own routes: a request whose path
+/// matches a route but not its method is answered 405 with `Allow`
+/// instead of 404.
+#[derive(Clone, Debug, Default)]
+pub struct MethodTable(std::sync::Arc<Vec<(actix_web::dev::ResourceDef, String)>>);
+
+impl MethodTable {
+    pub fn of(api: &utoipa::openapi::OpenApi) -> Self {
+        let routes = api
+            .paths
+            .paths
+            .iter()
+            .filter_map(|(path, item)| {
+                let methods: Vec<&str> = [
+                    ("DELETE", item.delete.is_some()),
+                    ("GET", item.get.is_some()),
+                    ("HEAD", item.head.is_some()),
+                    ("OPTIONS", item.options.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("TRACE", item.trace.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, served)| served.then_some(m))
+                .collect();
+                (!methods.is_empty()).then(|| {
+                    (
+                        actix_web::dev::ResourceDef::new(path.as_str()),
+                        methods.join(", "),
+                    )
+                })
+            })
+            .collect();
+        Self(std::sync::Arc::new(routes))
+    }
+
+    /// The methods served at `path` (`GET, PATCH`), if a route matches it.
+    pub fn allowed(&self, path: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, allow)| allow.as_str())
+    }
+}

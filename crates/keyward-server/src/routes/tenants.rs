@@ -5,6 +5,7 @@ use crate::app::{tenants, users};
 use crate::auth::Caller;
 use crate::bootstrap::generate_password;
 use crate::error::ApiError;
+use crate::json::JsonObject;
 use crate::json::PRAGMA_NO_CACHE;
 use crate::state::AppState;
 use crate::views::{tenant_view, user_view};
@@ -80,7 +81,7 @@ pub async fn get_tenant(
 pub async fn create_tenant(
     state: Data<AppState>,
     caller: Caller,
-    body: Json<CreateTenantRequest>,
+    body: JsonObject<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_super_user()?;
     let name = TenantName::parse(&body.name)?;
@@ -113,7 +114,7 @@ pub async fn update_tenant(
     state: Data<AppState>,
     caller: Caller,
     id: Path<i64>,
-    body: Json<UpdateTenantRequest>,
+    body: JsonObject<UpdateTenantRequest>,
 ) -> Result<Json<TenantView>, ApiError> {
     caller.require_super_user()?;
     let patch = TenantPatch {
@@ -169,7 +170,7 @@ pub async fn create_user(
     state: Data<AppState>,
     caller: Caller,
     id: Path<i64>,
-    body: Json<CreateUserRequest>,
+    body: JsonObject<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_super_user()?;
     let body = body.into_inner();
@@ -206,7 +207,7 @@ pub async fn update_user(
     state: Data<AppState>,
     caller: Caller,
     path: Path<(i64, i64)>,
-    body: Json<UpdateUserRequest>,
+    body: JsonObject<UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     caller.require_super_user()?;
     let (tenant_id, user_id) = path.into_inner();
@@ -251,7 +252,7 @@ pub async fn reset_user_password(
     state: Data<AppState>,
     caller: Caller,
     path: Path<(i64, i64)>,
-    body: Json<ResetPasswordRequest>,
+    body: JsonObject<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_super_user()?;
     let (tenant_id, user_id) = path.into_inner();

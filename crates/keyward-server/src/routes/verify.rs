@@ -1,6 +1,7 @@
 //! `/v1/whoami` and `/v1/keys/verify`: what integrators and other services call.
 
 use crate::error::ApiError;
+use crate::json::JsonObject;
 use crate::json::json_body_response;
 use crate::state::AppState;
 use crate::verification::{ApiKeyAuth, client_ip};
@@ -59,7 +60,7 @@ pub async fn verify_api_key(
     state: Data<AppState>,
     req: HttpRequest,
     auth: ApiKeyAuth,
-    body: Json<VerifyRequest>,
+    body: JsonObject<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let ip: ClientAddr = match body.client_ip.as_deref() {
         Some(s) => s
@@ -74,6 +75,7 @@ pub async fn verify_api_key(
         None => String::new(),
     };
     let caller = &auth.0;
+    let started = std::time::Instant::now();
     let verdict = state
         .keys
         .verify_for(
@@ -86,5 +88,10 @@ pub async fn verify_api_key(
             &route,
         )
         .await;
+    crate::verification::extractor::with_route(&req, |route| {
+        state
+            .keys
+            .record(route, crate::metrics::Via::Endpoint, &verdict, started);
+    });
     Ok(Json(crate::views::verify_response(verdict)?))
 }

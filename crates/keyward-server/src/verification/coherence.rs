@@ -282,6 +282,11 @@ impl Coherence {
     pub fn is_fresh(&self, id: &KeyId) -> bool {
         self.cache.is_fresh(id)
     }
+
+    /// How many entries the shared cache holds.
+    pub fn entry_count(&self) -> u64 {
+        self.cache.entry_count() as u64
+    }
 }
 
 #[cfg(test)]
@@ -311,6 +316,8 @@ mod tests {
             digest: KeyDigest::from_slice(&[7; 32]).unwrap(),
             previous: None,
             group_id,
+            secret_version: 1,
+            previous_secret_version: 1,
         })
     }
 

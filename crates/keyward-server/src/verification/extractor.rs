@@ -6,12 +6,25 @@
 
 use super::{KeyVerification, Site};
 use crate::error::ApiError;
+use crate::metrics::{RouteLabel, Via};
+use actix_web::HttpMessage;
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderName;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 use keyward_core::verify::{ClientAddr, Principal, TrustedProxies};
 use std::net::IpAddr;
+use std::time::Instant;
+
+/// Runs `f` with the `route` label of a request's metrics: the pattern
+/// its root span recorded, or (in an application without Keyward's root
+/// span) the matched pattern.
+pub fn with_route<R>(req: &HttpRequest, f: impl FnOnce(&str) -> R) -> R {
+    if let Some(RouteLabel(route)) = req.extensions().get::<RouteLabel>() {
+        return f(route);
+    }
+    f(req.match_pattern().as_deref().unwrap_or("default"))
+}
 
 pub const API_KEY_HEADER: &str = keyward_core::api::headers::API_KEY;
 /// [`API_KEY_HEADER`] as a static header name (lowercase, as `from_static`
@@ -85,8 +98,9 @@ impl ApiKeyAuth {
         req: &HttpRequest,
         config: &KeyAuthConfig,
     ) -> Result<Principal, ApiError> {
+        let started = Instant::now();
         let (keys, presented, ip) = Self::inputs(req)?;
-        Ok(keys
+        let result = keys
             .verify(
                 presented,
                 ip,
@@ -94,7 +108,11 @@ impl ApiKeyAuth {
                 crate::now(),
                 Self::site(req),
             )
-            .await?)
+            .await;
+        with_route(req, |route| {
+            keys.record(route, Via::Header, &result, started)
+        });
+        Ok(result?)
     }
 
     /// Where the key is presented, for its access log: the request's
@@ -122,15 +140,31 @@ impl ApiKeyAuth {
     /// The synchronous part of [`Self::authenticate`]; `None` when the key's
     /// record must be loaded from the database first.
     fn try_authenticate(req: &HttpRequest) -> Option<Result<Principal, ApiError>> {
+        let started = Instant::now();
         let (keys, presented, ip) = match Self::inputs(req) {
             Ok(inputs) => inputs,
-            Err(e) => return Some(Err(e)),
+            Err(e) => {
+                if let Some(keys) = req.app_data::<web::Data<KeyVerification>>() {
+                    with_route(req, |route| {
+                        keys.metrics().verification(
+                            route,
+                            Via::Header,
+                            "missing",
+                            started.elapsed(),
+                        );
+                    });
+                }
+                return Some(Err(e));
+            }
         };
         let required = req
             .app_data::<KeyAuthConfig>()
             .map_or(&[][..], |c| c.required.as_slice());
-        keys.try_verify(presented, ip, required, crate::now, Self::site(req))
-            .map(|r| r.map_err(ApiError::from))
+        let result = keys.try_verify(presented, ip, required, crate::now, Self::site(req))?;
+        with_route(req, |route| {
+            keys.record(route, Via::Header, &result, started)
+        });
+        Some(result.map_err(ApiError::from))
     }
 }
 

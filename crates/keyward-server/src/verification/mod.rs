@@ -27,6 +27,7 @@
 pub mod coherence;
 pub mod extractor;
 pub mod record_cache;
+pub mod secrets;
 pub mod tasks;
 pub mod worker_cache;
 
@@ -34,6 +35,7 @@ pub use extractor::{API_KEY_HEADER, ApiKeyAuth, KeyAuthConfig, client_ip, is_htt
 
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::metrics::{Metrics, Via};
 use crate::throttle::Throttle;
 use chrono::{DateTime, Utc};
 use coherence::{Coherence, Lookup};
@@ -43,8 +45,8 @@ use keyward_core::verify::{
     AccessOutcome, DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies,
     Verifier,
 };
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -59,6 +61,23 @@ pub struct AccessLogPolicy {
     pub rows_per_key: u32,
     /// How often access-log runs are written (with a usage flush).
     pub flush_every: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The verification caches' lookups since start (see [`KeyVerification::cache_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub thread_hits: u64,
+    pub shared_hits: u64,
+    pub unknown_ids: u64,
+    /// Database reads on a request's path.
+    pub misses: u64,
+    /// Records read by the background reloads.
+    pub background_loads: u64,
+    pub shared_entries: u64,
 }
 
 /// Who is asking: the client itself, or a service verifying on its behalf.
@@ -150,15 +169,25 @@ pub struct KeyVerification {
     memo_key: [u64; 2],
     /// Database reads a request had to wait for (a key not cached anywhere).
     request_loads: AtomicU64,
+    /// Records read by the background reloads.
+    background_loads: AtomicU64,
+    metrics: Arc<Metrics>,
     access_log: AccessLogPolicy,
     /// Keys with access-log rows written since the last trim (at most the
     /// cache capacity; a key left out is trimmed after its next write).
     access_written: Mutex<HashSet<KeyId>>,
     /// When access-log runs were last written.
     access_flushed: Mutex<std::time::Instant>,
+    /// The hashing-secret version new digests use (see `secrets.rs`).
+    current_secret: AtomicU16,
+    rehash: AtomicBool,
+    /// Keys to re-digest under `current_secret`, by key.
+    redigests: Mutex<HashMap<KeyId, crate::db::Redigest>>,
 }
 
 impl KeyVerification {
+    // Wired once, in `startup.rs`, from the settings named like its parameters.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         verifier: Verifier,
         trusted_proxies: TrustedProxies,
@@ -167,6 +196,7 @@ impl KeyVerification {
         ttl: Duration,
         failures_per_minute: u32,
         access_log: AccessLogPolicy,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(100_000).max(16);
         Self {
@@ -184,15 +214,60 @@ impl KeyVerification {
                 [rng.next_u64(), rng.next_u64()]
             },
             request_loads: AtomicU64::new(0),
+            background_loads: AtomicU64::new(0),
+            metrics,
             access_log,
             access_written: Mutex::default(),
             access_flushed: Mutex::new(std::time::Instant::now()),
+            current_secret: AtomicU16::new(1),
+            rehash: AtomicBool::new(true),
+            redigests: Mutex::default(),
         }
     }
 
     /// How many verifications have waited for a database read since start.
     pub fn request_loads(&self) -> u64 {
         self.request_loads.load(Ordering::Relaxed)
+    }
+
+    /// The metrics this service records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The caches' lookups and loads since start, and the shared cache's size.
+    pub fn cache_stats(&self) -> CacheStats {
+        let l = self.workers.lookups();
+        CacheStats {
+            thread_hits: l.thread_hits,
+            shared_hits: l.shared_hits,
+            unknown_ids: l.unknown_ids,
+            misses: self.request_loads(),
+            background_loads: self.background_loads.load(Ordering::Relaxed),
+            shared_entries: self.coherence.entry_count(),
+        }
+    }
+
+    /// Attempts refused by the failure throttles since start: of presented
+    /// keys that are no key (per source), and of existing keys.
+    pub fn throttle_blocks(&self) -> (u64, u64) {
+        (self.source_failures.blocks(), self.key_failures.blocks())
+    }
+
+    /// Records one verification in the metrics.
+    pub fn record(
+        &self,
+        route: &str,
+        via: Via,
+        result: &Result<Principal, VerifyFailure>,
+        started: std::time::Instant,
+    ) {
+        self.metrics.verification(
+            route,
+            via,
+            crate::metrics::outcome_of(result),
+            started.elapsed(),
+        );
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -243,6 +318,8 @@ impl KeyVerification {
             return Ok(());
         }
         let ticket = self.coherence.read_started();
+        self.background_loads
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
         let mut records = self.db.load_key_records(ids).await?;
         self.coherence.reloaded(
             ids.iter().map(|id| (*id, records.remove(id).map(Arc::new))),
@@ -425,17 +502,22 @@ impl KeyVerification {
             self.decide(begun, record, memo, client_ip, required, now, scope)
         };
         if let Some(result) = local.with_record(&begun.id, now, client_ip, site, decide) {
+            local.lookups.thread_hits += 1;
             return Some(result);
         }
         match self.coherence.lookup(&begun.id, now) {
             Lookup::Cached(record, fresh) => {
+                local.lookups.shared_hits += 1;
                 // A private copy, so that this thread's reference counts are its own.
                 let record = record.map(|r| local.own_copy(&r));
                 local.insert(begun.id, record, fresh, now, self.worker_capacity);
                 local.with_record(&begun.id, now, client_ip, site, decide)
             }
             // Not a key at all: nothing to cache or count.
-            Lookup::Unknown => Some(decide(None, &mut None).0),
+            Lookup::Unknown => {
+                local.lookups.unknown_ids += 1;
+                Some(decide(None, &mut None).0)
+            }
             Lookup::Load => None,
         }
     }
@@ -478,11 +560,17 @@ impl KeyVerification {
                 used(AccessOutcome::Throttled, None),
             );
         }
-        let result = self
-            .secret_of(begun, r, memo, now)
-            .and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now));
+        let matched = self.secret_of(begun, r, memo, now);
+        let current = matches!(matched, Ok(MatchedSecret::Current));
+        let result =
+            matched.and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now));
         match result {
-            Ok(principal) => (Ok(principal), used(AccessOutcome::Allowed, None)),
+            Ok(principal) => {
+                if current {
+                    self.maybe_redigest(&begun.parsed, r);
+                }
+                (Ok(principal), used(AccessOutcome::Allowed, None))
+            }
             Err(reason) => {
                 tracing::debug!(key_id = begun.parsed.key_id(), reason = reason.as_str(), client_ip = %client_ip, "key denied");
                 // Only failures to authenticate count: a valid key calling a

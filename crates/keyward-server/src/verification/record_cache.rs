@@ -127,8 +127,8 @@ impl RecordCache {
         }
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    /// How many records (and known absences) are cached.
+    pub fn entry_count(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
@@ -184,6 +184,6 @@ mod tests {
         for i in 0..100_000 {
             c.insert(id(i), None);
         }
-        assert!(c.len() <= 16 * 16);
+        assert!(c.entry_count() <= 16 * 16);
     }
 }

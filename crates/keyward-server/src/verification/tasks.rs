@@ -2,10 +2,13 @@
 //! until the process ends:
 //!
 //! - the **flusher** writes the usage and access-log runs counted in the
-//!   worker caches;
+//!   worker caches, and the digests of keys re-digested under a newer
+//!   hashing-secret version;
 //! - the **trimmer** keeps each written key's access log to its newest
 //!   rows (every minute; rows past their retention go with the retention
 //!   job, `app/retention.rs`);
+//! - the **secret-version reader** reads the registered hashing-secret
+//!   versions (new digests use the newest active one this instance holds);
 //! - the **refresher** reloads, in batches, the shared entries of keys in
 //!   use that are in their reload window (the TTL's last quarter), so that
 //!   a key in use is never read from the database on a request's path;
@@ -26,7 +29,22 @@ const REFRESH_BATCH: usize = 256;
 const TRIM_EVERY: Duration = Duration::from_secs(60);
 
 /// Starts every background task of `keys`.
-pub fn spawn_all(keys: &Arc<KeyVerification>, flush_every: Duration, ttl: Duration) {
+pub fn spawn_all(
+    keys: &Arc<KeyVerification>,
+    flush_every: Duration,
+    ttl: Duration,
+    secrets_every: Duration,
+) {
+    spawn_every(keys, secrets_every, |me| async move {
+        match me.sync_secret_versions().await {
+            Ok(problems) => {
+                for p in problems {
+                    tracing::error!(problem = %p, "hashing-secret versions");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the hashing-secret versions"),
+        }
+    });
     spawn_every(
         keys,
         flush_every,
@@ -83,12 +101,27 @@ async fn apply_notices(
     keys: Arc<KeyVerification>,
     mut notices: tokio::sync::mpsc::Receiver<ChangeNotice>,
 ) {
+    use crate::metrics::Invalidation;
+    keys.metrics.listener_connected(false);
     while let Some(notice) = notices.recv().await {
+        let m = &keys.metrics;
         match notice {
-            ChangeNotice::Key(id) => keys.invalidate(id),
-            ChangeNotice::Group(id) => keys.invalidate_group(id),
-            ChangeNotice::All => keys.invalidate_all(),
+            ChangeNotice::Key(id) => {
+                m.invalidation(Invalidation::Key);
+                keys.invalidate(id);
+            }
+            ChangeNotice::Group(id) => {
+                m.invalidation(Invalidation::Group);
+                keys.invalidate_group(id);
+            }
+            ChangeNotice::All => {
+                m.invalidation(Invalidation::All);
+                keys.invalidate_all();
+            }
+            ChangeNotice::Disconnected => m.listener_connected(false),
             ChangeNotice::Connected => {
+                m.listener_connected(true);
+                m.invalidation(Invalidation::Reconnected);
                 keys.invalidate_all();
                 if let Err(e) = keys.reload_known_ids().await {
                     tracing::warn!(error = %e, "cannot reload key ids");
@@ -127,13 +160,19 @@ impl KeyVerification {
             );
         }
         if batch.is_empty() {
+            self.metrics.flush_done();
+            self.write_redigests().await;
             return;
         }
+        let started = std::time::Instant::now();
         if let Err(e) = self.db.write_usage(&batch).await {
             tracing::warn!(error = %e, "usage flush failed; will retry");
+            self.metrics.flush_failed();
             self.workers.restore(batch);
             return;
         }
+        self.metrics.flushed(batch.rows(), started.elapsed());
+        self.write_redigests().await;
         let mut written = lock(&self.access_written);
         for (id, _) in &batch.access {
             if written.len() >= self.worker_capacity {

@@ -418,6 +418,19 @@ pub struct WorkerCache {
     /// distinct set: the keys of a group share one, so a verification reads
     /// a set that stays in the core's cache instead of one per key.
     permission_sets: HashSet<PermissionSet>,
+    /// How this thread's lookups went (for the metrics).
+    pub lookups: Lookups,
+}
+
+/// Verification cache lookups of one thread, or of all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lookups {
+    /// Found in the thread's own cache.
+    pub thread_hits: u64,
+    /// Copied from the shared cache.
+    pub shared_hits: u64,
+    /// Answered by the known-id set: no such key.
+    pub unknown_ids: u64,
 }
 
 impl WorkerCache {
@@ -640,6 +653,18 @@ impl WorkerCaches {
     /// The calling thread's cache (its lock is uncontended but for flushes).
     pub fn mine(&self) -> MutexGuard<'_, WorkerCache> {
         lock(self.per_thread.get_or_default())
+    }
+
+    /// Every thread's lookups, summed.
+    pub fn lookups(&self) -> Lookups {
+        let mut all = Lookups::default();
+        for cell in self.per_thread.iter() {
+            let l = lock(cell).lookups;
+            all.thread_hits += l.thread_hits;
+            all.shared_hits += l.shared_hits;
+            all.unknown_ids += l.unknown_ids;
+        }
+        all
     }
 
     /// The keys in use whose shared entry is due for a background reload:

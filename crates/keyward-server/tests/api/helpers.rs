@@ -53,6 +53,8 @@ pub struct TestApp {
     pub spa_dir: std::path::PathBuf,
     /// The running application's state (its caches and counters).
     pub state: actix_web::web::Data<keyward_server::state::AppState>,
+    /// The metrics listener's port, when the app has one.
+    pub metrics_port: Option<u16>,
     _dir: tempfile::TempDir,
 }
 
@@ -68,6 +70,10 @@ pub struct Opts {
     pub failed_logins_per_address: u32,
     pub failed_logins_per_username: u32,
     pub access_log_rows_per_key: u32,
+    pub metrics_listen: Option<String>,
+    pub metrics_token: Option<String>,
+    pub hashing_secrets: Vec<String>,
+    pub hashing_secret_poll_seconds: u64,
 }
 
 impl Default for Opts {
@@ -82,6 +88,10 @@ impl Default for Opts {
             failed_logins_per_address: Settings::default().failed_logins_per_address,
             failed_logins_per_username: Settings::default().failed_logins_per_username,
             access_log_rows_per_key: Settings::default().access_log_rows_per_key,
+            metrics_listen: None,
+            metrics_token: None,
+            hashing_secrets: Vec::new(),
+            hashing_secret_poll_seconds: Settings::default().hashing_secret_poll_seconds,
         }
     }
 }
@@ -122,10 +132,15 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         failed_logins_per_address: opts.failed_logins_per_address,
         failed_logins_per_username: opts.failed_logins_per_username,
         access_log_rows_per_key: opts.access_log_rows_per_key,
+        metrics_listen: opts.metrics_listen,
+        metrics_token: opts.metrics_token,
+        hashing_secrets: opts.hashing_secrets,
+        hashing_secret_poll_seconds: opts.hashing_secret_poll_seconds,
         ..test_settings(dir.path(), &database_url)
     };
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
     // Idle connections are dropped before the server's keep-alive (5 s)
@@ -143,6 +158,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         database_url,
         spa_dir: dir.path().join("no-spa"),
         state,
+        metrics_port,
         _dir: dir,
     };
     t.admin = t.login("admin", ADMIN_PASSWORD).await;

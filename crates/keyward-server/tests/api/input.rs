@@ -238,3 +238,40 @@ async fn a_nul_in_a_path_id_or_a_header_is_a_4xx_never_a_500() {
         );
     }
 }
+
+/// Serde reads a struct from an array of its fields too; a body that is no
+/// JSON object is refused with 400 and changes nothing.
+#[tokio::test]
+async fn a_body_that_is_no_json_object_is_a_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (_, before) = app.get("/v1/tenants/1", &app.admin).await;
+    for body in [
+        json!([]),
+        json!(["Renamed", 99]),
+        json!(null),
+        json!(7),
+        json!("x"),
+    ] {
+        let got = app.patch("/v1/tenants/1", &app.admin, body.clone()).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "malformed_request", None);
+        let got = app.post("/v1/api-keys", &app.admin, body.clone()).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "malformed_request", None);
+        let r = app
+            .client
+            .post(app.url("/v1/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(
+            &json_of(r).await,
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            None,
+        );
+    }
+    let (_, after) = app.get("/v1/tenants/1", &app.admin).await;
+    assert_eq!(before, after);
+    let (_, keys) = app.get("/v1/api-keys", &app.admin).await;
+    assert_eq!(keys["total"], 0, "{keys}");
+}

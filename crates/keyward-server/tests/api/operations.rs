@@ -47,7 +47,12 @@ async fn unknown_routes_get_the_envelope_and_spa_paths_get_html() {
     let wrong_method = app
         .call(reqwest::Method::PUT, "/v1/api-keys", &app.admin, None)
         .await;
-    assert_error(&wrong_method, StatusCode::NOT_FOUND, "not_found", None);
+    assert_error(
+        &wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    );
     assert_error(
         &app.get("/v1/nothing-here", &app.admin).await,
         StatusCode::NOT_FOUND,
@@ -162,6 +167,29 @@ async fn the_cli_creates_tenants_and_users_and_resets_passwords() {
     );
     app.login("cli-admin", "a brand new password").await;
     assert!(cli(&["openapi"], None).contains("\"/v1/api-keys\""));
+
+    // Hashing-secret rotation from the command line: version 2 written to
+    // the data directory, registered and active; listed with its keys.
+    let out = cli(&["rotate-hashing-secret", "--activate"], None);
+    assert!(out.contains("added hashing-secret version 2"), "{out}");
+    assert!(dir.path().join("hashing-secret.v2").exists());
+    let out = cli(&["hashing-secrets"], None);
+    assert_eq!(row_of(&out, "1")[2..], ["active", "0", "0", "yes"], "{out}");
+    assert_eq!(
+        row_of(&out, "2")[2..],
+        ["current", "0", "0", "yes"],
+        "{out}"
+    );
+    let out = cli(&["hashing-secrets", "--retire", "1"], None);
+    assert_eq!(row_of(&out, "1")[2], "retired", "{out}");
+}
+
+fn row_of<'a>(out: &'a str, version: &str) -> Vec<&'a str> {
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(version))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
 }
 
 #[tokio::test]

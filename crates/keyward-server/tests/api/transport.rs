@@ -313,3 +313,80 @@ async fn every_response_has_a_request_id_and_the_audit_records_keep_it() {
         assert_ne!(other, id);
     }
 }
+
+/// Every documented path answers a method it does not serve with 405, the
+/// error envelope and `Allow` listing exactly the methods the document
+/// gives it; a path nothing serves stays 404.
+#[tokio::test]
+async fn unsupported_methods_on_known_paths_are_405_with_allow() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() > 10);
+    for (path, item) in paths {
+        let mut served: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| {
+                [
+                    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+                ]
+                .contains(&k.as_str())
+            })
+            .map(|k| k.to_uppercase())
+            .collect();
+        served.sort();
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["PUT", "TRACE", "DELETE"] {
+            if served.iter().any(|m| m == method) {
+                continue;
+            }
+            let r = app
+                .client
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    app.url(&concrete),
+                )
+                .bearer_auth(&app.admin)
+                .send()
+                .await
+                .unwrap();
+            let allow = r
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let got = json_of(r).await;
+            assert_error(
+                &got,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                None,
+            );
+            assert_eq!(
+                allow.as_deref(),
+                Some(served.join(", ").as_str()),
+                "{method} {path}"
+            );
+        }
+    }
+    let r = app
+        .client
+        .request(reqwest::Method::TRACE, app.url("/v1/no-such-route"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(&json_of(r).await, StatusCode::NOT_FOUND, "not_found", None);
+}
