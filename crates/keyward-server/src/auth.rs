@@ -144,7 +144,8 @@ impl Caller {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
     let v = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)?

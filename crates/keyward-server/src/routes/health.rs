@@ -5,7 +5,6 @@ use crate::state::AppState;
 use crate::views::json_response;
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
-use sha2::Digest;
 
 /// The process is up.
 #[utoipa::path(tag = "health", operation_id = "healthz", responses((status = 200, description = "Up")))]
@@ -54,17 +53,12 @@ pub fn metrics(
         return Err(ApiError::NotFound("Route"));
     }
     if let Some(token) = token {
-        let presented = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let ok: bool = subtle::ConstantTimeEq::ct_eq(
-            sha2::Sha256::digest(presented.as_bytes()).as_slice(),
-            sha2::Sha256::digest(token.as_bytes()).as_slice(),
-        )
-        .into();
+        // Compared as hashes, in constant time (as session tokens are).
+        use crate::credentials::token_hash;
+        let presented = crate::auth::bearer(req).unwrap_or_default();
+        let ok: bool =
+            subtle::ConstantTimeEq::ct_eq(&token_hash(&presented)[..], &token_hash(token)[..])
+                .into();
         if !ok {
             return Err(ApiError::Unauthenticated(
                 "Present the metrics token as a bearer token.",

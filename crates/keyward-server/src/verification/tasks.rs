@@ -17,9 +17,10 @@
 //!   as a last resort.
 
 use super::KeyVerification;
+use super::lock;
 use crate::db::ChangeNotice;
 use keyward_core::key::KeyId;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The most records one background reload reads with one query.
@@ -89,10 +90,6 @@ fn spawn_every<F>(
             round(Arc::clone(&me)).await;
         }
     });
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Applies change notices: after a (re)connect everything is invalidated
