@@ -24,6 +24,7 @@ mod m20261202_000007_tenant_scoped_search;
 mod m20261202_000008_audit_request_id;
 mod m20261202_000009_maintenance_runs;
 mod m20261202_000010_hashing_secret_versions;
+mod m20261203_000011_search_by_status;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_audit_request_id::Migration),
             Box::new(m20261202_000009_maintenance_runs::Migration),
             Box::new(m20261202_000010_hashing_secret_versions::Migration),
+            Box::new(m20261203_000011_search_by_status::Migration),
         ]
     }
 }

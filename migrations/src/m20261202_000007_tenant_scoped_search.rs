@@ -18,14 +18,14 @@ use sea_orm_migration::sea_orm::DbBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const SQLITE_DROP_SEARCH: &[&str] = &[
+pub(crate) const SQLITE_DROP_SEARCH: &[&str] = &[
     "DROP TRIGGER api_keys_search_update",
     "DROP TRIGGER api_keys_search_delete",
     "DROP TRIGGER api_keys_search_insert",
     "DROP TABLE api_keys_search",
 ];
 
-const SQLITE_UP: &[&str] = &[
+pub(crate) const SQLITE_UP: &[&str] = &[
     "CREATE VIRTUAL TABLE api_keys_search USING fts5(
         name, description, key_id, tokenize = 'trigram'
     )",

@@ -51,6 +51,21 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(!own_copy.contains("content"), "{own_copy}");
 
     // One at a time, newest first: each takes away what it added, only that.
+    let insert_trigger = || async {
+        db.query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT sql FROM sqlite_master WHERE name = 'api_keys_search_insert'",
+        ))
+        .await
+        .unwrap()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .unwrap()
+    };
+    assert!(insert_trigger().await.contains("<< 39"), "the revoked bit");
+    Migrator::down(&db, Some(1)).await.unwrap();
+    let tenant_only = insert_trigger().await;
+    assert!(!tenant_only.contains("<< 39"), "{tenant_only}");
+    assert!(tenant_only.contains("<< 40"), "{tenant_only}");
     assert!(schema.has_table("hashing_secrets").await.unwrap());
     assert!(
         schema

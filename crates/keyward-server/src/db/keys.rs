@@ -143,9 +143,11 @@ fn fill(am: &mut api_key::ActiveModel, k: &ApiKey) {
 /// 20,000 matching rows 20 ms).
 const SORTED_MATCH_COST: u128 = 4;
 
-/// SQLite's search index numbers a key `tenant_id << 40 | id` (migration 7).
+/// SQLite's search index numbers a key `tenant_id << 40 | revoked << 39 |
+/// id` (migrations 7 and 11).
 const SEARCH_ROWID_TENANT_SHIFT: u32 = 40;
-const SEARCH_ROWID_ID_MASK: i64 = (1 << SEARCH_ROWID_TENANT_SHIFT) - 1;
+const SEARCH_ROWID_REVOKED: i64 = 1 << 39;
+const SEARCH_ROWID_ID_MASK: i64 = SEARCH_ROWID_REVOKED - 1;
 
 /// What a search box's text can mean: text inside names and descriptions,
 /// a key id (whole, or a fragment of at least 3 characters, from a pasted
@@ -220,26 +222,45 @@ impl SearchTerms {
     }
 
     /// SQLite: the ids of keys the trigram index matches, as a subquery
-    /// and its values, and whether they are the tenant's alone; `None`
-    /// when the text is too short for trigrams. The index's rowids are
-    /// `tenant_id << 40 | id` (migration 7), so a tenant's entries are one
-    /// rowid range that FTS5 reads without touching `api_keys`: counting a
-    /// search's matches needs no key rows. (Tenant ids from 2^23 on do not
-    /// fit; their subquery is not scoped and the caller's tenant condition
-    /// does the scoping.)
-    fn fts_ids(&self, tenant_id: i64) -> Option<(String, Vec<sea_orm::Value>, bool)> {
+    /// and its values, and whether they are the tenant's alone and of the
+    /// `status` alone; `None` when the text is too short for trigrams. The
+    /// index's rowids are `tenant_id << 40 | revoked << 39 | id`
+    /// (migrations 7 and 11), so a tenant's active keys and its revoked
+    /// keys are two rowid ranges that FTS5 reads without touching
+    /// `api_keys`: counting a search's matches needs no key rows, whatever
+    /// the status filter. (Tenant ids from 2^23 on do not fit; their
+    /// subquery is not scoped and the caller's tenant and status conditions
+    /// do the scoping.)
+    fn fts_ids(
+        &self,
+        tenant_id: i64,
+        status: StatusFilter,
+    ) -> Option<(String, Vec<sea_orm::Value>, bool)> {
         let fts = self.fts_query()?;
         let mut sql = format!(
             "SELECT rowid & {SEARCH_ROWID_ID_MASK} FROM api_keys_search WHERE api_keys_search MATCH ?"
         );
         let mut values = vec![fts.into()];
-        let scoped = (0..1 << (63 - SEARCH_ROWID_TENANT_SHIFT)).contains(&tenant_id);
+        let scoped = rowid_scoped(tenant_id);
         if scoped {
-            let low = tenant_id << SEARCH_ROWID_TENANT_SHIFT;
+            let tenant = tenant_id << SEARCH_ROWID_TENANT_SHIFT;
+            let all = SEARCH_ROWID_REVOKED | SEARCH_ROWID_ID_MASK;
+            let (low, high) = match status {
+                StatusFilter::All => (tenant, tenant | all),
+                StatusFilter::Active => (tenant, tenant | SEARCH_ROWID_ID_MASK),
+                StatusFilter::Revoked => (tenant | SEARCH_ROWID_REVOKED, tenant | all),
+            };
             sql.push_str(" AND rowid BETWEEN ? AND ?");
-            values.extend([low.into(), (low | SEARCH_ROWID_ID_MASK).into()]);
+            values.extend([low.into(), high.into()]);
         }
         Some((sql, values, scoped))
+    }
+
+    /// SQLite: whether the trigram index alone decides which of the
+    /// tenant's keys match the search and a status filter (the search is
+    /// text of 3 or more characters, with no key id or last four besides).
+    fn index_decides(&self, tenant_id: i64) -> bool {
+        self.text_only() && self.fts_query().is_some() && rowid_scoped(tenant_id)
     }
 
     /// Whether the text is all the search means (no key id or last four
@@ -266,7 +287,13 @@ impl SearchTerms {
     /// index of the backend; shorter text finds names that start with it
     /// (an index range on the lower-case name): trigrams need 3 characters,
     /// and one or two characters inside names would match most keys.
-    fn condition(&self, tenant_id: i64, postgres: bool, plain: bool) -> Condition {
+    fn condition(
+        &self,
+        tenant_id: i64,
+        status: StatusFilter,
+        postgres: bool,
+        plain: bool,
+    ) -> Condition {
         let mut cond = Condition::any();
         // `+` keeps SQLite from serving the term from an index (see `Db::list_keys`).
         let plus = if plain { "+" } else { "" };
@@ -301,7 +328,7 @@ impl SearchTerms {
             if let Some(f) = &self.id_fragment {
                 cond = cond.add(api_key::Column::KeyId.like(format!("%{f}%")));
             }
-        } else if let Some((sql, values, _)) = self.fts_ids(tenant_id) {
+        } else if let Some((sql, values, _)) = self.fts_ids(tenant_id, status) {
             cond = cond.add(Expr::cust_with_values(
                 format!("{plus}api_keys.id IN ({sql})"),
                 values,
@@ -321,6 +348,11 @@ impl SearchTerms {
         }
         cond
     }
+}
+
+/// Whether the tenant's id fits the search index's rowids (below 2^23).
+fn rowid_scoped(tenant_id: i64) -> bool {
+    (0..1 << (63 - SEARCH_ROWID_TENANT_SHIFT)).contains(&tenant_id)
 }
 
 /// A column of `api_keys` in a condition; `plain` writes it `+column`,
@@ -345,7 +377,10 @@ fn filters(
     use api_key::Column as C;
     let col = |c| key_col(c, plain);
     let mut cond = Condition::all();
+    // On SQLite the search index's rowid ranges can hold the status too.
+    let status_in_index = !postgres && search.is_some_and(|t| t.index_decides(tenant_id));
     match f.status {
+        _ if status_in_index => {}
         StatusFilter::All => {}
         StatusFilter::Active => cond = cond.add(col(C::RevokedAt).is_null()),
         StatusFilter::Revoked => cond = cond.add(col(C::RevokedAt).is_not_null()),
@@ -366,7 +401,7 @@ fn filters(
         cond = cond.add(any);
     }
     if let Some(terms) = search {
-        cond = cond.add(terms.condition(tenant_id, postgres, plain));
+        cond = cond.add(terms.condition(tenant_id, f.status, postgres, plain));
     }
     cond
 }
@@ -466,20 +501,18 @@ impl Db {
         let postgres = self.is_postgres();
         let search = f.q.as_deref().and_then(|q| SearchTerms::of(q, &f.prefix));
         let base = api_key::Entity::find().filter(C::TenantId.eq(tenant_id));
-        // A text search of the trigram index with no other filter: nothing
-        // but the index decides which keys match.
-        let index_only = search
-            .as_ref()
-            .is_some_and(|t| t.fts_query().is_some() && t.text_only())
-            && f.status == StatusFilter::All
-            && f.expiration.is_none();
+        // SQLite, a text search of the trigram index with no filter but the
+        // status: nothing but the index decides which keys match.
+        let index_only = !postgres
+            && f.expiration.is_none()
+            && search.as_ref().is_some_and(|t| t.index_decides(tenant_id));
         let total = match &search {
-            // On SQLite, a text search without other filters is counted
-            // in the search index alone (one rowid range, no key rows).
+            // On SQLite, a text search without filters but the status is
+            // counted in the search index alone (one rowid range, no key
+            // rows).
             Some(terms)
-                if !postgres
-                    && index_only
-                    && let Some((ids, values, true)) = terms.fts_ids(tenant_id) =>
+                if index_only
+                    && let Some((ids, values, true)) = terms.fts_ids(tenant_id, f.status) =>
             {
                 let stmt = sea_orm::Statement::from_sql_and_values(
                     sea_orm::DbBackend::Sqlite,
@@ -712,14 +745,23 @@ mod tests {
             t.fts_query().as_deref(),
             Some("({name description} : \"L00000\") OR (key_id : \"L00000\")")
         );
-        let (sql, values, scoped) = t.fts_ids(3).unwrap();
+        let (sql, values, scoped) = t.fts_ids(3, StatusFilter::All).unwrap();
         assert!(
             scoped && sql.ends_with("MATCH ? AND rowid BETWEEN ? AND ?"),
             "{sql}"
         );
         assert_eq!(values[1], sea_orm::Value::from(3_i64 << 40));
         assert_eq!(values[2], sea_orm::Value::from((4_i64 << 40) - 1));
-        let (_, values, scoped) = t.fts_ids(1 << 23).unwrap();
+        let (_, active, _) = t.fts_ids(3, StatusFilter::Active).unwrap();
+        assert_eq!(active[1], sea_orm::Value::from(3_i64 << 40));
+        assert_eq!(
+            active[2],
+            sea_orm::Value::from((3_i64 << 40) + (1 << 39) - 1)
+        );
+        let (_, revoked, _) = t.fts_ids(3, StatusFilter::Revoked).unwrap();
+        assert_eq!(revoked[1], sea_orm::Value::from((3_i64 << 40) + (1 << 39)));
+        assert_eq!(revoked[2], sea_orm::Value::from((4_i64 << 40) - 1));
+        let (_, values, scoped) = t.fts_ids(1 << 23, StatusFilter::Active).unwrap();
         assert_eq!(
             (values.len(), scoped),
             (1, false),

@@ -25,6 +25,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
         version = "1.0.0"
     ),
     modifiers(&SecuritySchemes),
+    // Enums the list's query parameters refer to (utoipa references a
+    // parameter's schema without adding it to the components).
+    components(schemas(
+        keyward_core::status::StatusFilter,
+        keyward_core::status::ExpirationState,
+        keyward_core::api::keys::SortField,
+        keyward_core::api::keys::SortOrder,
+    )),
     tags(
         (name = "auth", description = "Admin sign-in"),
         (name = "api-keys", description = "Generate, list, edit, rotate and revoke API keys"),
@@ -122,12 +130,280 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// The OpenAPI document of the routes registered by [`configure`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa_actix_web::AppExt;
-    let (_, api) = actix_web::App::new()
+    let (_, mut api) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi_doc())
         .configure(configure)
         .split_for_parts();
+    document_common_responses(&mut api);
+    document_request_examples(&mut api);
     api
+}
+
+/// A request-body example for every operation that takes a body, written
+/// with the contract's own request types (so an example always has their
+/// fields and types).
+fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
+    use keyward_core::api::*;
+    use keyward_core::permission::GroupKind;
+    fn example<T: serde::Serialize>(
+        operation: &'static str,
+        body: T,
+    ) -> (&'static str, serde_json::Value) {
+        (operation, serde_json::to_value(body).unwrap_or_default())
+    }
+    let password = "correct horse battery staple";
+    vec![
+        example(
+            "login",
+            LoginRequest {
+                username: "admin".into(),
+                password: password.into(),
+            },
+        ),
+        example(
+            "create_api_key",
+            CreateApiKeyRequest {
+                name: "Billing export".into(),
+                description: Some("Nightly export to the billing system".into()),
+                group_id: 1,
+                expires_at: Some("2027-01-10".into()),
+                ip_allowlist: vec!["203.0.113.0/24".into(), "2001:db8::1".into()],
+            },
+        ),
+        example(
+            "update_api_key",
+            UpdateApiKeyRequest {
+                name: Some("Billing export (EU)".into()),
+                expires_at: Some(None),
+                ..Default::default()
+            },
+        ),
+        example(
+            "rotate_api_key",
+            RotateApiKeyRequest {
+                grace_period_seconds: 3600,
+                expires_at: Some("2027-06-30".into()),
+            },
+        ),
+        example(
+            "create_group",
+            CreateGroupRequest {
+                name: "Reporting".into(),
+                description: Some("Read-only access for dashboards".into()),
+                kind: GroupKind::TenantApiKey,
+                permissions: vec!["customers:read".into(), "services:read".into()],
+            },
+        ),
+        example(
+            "update_group",
+            UpdateGroupRequest {
+                permissions: Some(vec!["customers:read".into()]),
+                ..Default::default()
+            },
+        ),
+        example(
+            "verify_api_key",
+            VerifyRequest {
+                key: "sk_live_AbCdEfGhIjKl_MnOpQrStUvWxYz0123456789AbCdEfGh".into(),
+                required_permissions: vec!["customers:read".into()],
+                client_ip: Some("203.0.113.7".into()),
+                route: Some("GET /customers".into()),
+            },
+        ),
+        example(
+            "create_tenant",
+            CreateTenantRequest {
+                name: "Acme".into(),
+                key_limit: Some(25),
+            },
+        ),
+        example(
+            "update_tenant",
+            UpdateTenantRequest {
+                key_limit: Some(50),
+                ..Default::default()
+            },
+        ),
+        example(
+            "create_user",
+            CreateUserRequest {
+                username: "jane".into(),
+                password: password.into(),
+                role: Role::TenantAdmin,
+            },
+        ),
+        example(
+            "update_user",
+            UpdateUserRequest {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        ),
+        example(
+            "reset_user_password",
+            ResetPasswordRequest {
+                password: Some(password.into()),
+            },
+        ),
+    ]
+}
+
+fn document_request_examples(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    let examples: std::collections::HashMap<_, _> = request_examples().into_iter().collect();
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let example = op.operation_id.as_deref().and_then(|id| examples.get(id));
+            if let (Some(RefOr::T(body)), Some(example)) = (&mut op.request_body, example) {
+                for content in body.content.values_mut() {
+                    if let RefOr::T(content) = content {
+                        content.example = Some(example.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds what every operation of a kind can answer or take, where its own
+/// annotations do not list it, so that the document names every status the
+/// server can give (the middleware and extractors answer these before a
+/// handler runs):
+/// - authenticated operations: 401, 403 and 429 (the throttle of failed
+///   attempts from the client or with the key);
+/// - operations for signed-in users: the `X-Keyward-Tenant` header (a super
+///   user acts in another tenant; a tenant that does not exist, or another
+///   one's for anyone else, is 404);
+/// - a JSON body: 400 (not JSON, or not an object) and 413 (too large);
+/// - query parameters: 400 (a malformed query string); path parameters: 404.
+///
+/// Every 429 carries `Retry-After`.
+fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, Required, ResponseBuilder, Type};
+
+    let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build()
+            .into()
+    };
+    let retry_after = HeaderBuilder::new()
+        .schema(Some(Object::with_type(Type::Integer)))
+        .description(Some("Seconds until the client may try again"))
+        .build();
+    let tenant_header = ParameterBuilder::new()
+        .name(crate::auth::TENANT_HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Super users: the id of the tenant to act in (default: their own). \
+             A tenant that does not exist, or for anyone else another tenant than \
+             their own, is 404.",
+        ))
+        .schema(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                ))),
+        ))
+        .build();
+    let add = |op: &mut Operation, status: &str, description: &str| {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error(description));
+    };
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let schemes = serde_json::to_value(&op.security).unwrap_or_default();
+            let uses = |scheme: &str| {
+                schemes
+                    .as_array()
+                    .is_some_and(|reqs| reqs.iter().any(|r| r.get(scheme).is_some()))
+            };
+            let session = uses("bearer") || uses("cookie");
+            if session || uses("api_key") {
+                add(
+                    op,
+                    "401",
+                    "Not signed in, or the session or API key is not valid",
+                );
+                add(
+                    op,
+                    "403",
+                    "Not allowed: a missing permission or role, or a write with the \
+                     session cookie but without the X-CSRF-Token header",
+                );
+                add(
+                    op,
+                    "429",
+                    "Too many failed attempts from this client or with this key",
+                );
+            }
+            if session {
+                let params = op.parameters.get_or_insert_with(Vec::new);
+                params.push(RefOr::T(tenant_header.clone()));
+                add(
+                    op,
+                    "404",
+                    "Not found (or a tenant the caller cannot act in)",
+                );
+            }
+            if op.request_body.is_some() {
+                add(
+                    op,
+                    "400",
+                    "The body is not a JSON object, or not sent as application/json",
+                );
+                add(op, "413", "The body is larger than the server accepts");
+            }
+            let params: Vec<ParameterIn> = op
+                .parameters
+                .iter()
+                .flatten()
+                .filter_map(|p| match p {
+                    RefOr::T(p) => Some(p.parameter_in.clone()),
+                    RefOr::Ref(_) => None,
+                })
+                .collect();
+            if params.contains(&ParameterIn::Query) {
+                add(op, "400", "The query string is not valid");
+            }
+            if params.contains(&ParameterIn::Path) {
+                add(op, "404", "Not found");
+            }
+            if let Some(RefOr::T(throttled)) = op.responses.responses.get_mut("429") {
+                throttled
+                    .headers
+                    .entry("Retry-After".to_owned())
+                    .or_insert_with(|| RefOr::T(retry_after.clone()));
+            }
+        }
+    }
 }
 
 /// The methods each documented route serves, read from the OpenAPI

@@ -2,7 +2,7 @@ use crate::helpers::*;
 use keyward_server::routes::openapi;
 use reqwest::StatusCode;
 use sea_orm_migration_check::check_down_and_up;
-use serde_json::json;
+use serde_json::{Value, json};
 
 mod sea_orm_migration_check {
     use migrations::{Migrator, MigratorTrait};
@@ -79,6 +79,79 @@ async fn committed_openapi_document_matches_the_routes() {
         generated.trim() == committed.trim(),
         "openapi/openapi.json is out of date: run `just openapi` and commit the result"
     );
+}
+
+/// What client generators and fuzzers rely on: every reference resolves,
+/// every authenticated operation lists the statuses the middleware gives
+/// before a handler runs (401, 403, 429 with `Retry-After`), operations for
+/// signed-in users take `X-Keyward-Tenant` (and list its 404), every body
+/// and query can be refused as malformed (400; a body also 413), and every
+/// body has an example with the body's fields.
+#[tokio::test]
+async fn the_openapi_document_names_every_status_and_resolves_every_reference() {
+    let doc: Value = serde_json::from_str(&openapi().to_json().unwrap()).unwrap();
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for (i, _) in text.match_indices("\"#/components/schemas/") {
+        let rest = &text[i + 22..];
+        let name = &rest[..rest.find('"').unwrap()];
+        assert!(schemas.contains_key(name), "dangling reference to {name}");
+    }
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let at = format!("{} {path}", method.to_uppercase());
+            let responses = op["responses"].as_object().unwrap();
+            let has = |status: &str| responses.contains_key(status);
+            let security = op["security"].to_string();
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                for status in ["401", "403", "429"] {
+                    assert!(has(status), "{at} does not list {status}");
+                }
+            }
+            if has("429") {
+                assert!(
+                    responses["429"]["headers"].get("Retry-After").is_some(),
+                    "{at}: 429 without Retry-After"
+                );
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let takes = |place: &str| params.iter().any(|p| p["in"] == place);
+            if security.contains("\"bearer\"") {
+                assert!(
+                    params.iter().any(|p| p["name"] == "X-Keyward-Tenant"),
+                    "{at} does not take X-Keyward-Tenant"
+                );
+                assert!(has("404"), "{at}: X-Keyward-Tenant without 404");
+            }
+            if let Some(body) = op.get("requestBody") {
+                assert!(has("400") && has("413"), "{at}: a body without 400 and 413");
+                // An example with the body schema's fields, its required ones included.
+                let content = &body["content"]["application/json"];
+                let example = content["example"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{at}: a body without an example"));
+                let name = content["schema"]["$ref"].as_str().unwrap();
+                let schema = &schemas[name.rsplit('/').next().unwrap()];
+                let fields = schema["properties"].as_object().unwrap();
+                for field in example.keys() {
+                    assert!(fields.contains_key(field), "{at}: example field {field}");
+                }
+                for field in schema["required"].as_array().into_iter().flatten() {
+                    let field = field.as_str().unwrap();
+                    assert!(example.contains_key(field), "{at}: example without {field}");
+                }
+            }
+            if takes("query") {
+                assert!(has("400"), "{at}: a query without 400");
+            }
+            if takes("path") {
+                assert!(has("404"), "{at}: a path parameter without 404");
+            }
+        }
+    }
+    assert!(operations > 30, "{operations} operations");
 }
 
 #[tokio::test]
