@@ -24,6 +24,12 @@ test: fmt-check lint deny unit test-postgres wasm core-purity spa-lint spa-unit 
 run *ARGS: spa
     cargo run --profile quick -p keyward-server --bin keyward -- {{ARGS}}
 
+# The REST API fuzzed against its own OpenAPI document: schemathesis (tests/fuzz),
+# every phase and check, a fixed seed, a time budget (scripts/fuzz_api.py).
+fuzz-api *ARGS:
+    cargo build -p keyward-server
+    python3 scripts/fuzz_api.py {{ARGS}}
+
 # Regenerate the committed OpenAPI document.
 openapi:
     cargo run -q -p keyward-server --bin keyward -- openapi > openapi/openapi.json

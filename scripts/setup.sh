@@ -4,7 +4,8 @@
 #                             and (scripts/setup-frontend.sh) wasm-bindgen-cli
 #                             and wasm-opt;
 #   scripts/setup.sh --test   also what `just test` needs: clippy, rustfmt,
-#                             cargo-deny, Chromium and brotli (CI runs this).
+#                             cargo-deny, schemathesis (tests/fuzz), Chromium
+#                             and brotli (CI runs this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,14 @@ if [ "$mode" = test ]; then
     rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
     if ! command -v cargo-deny >/dev/null || [ "$(cargo-deny --version | cut -d' ' -f2)" != "$CARGO_DENY_VERSION" ]; then
         cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION"
+    fi
+    # schemathesis for `just fuzz-api`, with everything it pulls, pinned.
+    if ! cmp -s tests/fuzz/requirements.txt target/fuzz-venv/requirements.txt; then
+        rm -rf target/fuzz-venv
+        python3 -m venv target/fuzz-venv
+        target/fuzz-venv/bin/pip install --quiet --disable-pip-version-check --no-deps \
+            -r tests/fuzz/requirements.txt
+        cp tests/fuzz/requirements.txt target/fuzz-venv/requirements.txt
     fi
     bash scripts/setup-frontend.sh --test
 else

@@ -305,8 +305,19 @@ impl IpAllowlist {
         Self::parse_entries(text.lines())
     }
 
-    /// Parses a list of entries (as sent in JSON). Errors name the 1-based position.
+    /// Parses a list of entries (as sent in JSON). Errors name the 1-based
+    /// position. The list is counted as sent, repeated and blank entries
+    /// included (the contract's `maxItems`); lines of text are counted once
+    /// parsed.
     pub fn parse_list<S: AsRef<str>>(entries: &[S]) -> Result<Self, ValidationError> {
+        if entries.len() > Self::MAX_ENTRIES {
+            return Err(ValidationError::new(
+                Field::IpAllowlist,
+                Invalid::TooManyEntries {
+                    max: Self::MAX_ENTRIES,
+                },
+            ));
+        }
         Self::parse_entries(entries.iter().map(AsRef::as_ref))
     }
 
@@ -656,6 +667,20 @@ mod tests {
             IpAllowlist::parse_list(&many).unwrap_err().invalid,
             Invalid::TooManyEntries { max: 100 }
         );
+        // A JSON list is counted as sent; lines of text once parsed.
+        let repeated = vec!["10.0.0.1"; 101];
+        assert_eq!(
+            IpAllowlist::parse_list(&repeated).unwrap_err().invalid,
+            Invalid::TooManyEntries { max: 100 }
+        );
+        assert_eq!(
+            IpAllowlist::parse_list(&repeated[..100])
+                .unwrap()
+                .to_strings()
+                .len(),
+            1
+        );
+        assert!(IpAllowlist::parse_lines(&repeated.join("\n")).is_ok());
     }
 
     #[test]

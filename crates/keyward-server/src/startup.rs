@@ -307,7 +307,7 @@ pub fn app(
     let spa_root = spa_dir.clone();
     let headers_state = state.clone();
     let limit = state.settings.max_body_bytes;
-    let (app, api) = App::new()
+    let (app, mut api) = App::new()
         .into_utoipa_app()
         .openapi(crate::routes::ApiDoc::openapi_doc())
         .app_data(web::Data::from(state.keys.clone()))
@@ -321,6 +321,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(crate::routes::configure)
         .split_for_parts();
+    crate::routes::complete_document(&mut api);
     let methods = crate::routes::MethodTable::of(&api);
     let resource_methods = methods.clone();
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))

@@ -102,9 +102,11 @@ pub struct AuditEventView {
 pub struct AuditQuery {
     /// Events about this key id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 200))]
     pub key_id: Option<String>,
     /// Exact actor, e.g. `user:admin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 200))]
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<AuditAction>,
@@ -115,8 +117,10 @@ pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000000))]
     pub page: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub per_page: Option<u32>,
 }
 
@@ -128,9 +132,11 @@ pub struct AuditQuery {
 pub struct AuditExportQuery {
     /// Events about this key id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 200))]
     pub key_id: Option<String>,
     /// Exact actor, e.g. `user:admin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 200))]
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<AuditAction>,

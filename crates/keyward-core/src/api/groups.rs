@@ -33,10 +33,13 @@ pub struct GroupView {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 100))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub description: Option<String>,
     pub kind: GroupKind,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub permissions: Vec<String>,
 }
 
@@ -45,6 +48,7 @@ pub struct CreateGroupRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroupRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 100))]
     pub name: Option<String>,
     #[serde(
         default,
@@ -54,6 +58,7 @@ pub struct UpdateGroupRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
     pub description: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub permissions: Option<Vec<String>>,
 }
 

@@ -15,9 +15,11 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// 2–200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 200))]
     pub name: String,
     /// At most 1000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub description: Option<String>,
     /// An authorization group of kind `tenant_api_key`.
     pub group_id: i64,
@@ -26,6 +28,7 @@ pub struct CreateApiKeyRequest {
     pub expires_at: Option<String>,
     /// IPv4/IPv6 addresses or CIDR ranges; empty allows any address.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub ip_allowlist: Vec<String>,
 }
 
@@ -35,6 +38,7 @@ pub struct CreateApiKeyRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateApiKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 200))]
     pub name: Option<String>,
     #[serde(
         default,
@@ -46,6 +50,7 @@ pub struct UpdateApiKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub ip_allowlist: Option<Vec<String>>,
     #[serde(
         default,
@@ -62,6 +67,7 @@ pub struct UpdateApiKeyRequest {
 pub struct RotateApiKeyRequest {
     /// 0 (default: the old secret stops at once) to 604800 (7 days).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604800))]
     pub grace_period_seconds: i64,
     /// Optionally a new expiry, as in create.
     #[serde(default)]
@@ -140,6 +146,7 @@ pub enum SortOrder {
 pub struct ListApiKeysQuery {
     /// Search in name, description and the key (id or last characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 200))]
     pub q: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusFilter>,
@@ -150,8 +157,10 @@ pub struct ListApiKeysQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<SortOrder>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000000))]
     pub page: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub per_page: Option<u32>,
 }
 
@@ -258,8 +267,10 @@ pub struct AccessLogQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000000))]
     pub page: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub per_page: Option<u32>,
 }
 

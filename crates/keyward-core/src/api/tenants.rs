@@ -55,9 +55,11 @@ pub struct TenantView {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 100))]
     pub name: String,
     /// Default 10.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000000))]
     pub key_limit: Option<i64>,
 }
 
@@ -66,8 +68,10 @@ pub struct CreateTenantRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 100))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000000))]
     pub key_limit: Option<i64>,
 }
 
@@ -108,6 +112,7 @@ pub struct UpdateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12))]
     pub password: Option<String>,
 }
 
@@ -145,8 +150,10 @@ impl std::fmt::Debug for PasswordResetView {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 64))]
     pub username: String,
     /// At least 12 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 12))]
     pub password: String,
     pub role: Role,
 }

@@ -39,6 +39,7 @@ pub struct VerifyRequest {
     /// (`GET /orders`), recorded in the key's access log; at most 200
     /// characters, no control characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub route: Option<String>,
 }
 

@@ -135,9 +135,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi_doc())
         .configure(configure)
         .split_for_parts();
-    document_common_responses(&mut api);
-    document_request_examples(&mut api);
+    complete_document(&mut api);
     api
+}
+
+/// What the route annotations leave out of the document: the statuses
+/// and headers common to every operation of a kind, and request examples.
+/// Applied to the served document and to the generated one alike.
+pub fn complete_document(api: &mut utoipa::openapi::OpenApi) {
+    document_common_responses(api);
+    document_request_examples(api);
 }
 
 /// A request-body example for every operation that takes a body, written

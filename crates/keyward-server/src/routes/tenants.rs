@@ -104,6 +104,7 @@ pub async fn create_tenant(
         (status = 200, description = "The tenant", body = TenantView),
         (status = 403, description = "Not a super user", body = ErrorEnvelope),
         (status = 404, description = "No such tenant", body = ErrorEnvelope),
+        (status = 409, description = "Name taken", body = ErrorEnvelope),
         (status = 422, description = "A field is invalid", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("cookie" = []))

@@ -79,6 +79,14 @@ async fn committed_openapi_document_matches_the_routes() {
         generated.trim() == committed.trim(),
         "openapi/openapi.json is out of date: run `just openapi` and commit the result"
     );
+    // The document the server serves is the committed one.
+    let app = spawn_app().await;
+    let (_, served) = app.get("/openapi.json", "").await;
+    let committed: Value = serde_json::from_str(&committed).unwrap();
+    assert!(
+        served == committed,
+        "the served document differs from the committed one"
+    );
 }
 
 /// What client generators and fuzzers rely on: every reference resolves,
