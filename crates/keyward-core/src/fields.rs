@@ -448,6 +448,80 @@ impl GracePeriod {
     }
 }
 
+/// Regular expressions of the text rules, for the contract (JSON Schema
+/// `pattern`): built from the same predicates the parsers use, as classes
+/// of literal characters (no `\s`, `\p{…}` or `\u{…}`, which engines read
+/// differently), so that a string matches exactly when the parser takes it.
+pub mod patterns {
+    use super::{is_bidi_control, is_control, is_invisible};
+
+    /// The code-point ranges where `pred` holds, as the inside of a
+    /// character class.
+    fn class(pred: impl Fn(char) -> bool) -> String {
+        let mut out = String::new();
+        let mut run: Option<(char, char)> = None;
+        let flush = |out: &mut String, (a, b): (char, char)| {
+            push_literal(out, a);
+            if b != a {
+                out.push('-');
+                push_literal(out, b);
+            }
+        };
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            if pred(c) {
+                run = match run {
+                    Some((a, b)) if u32::from(b) + 1 == u32::from(c) => Some((a, c)),
+                    Some(r) => {
+                        flush(&mut out, r);
+                        Some((c, c))
+                    }
+                    None => Some((c, c)),
+                };
+            }
+        }
+        if let Some(r) = run {
+            flush(&mut out, r);
+        }
+        out
+    }
+
+    fn push_literal(out: &mut String, c: char) {
+        if matches!(c, '\\' | ']' | '[' | '^' | '-') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+
+    /// What a name or description may not hold once trimmed.
+    fn refused(multiline: bool) -> impl Fn(char) -> bool {
+        move |c| {
+            let allowed = multiline && matches!(c, '\n' | '\r' | '\t');
+            (is_control(c) && !allowed) || is_bidi_control(c) || is_invisible(c)
+        }
+    }
+
+    /// Text that is trimmed (`str::trim`: Unicode White_Space at both
+    /// ends), then holds `min` (0, 1 or 2) to `max` characters, none of
+    /// them refused: names (single-line) and descriptions (multiline).
+    pub fn trimmed_text(min: usize, max: usize, multiline: bool) -> String {
+        let space = class(char::is_whitespace);
+        let refused_class = class(refused(multiline));
+        let edge = format!("[^{}{}]", space, refused_class);
+        let inner = format!("[^{refused_class}]{{0,{}}}", max.saturating_sub(2));
+        let core = match min {
+            0 => format!("(?:{edge}(?:{inner}{edge})?)?"),
+            1 => format!("{edge}(?:{inner}{edge})?"),
+            _ => format!("{edge}{inner}{edge}"),
+        };
+        format!("^[{space}]*{core}[{space}]*$")
+    }
+
+    /// Text kept as sent, with no control character (query text, routes).
+    pub fn no_controls() -> String {
+        format!("^[^{}]*$", class(is_control))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,6 +823,89 @@ mod tests {
             let e = Expiry::parse(&d.format("%Y-%m-%d").to_string(), now()).unwrap();
             prop_assert_eq!(e.instant().date_naive(), d);
             prop_assert_eq!(e.instant().time(), NaiveTime::from_hms_opt(23, 59, 59).unwrap());
+        }
+    }
+
+    /// A string matches a text pattern of the contract exactly when the
+    /// parser takes it.
+    mod pattern_tests {
+        use super::super::patterns;
+        use super::super::{Description, KeyName, QueryText};
+        use crate::error::Field;
+        use proptest::prelude::*;
+        use std::sync::LazyLock;
+
+        fn compiled(pattern: &str) -> regex::Regex {
+            regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 30)
+                .dfa_size_limit(1 << 30)
+                .build()
+                .unwrap()
+        }
+
+        /// Letters, spaces of several kinds, and the characters the rules
+        /// refuse, mixed.
+        fn text() -> impl Strategy<Value = String> {
+            let chars = prop::sample::select(vec![
+                'a',
+                'Z',
+                'é',
+                '7',
+                ' ',
+                '\t',
+                '\n',
+                '\r',
+                '\u{a0}',
+                '\u{2003}',
+                '\u{3000}',
+                '\u{0}',
+                '\u{1f}',
+                '\u{7f}',
+                '\u{85}',
+                '\u{9f}',
+                '\u{2028}',
+                '\u{202e}',
+                '\u{200b}',
+                '\u{feff}',
+                '\u{e0041}',
+                '\u{1d173}',
+                '😀',
+                '-',
+                ']',
+                '\\',
+                '^',
+            ]);
+            prop::collection::vec(chars, 0..12).prop_map(|v| v.into_iter().collect())
+        }
+
+        static NAME: LazyLock<regex::Regex> =
+            LazyLock::new(|| compiled(&patterns::trimmed_text(2, 5, false)));
+        static DESCRIPTION: LazyLock<regex::Regex> =
+            LazyLock::new(|| compiled(&patterns::trimmed_text(0, 6, true)));
+        static QUERY: LazyLock<regex::Regex> = LazyLock::new(|| compiled(&patterns::no_controls()));
+
+        proptest! {
+            #[test]
+            fn names_descriptions_and_query_text(s in text()) {
+                let short = KeyName::parse(&s).is_ok() && s.trim().chars().count() <= 5;
+                prop_assert_eq!(NAME.is_match(&s), short, "{:?}", s);
+                let fits = s.trim().chars().count() <= 6;
+                prop_assert_eq!(DESCRIPTION.is_match(&s), fits && Description::parse(&s).is_ok(), "{:?}", s);
+                prop_assert_eq!(QUERY.is_match(&s), QueryText::parse(Field::Query, s.clone()).is_ok(), "{:?}", s);
+            }
+        }
+
+        #[test]
+        fn the_real_bounds_compile() {
+            let name = compiled(&patterns::trimmed_text(KeyName::MIN, KeyName::MAX, false));
+            assert!(name.is_match("  Billing export\u{a0}"));
+            assert!(!name.is_match("B"));
+            assert!(!name.is_match(&"x".repeat(201)));
+            assert!(name.is_match(&format!("  {}  ", "x".repeat(200))));
+            assert!(!name.is_match("Bill\u{202e}ing"));
+            let description = compiled(&patterns::trimmed_text(0, Description::MAX, true));
+            assert!(description.is_match(""));
+            assert!(description.is_match("line one\nline two"));
         }
     }
 }

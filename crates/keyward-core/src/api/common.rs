@@ -14,6 +14,59 @@ pub(super) fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Reads a JSON integer written `27` or `27.0` (JSON Schema counts both
+/// as integers, and so do generated clients); a fraction or a number
+/// beyond `i64` is an error.
+pub(super) fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    d.deserialize_any(IntegerVisitor)
+}
+
+/// [`integer`] for an optional field (`null` is `None`).
+pub(super) fn optional_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct OptionalInteger;
+    impl<'de> serde::de::Visitor<'de> for OptionalInteger {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            integer(d).map(Some)
+        }
+    }
+    d.deserialize_option(OptionalInteger)
+}
+
+struct IntegerVisitor;
+
+impl serde::de::Visitor<'_> for IntegerVisitor {
+    type Value = i64;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an integer")
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+        // i64's range as f64 is [-2^63, 2^63).
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+        if v.fract() == 0.0 && (-LIMIT..LIMIT).contains(&v) {
+            #[allow(clippy::cast_possible_truncation)] // whole and in range: exact
+            Ok(v as i64)
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+        }
+    }
+}
+
 // ---------------------------------------------------------------- errors
 
 /// The body of every error response.
@@ -128,6 +181,37 @@ mod tests {
             );
             assert_eq!(json, expected);
             assert_eq!(serde_json::from_str::<ErrorEnvelope>(&json).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Body {
+            #[serde(deserialize_with = "integer")]
+            n: i64,
+            #[serde(default, deserialize_with = "optional_integer")]
+            o: Option<i64>,
+        }
+        let read = |s: &str| serde_json::from_str::<Body>(s);
+        assert_eq!(read(r#"{"n": 27}"#).unwrap(), Body { n: 27, o: None });
+        assert_eq!(
+            read(r#"{"n": 27.0, "o": -3.0}"#).unwrap(),
+            Body { n: 27, o: Some(-3) }
+        );
+        assert_eq!(
+            read(r#"{"n": 1e3, "o": null}"#).unwrap(),
+            Body { n: 1000, o: None }
+        );
+        assert_eq!(read(r#"{"n": -9223372036854775808}"#).unwrap().n, i64::MIN);
+        for bad in [
+            r#"{"n": 27.5}"#,
+            r#"{"n": 9223372036854775808}"#,
+            r#"{"n": 9.3e18}"#,
+            r#"{"n": "27"}"#,
+            r#"{"n": 1, "o": 0.5}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
         }
     }
 

@@ -22,6 +22,7 @@ pub struct CreateApiKeyRequest {
     #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub description: Option<String>,
     /// An authorization group of kind `tenant_api_key`.
+    #[serde(deserialize_with = "super::common::integer")]
     pub group_id: i64,
     /// `YYYY-MM-DD` (end of that day, UTC) or an RFC 3339 date-time; in the future.
     #[serde(default)]
@@ -48,6 +49,7 @@ pub struct UpdateApiKeyRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
     pub description: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "super::common::optional_integer")]
     pub group_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_items = 100))]
@@ -68,6 +70,7 @@ pub struct RotateApiKeyRequest {
     /// 0 (default: the old secret stops at once) to 604800 (7 days).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604800))]
+    #[serde(deserialize_with = "super::common::integer")]
     pub grace_period_seconds: i64,
     /// Optionally a new expiry, as in create.
     #[serde(default)]

@@ -60,6 +60,7 @@ pub struct CreateTenantRequest {
     /// Default 10.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000000))]
+    #[serde(deserialize_with = "super::common::optional_integer")]
     pub key_limit: Option<i64>,
 }
 
@@ -72,6 +73,7 @@ pub struct UpdateTenantRequest {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000000))]
+    #[serde(deserialize_with = "super::common::optional_integer")]
     pub key_limit: Option<i64>,
 }
 

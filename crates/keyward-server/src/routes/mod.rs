@@ -145,6 +145,74 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn complete_document(api: &mut utoipa::openapi::OpenApi) {
     document_common_responses(api);
     document_request_examples(api);
+    document_text_patterns(api);
+}
+
+/// The text rules as JSON Schema patterns (`keyward_core::fields::patterns`):
+/// names and descriptions are trimmed, then counted and checked (the
+/// pattern says both, so their length bounds are in it rather than in
+/// `minLength`/`maxLength`, which would count the trimmed spaces); query
+/// text is kept as sent and refuses control characters.
+fn document_text_patterns(api: &mut utoipa::openapi::OpenApi) {
+    use keyward_core::fields::{Description, GroupName, KeyName, patterns};
+    use keyward_core::tenant::TenantName;
+    use utoipa::openapi::{RefOr, Schema};
+
+    let key_name = patterns::trimmed_text(KeyName::MIN, KeyName::MAX, false);
+    let group_name = patterns::trimmed_text(GroupName::MIN, GroupName::MAX, false);
+    let tenant_name = patterns::trimmed_text(TenantName::MIN, TenantName::MAX, false);
+    let description = patterns::trimmed_text(0, Description::MAX, true);
+    let query = patterns::no_controls();
+    let trimmed = [
+        ("CreateApiKeyRequest", "name", &key_name),
+        ("UpdateApiKeyRequest", "name", &key_name),
+        ("CreateApiKeyRequest", "description", &description),
+        ("UpdateApiKeyRequest", "description", &description),
+        ("CreateGroupRequest", "name", &group_name),
+        ("UpdateGroupRequest", "name", &group_name),
+        ("CreateGroupRequest", "description", &description),
+        ("UpdateGroupRequest", "description", &description),
+        ("CreateTenantRequest", "name", &tenant_name),
+        ("UpdateTenantRequest", "name", &tenant_name),
+    ];
+    let set = |schema: &mut RefOr<Schema>, pattern: &str, keep_lengths: bool| {
+        if let RefOr::T(Schema::Object(o)) = schema {
+            o.pattern = Some(pattern.to_owned());
+            if !keep_lengths {
+                o.min_length = None;
+                o.max_length = None;
+            }
+        }
+    };
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for (name, field, pattern) in trimmed {
+        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(name)
+            && let Some(property) = o.properties.get_mut(field)
+        {
+            set(property, pattern, false);
+        }
+    }
+    if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut("VerifyRequest")
+        && let Some(route) = o.properties.get_mut("route")
+    {
+        set(route, &query, true);
+    }
+    for item in api.paths.paths.values_mut() {
+        let Some(op) = item.get.as_mut() else {
+            continue;
+        };
+        for parameter in op.parameters.iter_mut().flatten() {
+            if let RefOr::T(p) = parameter
+                && matches!(p.name.as_str(), "q" | "key_id" | "actor")
+                && p.parameter_in == utoipa::openapi::path::ParameterIn::Query
+                && let Some(schema) = p.schema.as_mut()
+            {
+                set(schema, &query, true);
+            }
+        }
+    }
 }
 
 /// A request-body example for every operation that takes a body, written

@@ -275,3 +275,31 @@ async fn a_body_that_is_no_json_object_is_a_400_and_changes_nothing() {
     let (_, keys) = app.get("/v1/api-keys", &app.admin).await;
     assert_eq!(keys["total"], 0, "{keys}");
 }
+
+/// JSON Schema counts `30.0` as an integer, and so do generated clients:
+/// integer fields take it; a fraction is a 400 and changes nothing.
+#[tokio::test]
+async fn integers_written_with_a_zero_fraction_are_integers() {
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Reader", &["customers:read"]).await;
+    let (s, body) = app
+        .post(
+            "/v1/api-keys",
+            &app.admin,
+            json!({"name": "Float group", "group_id": g as f64}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["api_key"]["group"]["id"], g);
+    let (s, body) = app
+        .patch("/v1/tenants/1", &app.admin, json!({"key_limit": 30.0}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["key_limit"], 30);
+    let got = app
+        .patch("/v1/tenants/1", &app.admin, json!({"key_limit": 30.5}))
+        .await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "malformed_request", None);
+    let (_, tenant) = app.get("/v1/tenants/1", &app.admin).await;
+    assert_eq!(tenant["key_limit"], 30);
+}

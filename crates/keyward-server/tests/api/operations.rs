@@ -160,6 +160,29 @@ async fn the_openapi_document_names_every_status_and_resolves_every_reference() 
         }
     }
     assert!(operations > 30, "{operations} operations");
+    // The text rules are in the schemas (their patterns are checked against
+    // the parsers in keyward-core's tests).
+    for (schema, field) in [
+        ("CreateApiKeyRequest", "name"),
+        ("UpdateApiKeyRequest", "description"),
+        ("CreateGroupRequest", "name"),
+        ("UpdateTenantRequest", "name"),
+        ("VerifyRequest", "route"),
+    ] {
+        let pattern = &schemas[schema]["properties"][field]["pattern"];
+        assert!(
+            pattern.as_str().is_some_and(|p| p.starts_with('^')),
+            "{schema}.{field}"
+        );
+    }
+    let list = &doc["paths"]["/v1/api-keys"]["get"]["parameters"];
+    let q = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "q")
+        .unwrap();
+    assert!(q["schema"]["pattern"].is_string(), "{q}");
 }
 
 #[tokio::test]
