@@ -14,8 +14,8 @@ steered (scripts/fuzz_hooks.py): logging out, and resetting the signed-in
 super user's own password.
 
 Usage: fuzz_api.py [--max-time SECONDS] [--seed N] [--bin PATH]
-Needs schemathesis (pinned in scripts/setup-frontend.sh --test, installed
-into target/fuzz-venv) and a built server (`cargo build -p keyward-server`).
+Needs schemathesis (pinned in tests/fuzz/requirements.txt; scripts/setup.sh
+--test installs it into target/fuzz-venv) and a built server (`cargo build -p keyward-server`).
 """
 import argparse, json, os, shutil, signal, subprocess, sys, tempfile, urllib.request
 

@@ -38,29 +38,23 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(schema.has_table("tenant_key_counts").await.unwrap());
     assert!(schema.has_table("api_keys_search").await.unwrap());
 
-    let search_sql = || async {
-        db.query_one_raw(Statement::from_string(
+    // The SQL that made a table or a trigger.
+    let sql_of = async |name: &str| {
+        db.query_one_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
-            "SELECT sql FROM sqlite_master WHERE name = 'api_keys_search'",
+            "SELECT sql FROM sqlite_master WHERE name = ?",
+            [name.into()],
         ))
         .await
         .unwrap()
         .map(|row| row.try_get_by_index::<String>(0).unwrap())
     };
+    let search_sql = async || sql_of("api_keys_search").await;
     let own_copy = search_sql().await.unwrap();
     assert!(!own_copy.contains("content"), "{own_copy}");
 
     // One at a time, newest first: each takes away what it added, only that.
-    let insert_trigger = || async {
-        db.query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT sql FROM sqlite_master WHERE name = 'api_keys_search_insert'",
-        ))
-        .await
-        .unwrap()
-        .map(|row| row.try_get_by_index::<String>(0).unwrap())
-        .unwrap()
-    };
+    let insert_trigger = async || sql_of("api_keys_search_insert").await.unwrap();
     assert!(insert_trigger().await.contains("<< 39"), "the revoked bit");
     Migrator::down(&db, Some(1)).await.unwrap();
     let tenant_only = insert_trigger().await;

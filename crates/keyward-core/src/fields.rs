@@ -62,20 +62,24 @@ pub(crate) fn check_characters(
     s: &str,
     multiline: bool,
 ) -> Result<(), ValidationError> {
-    let allowed = |c: char| multiline && (c == '\n' || c == '\r' || c == '\t');
-    for c in s.chars() {
-        let invalid = if is_control(c) && !allowed(c) {
-            Invalid::ControlCharacters
-        } else if is_bidi_control(c) {
-            Invalid::BidiControls
-        } else if is_invisible(c) {
-            Invalid::InvisibleCharacters
-        } else {
-            continue;
-        };
-        return Err(ValidationError::new(field, invalid));
+    match s.chars().find_map(|c| refusal(c, multiline)) {
+        Some(invalid) => Err(ValidationError::new(field, invalid)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Why the character rule refuses `c`, if it does.
+fn refusal(c: char, multiline: bool) -> Option<Invalid> {
+    let allowed = multiline && matches!(c, '\n' | '\r' | '\t');
+    if is_control(c) && !allowed {
+        Some(Invalid::ControlCharacters)
+    } else if is_bidi_control(c) {
+        Some(Invalid::BidiControls)
+    } else if is_invisible(c) {
+        Some(Invalid::InvisibleCharacters)
+    } else {
+        None
+    }
 }
 
 fn text(
@@ -453,7 +457,7 @@ impl GracePeriod {
 /// of literal characters (no `\s`, `\p{…}` or `\u{…}`, which engines read
 /// differently), so that a string matches exactly when the parser takes it.
 pub mod patterns {
-    use super::{is_bidi_control, is_control, is_invisible};
+    use super::{is_control, refusal};
 
     /// The code-point ranges where `pred` holds, as the inside of a
     /// character class.
@@ -492,20 +496,12 @@ pub mod patterns {
         out.push(c);
     }
 
-    /// What a name or description may not hold once trimmed.
-    fn refused(multiline: bool) -> impl Fn(char) -> bool {
-        move |c| {
-            let allowed = multiline && matches!(c, '\n' | '\r' | '\t');
-            (is_control(c) && !allowed) || is_bidi_control(c) || is_invisible(c)
-        }
-    }
-
     /// Text that is trimmed (`str::trim`: Unicode White_Space at both
     /// ends), then holds `min` (0, 1 or 2) to `max` characters, none of
     /// them refused: names (single-line) and descriptions (multiline).
     pub fn trimmed_text(min: usize, max: usize, multiline: bool) -> String {
         let space = class(char::is_whitespace);
-        let refused_class = class(refused(multiline));
+        let refused_class = class(|c| refusal(c, multiline).is_some());
         let edge = format!("[^{}{}]", space, refused_class);
         let inner = format!("[^{refused_class}]{{0,{}}}", max.saturating_sub(2));
         let core = match min {

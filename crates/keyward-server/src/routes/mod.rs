@@ -199,10 +199,7 @@ fn document_text_patterns(api: &mut utoipa::openapi::OpenApi) {
     {
         set(route, &query, true);
     }
-    for item in api.paths.paths.values_mut() {
-        let Some(op) = item.get.as_mut() else {
-            continue;
-        };
+    for op in api.paths.paths.values_mut().flat_map(operations) {
         for parameter in op.parameters.iter_mut().flatten() {
             if let RefOr::T(p) = parameter
                 && matches!(p.name.as_str(), "q" | "key_id" | "actor")
@@ -213,6 +210,21 @@ fn document_text_patterns(api: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+/// The operations of a path that Keyward serves (it serves no other methods).
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// A request-body example for every operation that takes a body, written
@@ -328,14 +340,7 @@ fn document_request_examples(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
     let examples: std::collections::HashMap<_, _> = request_examples().into_iter().collect();
     for item in api.paths.paths.values_mut() {
-        let ops = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in operations(item) {
             let example = op.operation_id.as_deref().and_then(|id| examples.get(id));
             if let (Some(RefOr::T(body)), Some(example)) = (&mut op.request_body, example) {
                 for content in body.content.values_mut() {
@@ -406,14 +411,7 @@ fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
             .or_insert_with(|| error(description));
     };
     for item in api.paths.paths.values_mut() {
-        let ops = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in operations(item) {
             let schemes = serde_json::to_value(&op.security).unwrap_or_default();
             let uses = |scheme: &str| {
                 schemes

@@ -100,8 +100,9 @@ async fn the_openapi_document_names_every_status_and_resolves_every_reference() 
     let doc: Value = serde_json::from_str(&openapi().to_json().unwrap()).unwrap();
     let text = doc.to_string();
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for (i, _) in text.match_indices("\"#/components/schemas/") {
-        let rest = &text[i + 22..];
+    let prefix = "\"#/components/schemas/";
+    for (i, _) in text.match_indices(prefix) {
+        let rest = &text[i + prefix.len()..];
         let name = &rest[..rest.find('"').unwrap()];
         assert!(schemas.contains_key(name), "dangling reference to {name}");
     }
