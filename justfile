@@ -18,7 +18,7 @@ postgres_url := env_var_or_default("KEYWARD_TEST_POSTGRES_URL", "postgres://post
 # suite on SQLite and on PostgreSQL, the wasm builds, the purity gate, and the
 # SPA in headless Chromium against the real server, and the container image's
 # filesystem started as the image would start.
-test: fmt-check lint deny unit test-postgres wasm core-purity spa-lint spa-unit browser-test container-test
+test: fmt-check lint deny unit test-postgres fuzz-api wasm core-purity spa-lint spa-unit browser-test container-test
 
 # Build the SPA, then serve it and the API on http://127.0.0.1:8080 (SQLite in ./data).
 run *ARGS: spa

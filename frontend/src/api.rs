@@ -400,6 +400,17 @@ pub async fn groups(session: Session) -> Result<GroupList, ApiError> {
     get(session, "/v1/groups").await
 }
 
+/// What a key may be given: the tenant's key groups and the permission catalog.
+pub async fn key_choices(
+    session: Session,
+) -> Result<crate::components::key_form::KeyChoices, ApiError> {
+    let groups = groups(session).await?.items;
+    let catalog = permissions(session).await?;
+    Ok(crate::components::key_form::KeyChoices::new(
+        groups, &catalog,
+    ))
+}
+
 pub async fn permissions(session: Session) -> Result<PermissionCatalogView, ApiError> {
     get(session, "/v1/permissions").await
 }

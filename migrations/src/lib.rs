@@ -25,6 +25,7 @@ mod m20261202_000008_audit_request_id;
 mod m20261202_000009_maintenance_runs;
 mod m20261202_000010_hashing_secret_versions;
 mod m20261203_000011_search_by_status;
+mod m20261203_000012_key_permissions;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_maintenance_runs::Migration),
             Box::new(m20261202_000010_hashing_secret_versions::Migration),
             Box::new(m20261203_000011_search_by_status::Migration),
+            Box::new(m20261203_000012_key_permissions::Migration),
         ]
     }
 }

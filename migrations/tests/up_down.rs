@@ -54,6 +54,35 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(!own_copy.contains("content"), "{own_copy}");
 
     // One at a time, newest first: each takes away what it added, only that.
+    // 12: a key may have no group, and permissions of its own; going down
+    // is refused while a key has no group.
+    let keys_sql = async || sql_of("api_keys").await.unwrap();
+    assert!(keys_sql().await.contains(r#""group_id" integer NULL,"#));
+    assert!(schema.has_column("api_keys", "permissions").await.unwrap());
+    let exec = async |sql: &str| db.execute_unprepared(sql).await.unwrap();
+    exec(
+        "INSERT INTO tenants (name, key_limit, created_at, updated_at)
+          VALUES ('t', 10, '2026-12-03T00:00:00Z', '2026-12-03T00:00:00Z')",
+    )
+    .await;
+    exec("INSERT INTO api_keys (key_id, tenant_id, name, group_id, ip_allowlist, prefix, last4,
+            digest, digest_version, created_by, created_at, updated_at, permissions)
+          VALUES ('abcdefghijkl', (SELECT id FROM tenants WHERE name = 't'), 'k', NULL, '', 'sk_live_',
+            'abcd', x'00', 1, 'admin', '2026-12-03T00:00:00Z', '2026-12-03T00:00:00Z', 'customers:read')")
+    .await;
+    let refused = Migrator::down(&db, Some(1)).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("1 API keys have no authorization group"),
+        "{refused}"
+    );
+    assert!(schema.has_column("api_keys", "permissions").await.unwrap());
+    exec("DELETE FROM api_keys").await;
+    exec("DELETE FROM tenant_key_counts").await;
+    exec("DELETE FROM tenants").await;
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(keys_sql().await.contains(r#""group_id" integer NOT NULL,"#));
+    assert!(!schema.has_column("api_keys", "permissions").await.unwrap());
+
     let insert_trigger = async || sql_of("api_keys_search_insert").await.unwrap();
     assert!(insert_trigger().await.contains("<< 39"), "the revoked bit");
     Migrator::down(&db, Some(1)).await.unwrap();

@@ -356,13 +356,14 @@ describe('Keyward SPA', () => {
     await page.getByLabel('Expiration date').fill('2020-01-01');
     await page.getByText('Expiration date must be in the future.').waitFor();
     await page.getByRole('button', { name: 'Generate', exact: true }).click();
-    await page.getByText('Authorization group is required.').waitFor();
+    await page.getByText('Permissions must be given by an authorization group, the key\'s own permissions, or both.').waitFor();
     await shot('03-generate-errors');
 
     await name.fill('ERP Integration');
     await page.getByLabel('Description').fill('Nightly ERP export');
     await page.getByLabel('Authorization group').selectOption(String(integrationsGroupId));
-    await page.getByText('Permissions: customers:read, invoices:read').waitFor();
+    await page.getByText('The group grants: customers:read, invoices:read').waitFor();
+    await page.getByText('The key will hold: customers:read, invoices:read').waitFor();
     await page.getByLabel('Expiration date').fill(isoDate(90));
     await ips.fill('127.0.0.1\n10.0.0.0/8');
     assert.equal(await page.locator('.field-error:visible').count(), 0, 'no error remains');
@@ -597,7 +598,8 @@ describe('Keyward SPA', () => {
     await row('ERP Integration v2').getByRole('link', { name: 'ERP Integration v2' }).click();
     await page.getByRole('heading', { level: 1, name: 'ERP Integration v2' }).waitFor();
     assert.equal(new URL(page.url()).pathname, `/api-keys/${keyId}`);
-    await page.getByText('From the group Integrations: customers:read, invoices:read').waitFor();
+    await page.getByText('The key holds the permissions of the group Integrations.').waitFor();
+    assert.deepEqual(await page.getByTestId('effective-permissions').locator('li').allInnerTexts(), ['customers:read', 'invoices:read']);
     const history = page.locator('.history-table');
     await history.getByText('Key generated').waitFor();
     await history.getByText('Key edited').waitFor();
@@ -1227,6 +1229,54 @@ describe('Keyward SPA', () => {
       assert.ok(actions.includes(a), `${a} is audited: ${actions}`);
     }
     assert.equal(actions.filter((a) => a === 'user_updated').length, 3);
+    assert.deepEqual(takeConsoleErrors(), []);
+  });
+  test("seed 000's permission checkboxes: a key with permissions of its own, admin alone, effective permissions shown", async () => {
+    await ok('PATCH', `/v1/tenants/${defaultTenantId}`, { token: adminToken, body: { key_limit: 20 } });
+    await page.goto(`${base}/api-keys/new`);
+    await page.getByRole('heading', { level: 1, name: 'Generate API key' }).waitFor();
+    await page.getByLabel('Key name').fill('Customer portal');
+    const perms = page.getByTestId('key-permissions');
+    await perms.getByText('The key holds no permission yet').waitFor();
+    await perms.getByLabel(/View Own Customer/).check();
+    await perms.getByLabel(/Create Payments/).check();
+    await perms.getByText('The key will hold: customers:read_own, payments:write').waitFor();
+    await perms.getByLabel(/Admin \(all permissions\)/).check();
+    assert.equal(await perms.getByLabel(/View Own Customer/).isDisabled(), true, 'admin implies the rest');
+    await perms.getByTestId('admin-level-warning').waitFor();
+    await shot('37-key-permissions-admin');
+    await perms.getByLabel(/Admin \(all permissions\)/).uncheck();
+    await perms.getByLabel(/View Own Customer/).check();
+    await perms.getByLabel(/View Own Services/).check();
+    await perms.getByLabel(/Create Payments/).check();
+    assert.equal(await perms.getByTestId('admin-level-warning').count(), 0);
+    await shot('38-key-permissions');
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    await page.getByRole('dialog', { name: 'API key generated' }).waitFor();
+    const portalSecret = await page.getByTestId('secret').inputValue();
+    await closeSecretModal();
+    const portal = row('Customer portal');
+    await portal.waitFor();
+    assert.match(await portal.getByTestId('access').innerText(), /^No group\s+3 permissions$/);
+
+    await portal.getByRole('link', { name: 'Customer portal' }).click();
+    await page.getByText("The key has no group; it holds its own: customers:read_own, payments:write, services:read_own.").waitFor();
+    await page.getByRole('button', { name: 'Edit' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Edit API key Customer portal' });
+    assert.equal(await dialog.getByLabel(/Create Payments/).isChecked(), true, 'pre-checked');
+    await dialog.getByLabel('Authorization group').selectOption(String(integrationsGroupId));
+    await dialog.getByText('The key will hold: customers:read, customers:read_own, invoices:read, payments:write, services:read_own').waitFor();
+    await dialog.getByLabel(/View Own Services/).uncheck();
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByText('The key holds the permissions of the group Integrations and its own: customers:read_own, payments:write.').waitFor();
+    assert.deepEqual(
+      await page.getByTestId('effective-permissions').locator('li').allInnerTexts(),
+      ['customers:read', 'customers:read_own', 'invoices:read', 'payments:write'],
+    );
+    await shot('39-key-effective-permissions');
+    const who = await api('GET', '/v1/whoami', { headers: { 'X-API-Key': portalSecret } });
+    assert.deepEqual(who.body.permissions, ['customers:read', 'customers:read_own', 'invoices:read', 'payments:write']);
     assert.deepEqual(takeConsoleErrors(), []);
   });
 });

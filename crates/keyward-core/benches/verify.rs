@@ -23,7 +23,10 @@ fn bench(c: &mut Criterion) {
     let input = NewKey {
         name: KeyName::parse("bench").unwrap_or_else(|_| unreachable!()),
         description: None,
-        group: GroupChoice::new(1, GroupKind::TenantApiKey).unwrap_or_else(|_| unreachable!()),
+        group: Some(
+            GroupChoice::new(1, GroupKind::TenantApiKey).unwrap_or_else(|_| unreachable!()),
+        ),
+        permissions: Default::default(),
         ip_allowlist: IpAllowlist::parse_lines("10.0.0.0/8\n2001:db8::/32").unwrap_or_default(),
         expires_at: None,
     };
@@ -43,7 +46,7 @@ fn bench(c: &mut Criterion) {
     let perms = PermissionCatalog::default()
         .permission_set(&["customers:read"])
         .unwrap_or_default();
-    let record = KeyRecord::new(&key, perms);
+    let record = KeyRecord::new(&key, Some(&perms));
     let verifier = Verifier::new(format.clone(), hasher.clone());
     let ip: IpAddr = [10, 1, 2, 3].into();
     let presented = secret.expose().to_owned();

@@ -217,6 +217,12 @@ pub enum Invalid {
     UnknownPermission { value: String },
     #[error("must contain at least one permission")]
     NoPermissions,
+    #[error("\"{value}\" is named twice in the permission catalog")]
+    DuplicatePermission { value: String },
+    /// A key must be granted something: by its group, its own
+    /// permissions, or both.
+    #[error("must be given by an authorization group, the key's own permissions, or both")]
+    NoGrant,
     #[error("must be a group of kind tenant API key")]
     WrongGroupKind,
     #[error("does not name an authorization group of this tenant")]

@@ -294,6 +294,38 @@ impl fmt::Display for ClientAddr {
     }
 }
 
+/// The access log's address filter: a prefix of an address (digits, `a`–`f`,
+/// `.` and `:`, at most 45 characters) or the word `unknown`, trimmed and
+/// lower-cased; blank means no filter.
+pub fn address_filter(raw: &str) -> Result<Option<String>, ValidationError> {
+    let raw = raw.trim().to_ascii_lowercase();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.len() > ADDRESS_FILTER_MAX {
+        let max = ADDRESS_FILTER_MAX;
+        return Err(ValidationError::new(
+            Field::ClientIp,
+            Invalid::TooLong { max },
+        ));
+    }
+    if raw != "unknown" && !raw.bytes().all(address_filter_byte) {
+        return Err(ValidationError::new(
+            Field::ClientIp,
+            Invalid::BadCharacters {
+                allowed: "digits, a–f, '.' and ':' (or the word unknown)",
+            },
+        ));
+    }
+    Ok(Some(raw))
+}
+
+const ADDRESS_FILTER_MAX: usize = 45;
+
+fn address_filter_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b'.' || b == b':'
+}
+
 /// An IP allowlist: addresses and CIDR ranges, normalised (host bits cleared,
 /// IPv4-mapped IPv6 ranges rewritten as IPv4), deduplicated and sorted.
 /// Empty means any address.
@@ -515,6 +547,90 @@ pub mod patterns {
     /// Text kept as sent, with no control character (query text, routes).
     pub fn no_controls() -> String {
         format!("^[^{}]*$", class(is_control))
+    }
+
+    fn spaced(core: &str) -> String {
+        let space = class(char::is_whitespace);
+        format!("^[{space}]*(?:{core})[{space}]*$")
+    }
+
+    const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    const HEX: &str = "[0-9A-Fa-f]{1,4}";
+
+    fn ipv4() -> String {
+        format!("(?:{o}\\.){{3}}{o}", o = OCTET)
+    }
+
+    /// IPv6 in its full and `::`-compressed forms, and with an IPv4 tail
+    /// after six groups or after `::` (`::ffff:192.0.2.1`).
+    fn ipv6() -> String {
+        let h = HEX;
+        let v4 = ipv4();
+        [
+            format!("(?:{h}:){{7}}{h}"),
+            format!("(?:{h}:){{1,7}}:"),
+            format!("(?:{h}:){{1,6}}:{h}"),
+            format!("(?:{h}:){{1,5}}(?::{h}){{1,2}}"),
+            format!("(?:{h}:){{1,4}}(?::{h}){{1,3}}"),
+            format!("(?:{h}:){{1,3}}(?::{h}){{1,4}}"),
+            format!("(?:{h}:){{1,2}}(?::{h}){{1,5}}"),
+            format!("{h}:(?::{h}){{1,6}}"),
+            format!(":(?:(?::{h}){{1,7}}|:)"),
+            format!("(?:{h}:){{6}}{v4}"),
+            format!("::(?:[Ff]{{4}}:)?{v4}"),
+        ]
+        .join("|")
+    }
+
+    /// One IP allowlist entry as [`IpAllowlist`](super::IpAllowlist) reads
+    /// it: an IPv4 or IPv6 address or CIDR range (prefix length without
+    /// leading zeros), spaces around it, or blank (skipped).
+    pub fn ip_entry() -> String {
+        let (v4, v6) = (ipv4(), ipv6());
+        let p4 = "(?:3[0-2]|[12]?[0-9])";
+        let p6 = "(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])";
+        spaced(&format!("(?:{v4})(?:/{p4})?|(?:{v6})(?:/{p6})?|"))
+    }
+
+    /// An expiry as [`Expiry::parse`](super::Expiry::parse) reads it: a
+    /// date `YYYY-MM-DD` (29 February left out: it depends on the year)
+    /// or an RFC 3339 date-time with `T` and `Z` or an offset. That it
+    /// lies in the future no pattern can say.
+    pub fn expiry() -> String {
+        let date = concat!(
+            "[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])",
+            "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+        );
+        let hm = "(?:[01][0-9]|2[0-3]):[0-5][0-9]";
+        let time = format!("{hm}:[0-5][0-9](?:\\.[0-9]{{1,9}})?(?:Z|[+-]{hm})");
+        spaced(&format!("{date}(?:T{time})?"))
+    }
+
+    /// A username: trimmed, then 2–64 of the characters
+    /// [`Username`](crate::user::Username) allows.
+    pub fn username() -> String {
+        let allowed = class(|c| crate::user::username_char(c) && refusal(c, false).is_none());
+        let (min, max) = (crate::user::Username::MIN, crate::user::Username::MAX);
+        spaced(&format!("[{allowed}]{{{min},{max}}}"))
+    }
+
+    /// The username typed at sign-in ([`Username::presented`](crate::user::Username::presented)):
+    /// trimmed, then no refused character.
+    pub fn presented_username() -> String {
+        spaced(&format!("[^{}]*", class(|c| refusal(c, false).is_some())))
+    }
+
+    /// One IP address, spaces around it (a client address sent for verification).
+    pub fn ip_address() -> String {
+        spaced(&format!("{}|{}", ipv4(), ipv6()))
+    }
+
+    /// The access log's address filter ([`address_filter`](super::address_filter)).
+    pub fn address_filter() -> String {
+        let max = super::ADDRESS_FILTER_MAX;
+        spaced(&format!(
+            "[0-9A-Fa-f.:]{{0,{max}}}|[Uu][Nn][Kk][Nn][Oo][Ww][Nn]"
+        ))
     }
 }
 
@@ -889,6 +1005,144 @@ mod tests {
                 prop_assert_eq!(DESCRIPTION.is_match(&s), fits && Description::parse(&s).is_ok(), "{:?}", s);
                 prop_assert_eq!(QUERY.is_match(&s), QueryText::parse(Field::Query, s.clone()).is_ok(), "{:?}", s);
             }
+        }
+
+        static USERNAME: LazyLock<regex::Regex> = LazyLock::new(|| compiled(&patterns::username()));
+        static ADDRESS: LazyLock<regex::Regex> =
+            LazyLock::new(|| compiled(&patterns::address_filter()));
+        static IP_ENTRY: LazyLock<regex::Regex> = LazyLock::new(|| compiled(&patterns::ip_entry()));
+        static PRESENTED: LazyLock<regex::Regex> =
+            LazyLock::new(|| compiled(&patterns::presented_username()));
+        static IP_ADDRESS: LazyLock<regex::Regex> =
+            LazyLock::new(|| compiled(&patterns::ip_address()));
+        static EXPIRY: LazyLock<regex::Regex> = LazyLock::new(|| compiled(&patterns::expiry()));
+
+        /// Text made of the pieces addresses, dates and usernames are made of.
+        fn pieces() -> impl Strategy<Value = String> {
+            let piece = prop::sample::select(vec![
+                "0", "1", "9", "25", "255", "256", "01", "a", "F", "g", "ffff", ".", ":", "::",
+                "/", "/24", "/33", "/128", "/129", "-", "T", "Z", "+02:00", "2027-", "12", "31",
+                "29", "00:00:00", ".5", " ", "\u{a0}", "@", "_", "é", "\u{200b}", "\n", "unknown",
+                "UNKNOWN",
+            ]);
+            prop::collection::vec(piece, 0..14).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn usernames_and_address_filters(s in prop_oneof![text(), pieces()]) {
+                use crate::user::Username;
+                prop_assert_eq!(USERNAME.is_match(&s), Username::parse(&s).is_ok(), "{:?}", s);
+                prop_assert_eq!(PRESENTED.is_match(&s), Username::presented(&s).is_ok(), "{:?}", s);
+                prop_assert_eq!(ADDRESS.is_match(&s), super::super::address_filter(&s).is_ok(), "{:?}", s);
+            }
+
+            #[test]
+            fn what_the_ip_and_expiry_patterns_allow_is_accepted(s in pieces()) {
+                if IP_ENTRY.is_match(&s) {
+                    prop_assert!(super::super::IpAllowlist::parse_list(&[&s]).is_ok(), "{:?}", s);
+                }
+                if IP_ADDRESS.is_match(&s) {
+                    prop_assert!(s.trim().parse::<std::net::IpAddr>().is_ok(), "{:?}", s);
+                }
+                if EXPIRY.is_match(&s) {
+                    prop_assert!(expiry_ok(&s), "{:?}", s);
+                }
+            }
+
+            #[test]
+            fn strings_drawn_from_the_ip_pattern_are_entries(s in string_from(&patterns::ip_entry())) {
+                prop_assert!(super::super::IpAllowlist::parse_list(&[&s]).is_ok(), "{:?}", s);
+            }
+
+            #[test]
+            fn strings_drawn_from_the_address_pattern_are_addresses(s in string_from(&patterns::ip_address())) {
+                prop_assert!(s.trim().parse::<std::net::IpAddr>().is_ok(), "{:?}", s);
+            }
+
+            #[test]
+            fn strings_drawn_from_the_expiry_pattern_are_dates(s in string_from(&patterns::expiry())) {
+                prop_assert!(expiry_ok(&s), "{:?}", s);
+            }
+        }
+
+        fn string_from(pattern: &str) -> impl Strategy<Value = String> + use<> {
+            // The anchors say "the whole string"; generation wants the inside.
+            let inner = pattern
+                .trim_start_matches('^')
+                .trim_end_matches('$')
+                .to_owned();
+            proptest::string::string_regex(&inner).unwrap()
+        }
+
+        /// Accepted as an expiry, or refused only for lying past the year
+        /// 9999 in UTC (a date-time late on 31 December 9999 with a
+        /// negative offset), which the pattern leaves to the parser.
+        fn expiry_ok(s: &str) -> bool {
+            use chrono::TimeZone;
+            let long_ago = chrono::Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap();
+            match super::super::Expiry::parse(s, long_ago) {
+                Ok(_) => true,
+                Err(e) => {
+                    e.invalid == crate::error::Invalid::TooLate
+                        && s.trim().starts_with("9999-12-31T")
+                }
+            }
+        }
+
+        #[test]
+        fn the_address_and_date_patterns_take_the_usual_forms() {
+            for ok in [
+                "192.0.2.1",
+                "10.0.0.0/8",
+                " 203.0.113.0/24 ",
+                "2001:db8::1",
+                "2001:db8::/32",
+                "::",
+                "::1",
+                "fe80::1:2:3:4",
+                "1:2:3:4:5:6:7:8",
+                "::ffff:192.0.2.1",
+                "1:2:3:4:5:6:1.2.3.4",
+                "0.0.0.0/0",
+                "::/0",
+                "",
+            ] {
+                assert!(IP_ENTRY.is_match(ok), "{ok:?}");
+                assert!(
+                    super::super::IpAllowlist::parse_list(&[ok]).is_ok(),
+                    "{ok:?}"
+                );
+            }
+            for bad in [
+                "1.2.3",
+                "256.0.0.1",
+                "10.0.0.0/33",
+                "2001:db8::/129",
+                "01.2.3.4",
+                "1:2:3",
+            ] {
+                assert!(!IP_ENTRY.is_match(bad), "{bad:?}");
+            }
+            for ok in [
+                "2027-01-10",
+                "2027-01-10T12:00:00Z",
+                "2027-01-10T12:00:00.25+02:00",
+                "2028-12-31",
+            ] {
+                assert!(EXPIRY.is_match(ok), "{ok:?}");
+            }
+            for bad in [
+                "2027-02-30",
+                "2027-1-10",
+                "2027-01-10T24:00:00Z",
+                "10/01/2027",
+                "tomorrow",
+            ] {
+                assert!(!EXPIRY.is_match(bad), "{bad:?}");
+            }
+            assert!(USERNAME.is_match(" jürgen.o'neil@example ".replace('\'', "").as_str()));
+            assert!(ADDRESS.is_match("2001:DB8:"));
         }
 
         #[test]

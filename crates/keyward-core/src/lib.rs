@@ -28,18 +28,20 @@
 //! let now = Utc.with_ymd_and_hms(2026, 1, 10, 10, 0, 0).unwrap();
 //! let hasher = KeyHasher::new(&HashingSecret::generate(&mut rng));
 //! let format = KeyFormat::default();
+//! let catalog = PermissionCatalog::default();
 //! let input = NewKey {
 //!     name: KeyName::parse("Billing Sync - QuickBooks").unwrap(),
 //!     description: None,
-//!     group: GroupChoice::new(1, GroupKind::TenantApiKey).unwrap(),
+//!     group: None,
+//!     permissions: catalog.permission_set(&["invoices:read"]).unwrap(),
 //!     ip_allowlist: IpAllowlist::default(),
 //!     expires_at: None,
 //! };
 //! let (key, secret) = generate(1, KeyQuota::default(), 0, input, "admin", &format, &hasher, now, &mut rng).unwrap();
 //! assert!(secret.expose().starts_with("sk_live_"));
 //!
-//! let perms = PermissionCatalog::default().permission_set(&["invoices:read"]).unwrap();
-//! let record = KeyRecord::new(&key, perms);
+//! let record = KeyRecord::new(&key, None); // no group: the key's own permissions
+//! # let _ = (GroupChoice::new(1, GroupKind::TenantApiKey),);
 //! let verifier = Verifier::new(format, hasher);
 //! let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
 //! let principal = verifier.verify(secret.expose(), |_| Some(&record), client, &["invoices:read"], now).unwrap();

@@ -2,10 +2,10 @@
 //! (state, input, now, rng).
 
 use crate::digest::{DigestAlgorithm, KeyDigest, KeyHasher};
-use crate::error::{ErrorCode, ValidationError};
+use crate::error::{ErrorCode, Field, Invalid, ValidationError};
 use crate::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName};
 use crate::key::{KeyFormat, KeyId, PlainKey, mask};
-use crate::permission::GroupKind;
+use crate::permission::{GroupKind, PermissionSet};
 use crate::status::KeyStatus;
 use chrono::{DateTime, Utc};
 use rand_core::CryptoRng;
@@ -104,9 +104,21 @@ impl GroupChoice {
 pub struct NewKey {
     pub name: KeyName,
     pub description: Option<Description>,
-    pub group: GroupChoice,
+    /// An authorization group, the key's own permissions, or both; the key
+    /// holds their union (see [`check_grant`]).
+    pub group: Option<GroupChoice>,
+    pub permissions: PermissionSet,
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<Expiry>,
+}
+
+/// A key must be granted something: a group (never empty) or permissions of its own.
+pub fn check_grant(group: Option<i64>, permissions: &PermissionSet) -> Result<(), ValidationError> {
+    if group.is_none() && permissions.is_empty() {
+        Err(ValidationError::new(Field::Permissions, Invalid::NoGrant))
+    } else {
+        Ok(())
+    }
 }
 
 /// The stored credential of a key: never the secret itself.
@@ -132,7 +144,10 @@ pub struct ApiKey {
     pub tenant_id: i64,
     pub name: KeyName,
     pub description: Option<Description>,
-    pub group_id: i64,
+    /// The key's authorization group, if it has one.
+    pub group_id: Option<i64>,
+    /// The key's own permissions (seed 000's checkboxes), held besides its group's.
+    pub permissions: PermissionSet,
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<DateTime<Utc>>,
     /// The deployment prefix at generation time, for the masked form.
@@ -155,6 +170,7 @@ pub enum KeyField {
     Name,
     Description,
     GroupId,
+    Permissions,
     IpAllowlist,
     ExpiresAt,
 }
@@ -165,6 +181,7 @@ impl KeyField {
             Self::Name => "name",
             Self::Description => "description",
             Self::GroupId => "group_id",
+            Self::Permissions => "permissions",
             Self::IpAllowlist => "ip_allowlist",
             Self::ExpiresAt => "expires_at",
         }
@@ -177,7 +194,9 @@ impl KeyField {
 pub struct KeyPatch {
     pub name: Option<KeyName>,
     pub description: Option<Option<Description>>,
-    pub group: Option<GroupChoice>,
+    /// `Some(None)` takes the key out of its group.
+    pub group: Option<Option<GroupChoice>>,
+    pub permissions: Option<PermissionSet>,
     pub ip_allowlist: Option<IpAllowlist>,
     pub expires_at: Option<Option<Expiry>>,
 }
@@ -197,6 +216,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
     now: DateTime<Utc>,
     rng: &mut R,
 ) -> Result<(ApiKey, PlainKey), LifecycleError> {
+    check_grant(input.group.map(GroupChoice::id), &input.permissions)?;
     quota.check(used)?;
     let plain = format.generate(rng);
     let parsed = format.parsed_generated(&plain);
@@ -206,7 +226,8 @@ pub fn generate<R: CryptoRng + ?Sized>(
         tenant_id,
         name: input.name,
         description: input.description,
-        group_id: input.group.id(),
+        group_id: input.group.map(GroupChoice::id),
+        permissions: input.permissions,
         ip_allowlist: input.ip_allowlist,
         expires_at: input.expires_at.map(|e| e.instant()),
         prefix: format.prefix().to_owned(),
@@ -254,6 +275,13 @@ impl ApiKey {
         if self.is_revoked() {
             return Err(LifecycleError::Revoked);
         }
+        let group = patch
+            .group
+            .map_or(self.group_id, |g| g.map(GroupChoice::id));
+        let permissions = patch
+            .permissions
+            .unwrap_or_else(|| self.permissions.clone());
+        check_grant(group, &permissions)?;
         let mut changed = Vec::new();
         if let Some(name) = patch.name
             && name != self.name
@@ -267,11 +295,13 @@ impl ApiKey {
             self.description = description;
             changed.push(KeyField::Description);
         }
-        if let Some(group) = patch.group
-            && group.id() != self.group_id
-        {
-            self.group_id = group.id();
+        if group != self.group_id {
+            self.group_id = group;
             changed.push(KeyField::GroupId);
+        }
+        if permissions != self.permissions {
+            self.permissions = permissions;
+            changed.push(KeyField::Permissions);
         }
         if let Some(list) = patch.ip_allowlist
             && list != self.ip_allowlist
@@ -375,7 +405,8 @@ pub(crate) mod tests {
         let input = NewKey {
             name: KeyName::parse("ERP Integration").unwrap(),
             description: None,
-            group: GroupChoice::new(7, GroupKind::TenantApiKey).unwrap(),
+            group: Some(GroupChoice::new(7, GroupKind::TenantApiKey).unwrap()),
+            permissions: PermissionSet::default(),
             ip_allowlist: IpAllowlist::default(),
             expires_at: Some(Expiry::parse("2026-12-31", now()).unwrap()),
         };
@@ -455,6 +486,92 @@ pub(crate) mod tests {
                 .is_empty()
         );
         assert_eq!(key.updated_at, later, "a no-op edit changes nothing");
+    }
+
+    /// A key holds its group's permissions, its own, or both; it must hold
+    /// something, at generation and after every edit.
+    #[test]
+    fn a_key_is_granted_by_its_group_its_own_permissions_or_both() {
+        use crate::permission::PermissionCatalog;
+        let catalog = PermissionCatalog::default();
+        let own = catalog.permission_set(&["customers:read"]).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        let generate_with =
+            |group: Option<GroupChoice>, permissions: PermissionSet, rng: &mut StdRng| {
+                let input = NewKey {
+                    name: KeyName::parse("Portal").unwrap(),
+                    description: None,
+                    group,
+                    permissions,
+                    ip_allowlist: IpAllowlist::default(),
+                    expires_at: None,
+                };
+                generate(
+                    1,
+                    KeyQuota::default(),
+                    0,
+                    input,
+                    "alice",
+                    &KeyFormat::default(),
+                    &hasher(),
+                    now(),
+                    rng,
+                )
+            };
+        let err = generate_with(None, PermissionSet::default(), &mut rng).unwrap_err();
+        assert_eq!(
+            err,
+            LifecycleError::Invalid(ValidationError::new(Field::Permissions, Invalid::NoGrant))
+        );
+        let (mut key, _) = generate_with(None, own.clone(), &mut rng).unwrap();
+        assert_eq!((key.group_id, &key.permissions), (None, &own));
+
+        let group = GroupChoice::new(7, GroupKind::TenantApiKey).unwrap();
+        let changed = key
+            .edit(
+                KeyPatch {
+                    group: Some(Some(group)),
+                    ..KeyPatch::default()
+                },
+                now(),
+            )
+            .unwrap();
+        assert_eq!(changed, vec![KeyField::GroupId]);
+        let clear = KeyPatch {
+            permissions: Some(PermissionSet::default()),
+            ..KeyPatch::default()
+        };
+        assert_eq!(
+            key.edit(clear.clone(), now()).unwrap(),
+            vec![KeyField::Permissions]
+        );
+        let before = key.clone();
+        let ungroup = KeyPatch {
+            group: Some(None),
+            ..KeyPatch::default()
+        };
+        let err = key.edit(ungroup, now()).unwrap_err();
+        assert_eq!(
+            err,
+            LifecycleError::Invalid(ValidationError::new(Field::Permissions, Invalid::NoGrant))
+        );
+        assert_eq!(key, before, "a refused edit changes nothing");
+        let both = KeyPatch {
+            group: Some(None),
+            permissions: Some(own.clone()),
+            ..KeyPatch::default()
+        };
+        assert_eq!(
+            key.edit(both, now()).unwrap(),
+            vec![KeyField::GroupId, KeyField::Permissions]
+        );
+        assert_eq!((key.group_id, &key.permissions), (None, &own));
+
+        let group_set = catalog.permission_set(&["services:read"]).unwrap();
+        let union = own.union(Some(&group_set));
+        assert!(union.grants("customers:read") && union.grants("services:read"));
+        assert_eq!(PermissionSet::default().union(Some(&group_set)), group_set);
+        assert_eq!(own.union(None), own);
     }
 
     #[test]

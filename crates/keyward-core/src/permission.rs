@@ -59,11 +59,28 @@ impl fmt::Display for Permission {
     }
 }
 
-/// One catalog entry: the permission and what it allows, in words.
+/// One catalog entry: the permission, its label (the checkbox), what it
+/// allows in words, and other names it is known by (seed 000's REST API
+/// names such as `view_customer`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatalogEntry {
     pub permission: Permission,
+    pub label: String,
     pub description: String,
+    pub aliases: Vec<Permission>,
+}
+
+/// A catalog entry as configured (`[[permissions]]` in keyward.toml).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntrySpec {
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// The permissions a deployment offers. `admin` is always present and implies all.
@@ -72,64 +89,196 @@ pub struct PermissionCatalog {
     entries: Vec<CatalogEntry>,
 }
 
-const DEFAULT_CATALOG: &[(&str, &str)] = &[
-    ("customers:read", "View customers"),
-    ("customers:write", "Create and update customers"),
-    ("services:read", "View services"),
-    ("services:write", "Create and update services"),
-    ("provisioning", "Run provisioning"),
-    ("inventory:read", "View inventory"),
-    ("inventory:write", "Update inventory"),
-    ("transactions:read", "View transactions"),
-    ("invoices:read", "View invoices"),
-    ("payments:write", "Create payments"),
+/// `(name, label, description, aliases)`: today's permissions and every
+/// one seed 000's use cases name.
+const DEFAULT_CATALOG: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "customers:read",
+        "View Customers",
+        "View customers",
+        &["view_customer", "view_customers"],
+    ),
+    (
+        "customers:read_own",
+        "View Own Customer",
+        "View the customer the key belongs to (self-service portals)",
+        &["view_own_customer"],
+    ),
+    (
+        "customers:write",
+        "Create Customers",
+        "Create and update customers",
+        &["create_customer", "create_customers"],
+    ),
+    (
+        "services:read",
+        "View Services",
+        "View services",
+        &["view_service", "view_services"],
+    ),
+    (
+        "services:read_own",
+        "View Own Services",
+        "View the services of the key's own customer",
+        &["view_own_service", "view_own_services"],
+    ),
+    (
+        "services:write",
+        "Create Services",
+        "Create and update services",
+        &["create_service", "create_services"],
+    ),
+    ("provisioning", "Provisioning", "Run provisioning", &[]),
+    (
+        "provisioning:read",
+        "View Provisioning",
+        "View provisioning state",
+        &["view_provisioning"],
+    ),
+    (
+        "inventory:read",
+        "View Inventory",
+        "View inventory",
+        &["view_inventory"],
+    ),
+    (
+        "inventory:write",
+        "Update Inventory",
+        "Update inventory",
+        &["update_inventory"],
+    ),
+    (
+        "transactions:read",
+        "View Transactions",
+        "View transactions",
+        &["view_transaction", "view_transactions"],
+    ),
+    (
+        "invoices:read",
+        "View Invoices",
+        "View invoices",
+        &["view_invoice", "view_invoices"],
+    ),
+    (
+        "payments:write",
+        "Create Payments",
+        "Create payments",
+        &["create_payment", "create_payments"],
+    ),
     (
         "api_keys:manage",
+        "Manage API Keys",
         "Manage API keys and authorization groups of the tenant",
+        &["manage_api_keys"],
     ),
     (
         "api_keys:verify",
+        "Verify API Keys",
         "Verify other API keys for services in other languages",
+        &["verify_api_keys"],
     ),
-    ("admin", "All permissions"),
+    ("admin", "Admin (all permissions)", "All permissions", &[]),
 ];
 
 impl Default for PermissionCatalog {
     fn default() -> Self {
-        let entries = DEFAULT_CATALOG
+        let specs = DEFAULT_CATALOG
             .iter()
-            .map(|(p, d)| CatalogEntry {
-                permission: Permission((*p).to_owned()),
-                description: (*d).to_owned(),
-            })
-            .collect();
-        Self { entries }
+            .map(|(name, label, description, aliases)| CatalogEntrySpec {
+                name: (*name).into(),
+                label: (*label).into(),
+                description: (*description).into(),
+                aliases: aliases.iter().map(|a| (*a).into()).collect(),
+            });
+        Self::new(specs).unwrap_or(Self {
+            entries: Vec::new(),
+        })
     }
 }
 
 impl PermissionCatalog {
-    /// A catalog of `(permission, description)` pairs; `admin` is added when missing.
-    pub fn new<'a>(
-        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, ValidationError> {
+    /// A catalog as configured; `admin` is added when missing. A name or
+    /// alias given twice is an error (an alias must say one thing); a
+    /// missing label is the name, a missing description the label.
+    pub fn new(specs: impl IntoIterator<Item = CatalogEntrySpec>) -> Result<Self, ValidationError> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
-        for (p, d) in entries {
-            let permission = Permission::parse(p)?;
-            if seen.insert(permission.clone()) {
-                out.push(CatalogEntry {
-                    permission,
-                    description: d.to_owned(),
-                });
+        let mut taken = |p: &Permission| {
+            if seen.insert(p.clone()) {
+                Ok(())
+            } else {
+                Err(ValidationError::new(
+                    Field::Permissions,
+                    Invalid::DuplicatePermission {
+                        value: echo(p.as_str()),
+                    },
+                ))
             }
-        }
-        if !seen.iter().any(Permission::is_admin) {
+        };
+        for spec in specs {
+            let permission = Permission::parse(spec.name.trim())?;
+            taken(&permission)?;
+            let aliases = spec
+                .aliases
+                .iter()
+                .map(|a| Permission::parse(a.trim()))
+                .collect::<Result<Vec<_>, _>>()?;
+            for a in &aliases {
+                taken(a)?;
+            }
+            let label = match spec.label.trim() {
+                "" => permission.as_str().to_owned(),
+                l => l.to_owned(),
+            };
+            let description = match spec.description.trim() {
+                "" => label.clone(),
+                d => d.to_owned(),
+            };
             out.push(CatalogEntry {
-                permission: Permission(Permission::ADMIN.into()),
+                permission,
+                label,
+                description,
+                aliases,
+            });
+        }
+        if !out.iter().any(|e| e.permission.is_admin()) {
+            let admin = Permission(Permission::ADMIN.into());
+            taken(&admin)?;
+            out.push(CatalogEntry {
+                permission: admin,
+                label: "Admin (all permissions)".into(),
                 description: "All permissions".into(),
+                aliases: Vec::new(),
             });
         }
         Ok(Self { entries: out })
+    }
+
+    /// The catalog permission `name_or_alias` stands for (seed 000's REST
+    /// API names permissions by their aliases).
+    pub fn resolve(&self, name_or_alias: &str) -> Result<Permission, ValidationError> {
+        let raw = name_or_alias.trim();
+        self.entries
+            .iter()
+            .find(|e| e.permission.as_str() == raw || e.aliases.iter().any(|a| a.as_str() == raw))
+            .map(|e| e.permission.clone())
+            .ok_or_else(|| {
+                ValidationError::new(
+                    Field::Permissions,
+                    Invalid::UnknownPermission {
+                        value: echo(name_or_alias),
+                    },
+                )
+            })
+    }
+
+    /// The first alias of `p`, or its name (how seed 000's REST API writes it).
+    pub fn alias_of<'a>(&'a self, p: &'a Permission) -> &'a str {
+        self.entries
+            .iter()
+            .find(|e| &e.permission == p)
+            .and_then(|e| e.aliases.first())
+            .map_or(p.as_str(), Permission::as_str)
     }
 
     pub fn entries(&self) -> &[CatalogEntry] {
@@ -151,6 +300,31 @@ impl PermissionCatalog {
                 Invalid::UnknownPermission { value: echo(raw) },
             ))
         }
+    }
+
+    /// The most permissions a request may name (the contract's `maxItems`).
+    pub const MAX_NAMED: usize = 100;
+
+    /// Parses a key's own permissions: catalog permissions, possibly none
+    /// (a key with a group needs none of its own); at most
+    /// [`MAX_NAMED`](Self::MAX_NAMED) names as sent, duplicates merged.
+    pub fn key_permissions<S: AsRef<str>>(
+        &self,
+        raw: &[S],
+    ) -> Result<PermissionSet, ValidationError> {
+        if raw.len() > Self::MAX_NAMED {
+            return Err(ValidationError::new(
+                Field::Permissions,
+                Invalid::TooManyEntries {
+                    max: Self::MAX_NAMED,
+                },
+            ));
+        }
+        let set = raw
+            .iter()
+            .map(|r| self.permission(r.as_ref()))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        Ok(PermissionSet(Arc::new(set)))
     }
 
     /// Parses a non-empty set of catalog permissions (duplicates merged).
@@ -212,6 +386,16 @@ impl PermissionSet {
     /// The first required permission that is not granted.
     pub fn first_missing<'a, S: AsRef<str>>(&self, required: &'a [S]) -> Option<&'a str> {
         required.iter().map(AsRef::as_ref).find(|r| !self.grants(r))
+    }
+
+    /// The permissions of both sets (a key's own and its group's); shares
+    /// the group's set when the key has none of its own.
+    pub fn union(&self, other: Option<&PermissionSet>) -> PermissionSet {
+        match other {
+            None => self.clone(),
+            Some(o) if self.is_empty() => o.clone(),
+            Some(o) => Self(Arc::new(self.0.union(&o.0).cloned().collect())),
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Permission> {
@@ -285,7 +469,15 @@ mod tests {
         ] {
             assert!(c.contains(p), "{p}");
         }
-        assert_eq!(c.entries().len(), 13);
+        assert_eq!(c.entries().len(), 16);
+        for p in [
+            "customers:read_own",
+            "services:read_own",
+            "provisioning:read",
+            "payments:write",
+        ] {
+            assert!(c.contains(p), "{p}");
+        }
     }
 
     #[test]
@@ -324,11 +516,42 @@ mod tests {
 
     #[test]
     fn catalog_is_configurable_and_always_has_admin() {
-        let c = PermissionCatalog::new([("orders:read", "Read orders")]).unwrap();
+        let spec = |name: &str, label: &str, aliases: &[&str]| CatalogEntrySpec {
+            name: name.into(),
+            label: label.into(),
+            description: String::new(),
+            aliases: aliases.iter().map(|a| (*a).into()).collect(),
+        };
+        let c =
+            PermissionCatalog::new([spec("orders:read", "Read orders", &["view_orders"])]).unwrap();
         assert!(c.contains("orders:read"));
         assert!(c.contains("admin"));
         assert!(!c.contains("customers:read"));
-        assert!(PermissionCatalog::new([("Bad Perm", "")]).is_err());
+        assert_eq!(c.entries()[0].description, "Read orders");
+        assert_eq!(c.resolve(" view_orders ").unwrap().as_str(), "orders:read");
+        assert_eq!(c.resolve("orders:read").unwrap().as_str(), "orders:read");
+        assert!(c.resolve("view_customer").is_err());
+        assert!(
+            c.permission("view_orders").is_err(),
+            "the API names permissions by name"
+        );
+        assert_eq!(
+            c.alias_of(&c.resolve("orders:read").unwrap()),
+            "view_orders"
+        );
+        assert!(PermissionCatalog::new([spec("Bad Perm", "", &[])]).is_err());
+        let twice =
+            PermissionCatalog::new([spec("a", "", &["b"]), spec("b", "", &[])]).unwrap_err();
+        assert_eq!(
+            twice.invalid,
+            Invalid::DuplicatePermission { value: "b".into() }
+        );
+        let d = PermissionCatalog::default();
+        assert_eq!(
+            d.resolve("view_customer").unwrap().as_str(),
+            "customers:read"
+        );
+        assert_eq!(d.resolve("view_service").unwrap().as_str(), "services:read");
     }
 
     #[test]

@@ -31,6 +31,11 @@ pub fn check_password(password: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// The characters a username is made of: letters, digits, `.`, `_`, `-` and `@`.
+pub(crate) fn username_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')
+}
+
 /// A username: 2–64 characters after trimming, of letters, digits, `.`,
 /// `_`, `-` and `@`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -58,10 +63,7 @@ impl Username {
             ));
         }
         check_characters(Field::Username, u, false)?;
-        if !u
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-        {
+        if !u.chars().all(username_char) {
             return Err(ValidationError::new(
                 Field::Username,
                 Invalid::BadCharacters {

@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// What verification needs to know about a key: the stored record joined
-/// with its group's permissions. This is what a verification cache holds.
+/// with its effective permissions (its group's and its own). This is what a verification cache holds.
 ///
 /// The fields every verification reads come first, in 81 bytes; the
 /// digests, read only when a presented key is not yet known to match
@@ -37,9 +37,10 @@ pub struct KeyRecord {
     pub digest: KeyDigest,
     /// The previous secret's digest and the end of its grace period.
     pub previous: Option<(KeyDigest, DateTime<Utc>)>,
-    /// The key's authorization group (a change of the group's permissions
-    /// invalidates the records of its keys).
-    pub group_id: i64,
+    /// The key's authorization group, if any (a change of the group's
+    /// permissions invalidates the records of its keys). Group ids start
+    /// at 1, so the option costs no space.
+    pub group_id: Option<std::num::NonZeroI64>,
     /// The hashing-secret versions of `digest` and of the previous digest.
     pub secret_version: u16,
     pub previous_secret_version: u16,
@@ -72,7 +73,9 @@ impl KeyRecord {
         }
     }
 
-    pub fn new(key: &ApiKey, permissions: PermissionSet) -> Self {
+    /// The record of `key` in group `group` (its permissions, if the key has a group).
+    pub fn new(key: &ApiKey, group: Option<&PermissionSet>) -> Self {
+        let permissions = key.permissions.union(group);
         Self {
             key_id: key.key_id,
             tenant_id: key.tenant_id,
@@ -86,7 +89,7 @@ impl KeyRecord {
             expires_at: key.expires_at,
             ip_allowlist: key.ip_allowlist.clone(),
             permissions,
-            group_id: key.group_id,
+            group_id: key.group_id.and_then(std::num::NonZeroI64::new),
             secret_version: key.credential.secret_version,
             previous_secret_version: key
                 .previous
@@ -550,7 +553,7 @@ mod tests {
     fn record(key: &ApiKey, perms: &[&str]) -> KeyRecord {
         KeyRecord::new(
             key,
-            PermissionCatalog::default().permission_set(perms).unwrap(),
+            Some(&PermissionCatalog::default().permission_set(perms).unwrap()),
         )
     }
 

@@ -101,6 +101,11 @@ pub struct Settings {
     /// Without it the main listener does not serve metrics; a listener of
     /// their own (`metrics_listen`) serves them to anyone who reaches it.
     pub metrics_token: Option<String>,
+    /// The permission catalog: what groups and keys may be given, with the
+    /// label the forms show, a description and other names (seed 000's
+    /// REST API names such as `view_customer`). Empty: the built-in
+    /// catalog (docs/API.md). `admin` is always added.
+    pub permissions: Vec<keyward_core::permission::CatalogEntrySpec>,
 }
 
 /// Secrets (the hashing secrets, the bootstrap password, the metrics token,
@@ -168,6 +173,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_token", &redact(&self.metrics_token))
+            .field("permissions", &self.permissions.len())
             .finish()
     }
 }
@@ -229,6 +235,7 @@ impl Default for Settings {
             access_log_flush_interval_ms: 10_000,
             metrics_listen: None,
             metrics_token: None,
+            permissions: Vec::new(),
         }
     }
 }
@@ -316,7 +323,18 @@ impl Settings {
                     .into(),
             );
         }
+        self.catalog()?;
         Ok(())
+    }
+
+    /// The configured permission catalog, or the built-in one.
+    pub fn catalog(&self) -> Result<keyward_core::permission::PermissionCatalog, String> {
+        use keyward_core::permission::PermissionCatalog;
+        if self.permissions.is_empty() {
+            return Ok(PermissionCatalog::default());
+        }
+        PermissionCatalog::new(self.permissions.iter().cloned())
+            .map_err(|e| format!("permissions: {e}"))
     }
 
     /// The sign-in throttling policy these settings make (limits of 0 are 1).
@@ -397,6 +415,7 @@ mod tests {
             "bootstrap_password",
             "metrics_listen",
             "metrics_token",
+            "permissions",
         ];
         let parsed: serde_json::Value = Figment::from(Toml::string(&lines.join("\n")))
             .extract::<Settings>()

@@ -20,7 +20,6 @@ use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{App, HttpMessage, HttpRequest, HttpServer, web};
 use keyward_core::digest::{HashingSecret, KeyHasher, Keyring};
 use keyward_core::key::KeyFormat;
-use keyward_core::permission::PermissionCatalog;
 use keyward_core::verify::{TrustedProxies, Verifier};
 use std::net::TcpListener;
 use std::path::Path;
@@ -176,7 +175,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         metrics,
         registry,
         db,
-        catalog: PermissionCatalog::default(),
+        catalog: settings.catalog().map_err(StartupError::Setting)?,
         keys,
         passwords: Passwords::new(settings.password_hash_concurrency)?,
         csrf: CsrfKey::new(secret.to_hex().as_bytes())?,
@@ -290,7 +289,7 @@ impl Application {
 
 /// The actix application: security headers, request logging with request
 /// ids, compression, the API, the docs and the SPA (in that order). Every
-/// `/v1` response is `Cache-Control: no-store`; HTTPS responses (see
+/// `/v1` and `/crm` response is `Cache-Control: no-store`; HTTPS responses (see
 /// [`crate::auth::serves_https`]) carry `Strict-Transport-Security`.
 pub fn app(
     state: web::Data<AppState>,
@@ -307,6 +306,7 @@ pub fn app(
     let spa_root = spa_dir.clone();
     let headers_state = state.clone();
     let limit = state.settings.max_body_bytes;
+    let catalog = state.catalog.clone();
     let (app, mut api) = App::new()
         .into_utoipa_app()
         .openapi(crate::routes::ApiDoc::openapi_doc())
@@ -321,7 +321,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(crate::routes::configure)
         .split_for_parts();
-    crate::routes::complete_document(&mut api);
+    crate::routes::complete_document(&mut api, &catalog);
     let methods = crate::routes::MethodTable::of(&api);
     let resource_methods = methods.clone();
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
@@ -397,7 +397,10 @@ pub fn app(
                     headers.insert(X_REQUEST_ID, value);
                 }
                 crate::spa::cache_headers(&path, status, headers);
-                if path == "/v1" || path.starts_with("/v1/") {
+                if ["/v1", "/crm"]
+                    .iter()
+                    .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+                {
                     // Answers of the API (errors too) hold secrets, tokens
                     // or tenant data: no cache may keep them.
                     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

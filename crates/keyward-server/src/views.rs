@@ -14,12 +14,20 @@ use keyward_core::api::{
     UserView, VerifyResponse,
 };
 use keyward_core::group::Group;
+use keyward_core::permission::PermissionSet;
 use keyward_core::tenant::Tenant;
 use keyward_core::verify::{Principal, VerifyCode};
 
 use crate::json::json_body_response;
 
-pub fn key_view(row: &KeyRow, group_name: Option<&str>, now: DateTime<Utc>) -> ApiKeyView {
+/// A key as listed: `group_name` is its group's name (when it has a group),
+/// `effective` what it holds (its group's permissions and its own).
+pub fn key_view(
+    row: &KeyRow,
+    group_name: Option<&str>,
+    effective: &PermissionSet,
+    now: DateTime<Utc>,
+) -> ApiKeyView {
     let k = &row.key;
     ApiKeyView {
         id: k.key_id.to_string(),
@@ -27,10 +35,12 @@ pub fn key_view(row: &KeyRow, group_name: Option<&str>, now: DateTime<Utc>) -> A
         description: k.description.as_ref().map(|d| d.as_str().to_owned()),
         masked_key: k.masked(),
         status: k.status(now),
-        group: GroupSummary {
-            id: k.group_id,
+        group: k.group_id.map(|id| GroupSummary {
+            id,
             name: group_name.unwrap_or_default().to_owned(),
-        },
+        }),
+        permissions: k.permissions.to_strings(),
+        effective_permissions: effective.to_strings(),
         ip_allowlist: k.ip_allowlist.to_strings(),
         created_by: k.created_by.clone(),
         created_at: k.created_at,
@@ -44,17 +54,40 @@ pub fn key_view(row: &KeyRow, group_name: Option<&str>, now: DateTime<Utc>) -> A
     }
 }
 
+/// A key as seed 000's REST API shows it: `effective` by the catalog's
+/// first alias of each permission (its name when it has none).
+pub fn crm_key(
+    row: &KeyRow,
+    effective: &PermissionSet,
+    catalog: &keyward_core::permission::PermissionCatalog,
+    now: DateTime<Utc>,
+) -> keyward_core::api::CrmApiKey {
+    let k = &row.key;
+    keyward_core::api::CrmApiKey {
+        api_key_id: k.key_id.to_string(),
+        name: k.name.as_str().to_owned(),
+        description: k.description.as_ref().map(|d| d.as_str().to_owned()),
+        status: k.status(now),
+        created: k.created_at,
+        expiry_date: k.expires_at,
+        permissions: effective
+            .iter()
+            .map(|p| catalog.alias_of(p).to_owned())
+            .collect(),
+        masked_key: k.masked(),
+        last_used: row.last_used_at,
+    }
+}
+
 pub fn key_page(p: &KeyPage, page: Pagination, now: DateTime<Utc>) -> ApiKeyPage {
     ApiKeyPage {
         items: p
             .rows
             .iter()
             .map(|r| {
-                key_view(
-                    r,
-                    p.group_names.get(&r.key.group_id).map(String::as_str),
-                    now,
-                )
+                let group = r.key.group_id.and_then(|id| p.groups.get(&id));
+                let effective = r.key.permissions.union(group.map(|(_, p)| p));
+                key_view(r, group.map(|(name, _)| name.as_str()), &effective, now)
             })
             .collect(),
         page: page.page,
@@ -69,13 +102,19 @@ pub fn key_page(p: &KeyPage, page: Pagination, now: DateTime<Utc>) -> ApiKeyPage
 }
 
 pub fn key_details(d: &KeyDetails, now: DateTime<Utc>) -> ApiKeyDetails {
+    let effective = d
+        .row
+        .key
+        .permissions
+        .union(d.group.as_ref().map(|g| &g.permissions));
     ApiKeyDetails {
-        api_key: key_view(&d.row, d.group.as_ref().map(|g| g.name.as_str()), now),
-        permissions: d
-            .group
-            .as_ref()
-            .map(|g| g.permissions.to_strings())
-            .unwrap_or_default(),
+        api_key: key_view(
+            &d.row,
+            d.group.as_ref().map(|g| g.name.as_str()),
+            &effective,
+            now,
+        ),
+        permissions: effective.to_strings(),
         usage: d
             .usage
             .iter()

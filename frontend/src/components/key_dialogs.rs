@@ -9,7 +9,7 @@ use crate::components::form::{FormError, FormState};
 use crate::components::guidance::{
     ExpiryChoice, ExpiryChoices, NeverExpiresWarning, today as today_utc,
 };
-use crate::components::key_form::{KeyFields, KeyForm, today};
+use crate::components::key_form::{KeyChoices, KeyFields, KeyForm, today};
 use crate::components::modal::Modal;
 use crate::components::secret_modal::SecretModal;
 use crate::components::states::{Loading, error_view};
@@ -19,9 +19,7 @@ use crate::format;
 use crate::session::use_session;
 use chrono::Utc;
 use keyward_core::Field;
-use keyward_core::api::{
-    ApiKeySecret, ApiKeyView, GroupView, RotateApiKeyRequest, UpdateApiKeyRequest,
-};
+use keyward_core::api::{ApiKeySecret, ApiKeyView, RotateApiKeyRequest, UpdateApiKeyRequest};
 use keyward_core::fields::{Expiry, GracePeriod};
 use keyward_core::status::KeyStatus;
 use leptos::prelude::*;
@@ -244,7 +242,7 @@ pub fn KeyDialogs(actions: KeyActions) -> impl IntoView {
 #[component]
 fn EditKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>) -> impl IntoView {
     let session = use_session();
-    let groups = LocalResource::new(move || api::groups(session));
+    let choices = LocalResource::new(move || api::key_choices(session));
     let form = KeyForm::from_key(&key, actions.update.pending());
     let title = format!("Edit API key {}", key.name);
     let key = StoredValue::new(key);
@@ -252,12 +250,10 @@ fn EditKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>) -
         <Modal title=title id="edit-key" on_close=on_close class="modal-wide">
             <Transition fallback=|| view! { <Loading label="Loading groups…"/> }>
                 <ErrorBoundary fallback=move |errors| {
-                    error_view(errors, Callback::new(move |()| groups.refetch()))
+                    error_view(errors, Callback::new(move |()| choices.refetch()))
                 }>
                     {move || Suspend::new(async move {
-                        groups
-                            .await
-                            .map(|list| edit_form(form, key, list.items, actions, on_close))
+                        choices.await.map(|c| edit_form(form, key, c, actions, on_close))
                     })}
                 </ErrorBoundary>
             </Transition>
@@ -265,16 +261,16 @@ fn EditKeyDialog(key: ApiKeyView, actions: KeyActions, on_close: Callback<()>) -
     }
 }
 
-/// The edit form once the groups are loaded.
+/// The edit form once the groups and the catalog are loaded.
 fn edit_form(
     form: KeyForm,
     key: StoredValue<ApiKeyView>,
-    groups: Vec<GroupView>,
+    choices: KeyChoices,
     actions: KeyActions,
     on_close: Callback<()>,
 ) -> impl IntoView {
     let toasts = use_toasts();
-    let all = StoredValue::new(groups.clone());
+    let all = StoredValue::new(choices.clone());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let request = all.with_value(|g| key.with_value(|k| form.update_request(k, g)));
@@ -299,7 +295,7 @@ fn edit_form(
     );
     view! {
         <form class="form" on:submit=submit novalidate>
-            <KeyFields form=form groups=groups id_prefix="edit"/>
+            <KeyFields form=form choices=choices id_prefix="edit"/>
             <FormError form=form.state/>
             <DialogFooter on_dismiss=on_close confirm=save/>
         </form>

@@ -1,6 +1,6 @@
-//! The fields of an API key (name, description, authorization group,
-//! expiration date, IP allowlist), shared by the generate page and the edit
-//! dialog. Every rule is a `keyward-core` parser; errors show while typing
+//! The fields of an API key (name, description, authorization group, its
+//! own permissions, expiration date, IP allowlist), shared by the generate
+//! page and the edit dialog. Every rule is a `keyward-core` parser; errors show while typing
 //! once a field has been changed, and server errors land on their field.
 
 use crate::components::form::FormState;
@@ -8,12 +8,16 @@ use crate::components::guidance::{
     AdminLevelWarning, ExpiryChoice, ExpiryChoices, NeverExpiresWarning, is_admin_level,
     today as today_utc,
 };
+use crate::components::permissions::{permission_checkbox, toggle};
 use crate::format;
 use chrono::{DateTime, NaiveDate, Utc};
-use keyward_core::api::{ApiKeyView, CreateApiKeyRequest, GroupView, UpdateApiKeyRequest};
+use keyward_core::api::{
+    ApiKeyView, CreateApiKeyRequest, GroupView, PermissionCatalogView, PermissionInfo,
+    UpdateApiKeyRequest,
+};
 use keyward_core::fields::{Description, Expiry, IpAllowlist, KeyName};
-use keyward_core::lifecycle::GroupChoice;
-use keyward_core::permission::{GroupKind, Permission};
+use keyward_core::lifecycle::{GroupChoice, check_grant};
+use keyward_core::permission::{GroupKind, Permission, PermissionCatalog, PermissionSet};
 use keyward_core::{Field, Invalid, ValidationError};
 use leptos::prelude::*;
 
@@ -21,9 +25,37 @@ const FIELDS: &[Field] = &[
     Field::Name,
     Field::Description,
     Field::GroupId,
+    Field::Permissions,
     Field::ExpiresAt,
     Field::IpAllowlist,
 ];
+
+/// What a key may be given: the tenant's groups of kind tenant API key
+/// and the deployment's permission catalog.
+#[derive(Clone, Debug)]
+pub struct KeyChoices {
+    pub groups: Vec<GroupView>,
+    pub permissions: Vec<PermissionInfo>,
+    catalog: PermissionCatalog,
+}
+
+impl KeyChoices {
+    /// `groups`: all the tenant's groups (only those of kind tenant API key are kept).
+    pub fn new(groups: Vec<GroupView>, catalog: &PermissionCatalogView) -> Self {
+        Self {
+            groups: groups
+                .into_iter()
+                .filter(|g| g.kind == GroupKind::TenantApiKey)
+                .collect(),
+            permissions: catalog.permissions.clone(),
+            catalog: catalog.catalog().unwrap_or_default(),
+        }
+    }
+
+    fn group(&self, id: &str) -> Option<&GroupView> {
+        self.groups.iter().find(|g| g.id.to_string() == id.trim())
+    }
+}
 
 /// The key form's values, as typed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +64,8 @@ pub struct KeyValues {
     pub description: String,
     /// The selected group id as the `<select>` holds it; empty for none.
     pub group_id: String,
+    /// The key's own permissions, as checked (`admin` alone when checked).
+    pub permissions: Vec<String>,
     /// `YYYY-MM-DD` or empty (never expires).
     pub expires: String,
     pub ip_allowlist: String,
@@ -45,7 +79,8 @@ pub struct KeyValues {
 struct ParsedKey {
     name: KeyName,
     description: Option<Description>,
-    group: GroupChoice,
+    group: Option<GroupChoice>,
+    permissions: PermissionSet,
     expiry: Option<Expiry>,
     ips: IpAllowlist,
 }
@@ -57,7 +92,12 @@ impl KeyValues {
         Self {
             name: key.name.clone(),
             description: key.description.clone().unwrap_or_default(),
-            group_id: key.group.id.to_string(),
+            group_id: key
+                .group
+                .as_ref()
+                .map(|g| g.id.to_string())
+                .unwrap_or_default(),
+            permissions: key.permissions.clone(),
             expires: expires.clone(),
             ip_allowlist: key.ip_allowlist.join("\n"),
             original_expires: expires,
@@ -96,15 +136,35 @@ impl KeyValues {
         }
     }
 
-    fn group_choice(&self, groups: &[GroupView]) -> Result<GroupChoice, ValidationError> {
-        let required = || ValidationError::new(Field::GroupId, Invalid::Required);
-        let id = self
-            .group_id
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| required())?;
-        let group = groups.iter().find(|g| g.id == id).ok_or_else(required)?;
-        GroupChoice::new(group.id, group.kind)
+    /// The selected group, or none (the key then needs permissions of its own).
+    fn group_choice(&self, choices: &KeyChoices) -> Result<Option<GroupChoice>, ValidationError> {
+        if self.group_id.trim().is_empty() {
+            return Ok(None);
+        }
+        let group = choices
+            .group(&self.group_id)
+            .ok_or(ValidationError::new(Field::GroupId, Invalid::NoSuchGroup))?;
+        GroupChoice::new(group.id, group.kind).map(Some)
+    }
+
+    /// The key's own permissions, and that the key is granted something.
+    fn own_permissions(&self, choices: &KeyChoices) -> Result<PermissionSet, ValidationError> {
+        let set = choices.catalog.key_permissions(&self.permissions)?;
+        let group = self.group_choice(choices).ok().flatten();
+        check_grant(group.map(GroupChoice::id), &set)?;
+        Ok(set)
+    }
+
+    /// What the key will hold: its group's permissions and its own.
+    pub fn effective(&self, choices: &KeyChoices) -> Vec<String> {
+        let mut all: Vec<String> = choices
+            .group(&self.group_id)
+            .map(|g| g.permissions.clone())
+            .unwrap_or_default();
+        all.extend(self.permissions.iter().cloned());
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// `Ok(None)` when the field is empty, or unchanged from the original.
@@ -116,41 +176,42 @@ impl KeyValues {
         Expiry::parse(raw, now).map(Some)
     }
 
-    fn parse(&self, groups: &[GroupView], now: DateTime<Utc>) -> Option<ParsedKey> {
-        let name = KeyName::parse(&self.name);
-        let description = Description::parse(&self.description);
-        let group = self.group_choice(groups);
-        let expiry = self.expiry(now);
-        let ips = IpAllowlist::parse_lines(&self.ip_allowlist);
-        match (name, description, group, expiry, ips) {
-            (Ok(name), Ok(description), Ok(group), Ok(expiry), Ok(ips)) => Some(ParsedKey {
-                name,
-                description,
-                group,
-                expiry,
-                ips,
-            }),
-            _ => None,
-        }
+    fn parse(&self, choices: &KeyChoices, now: DateTime<Utc>) -> Option<ParsedKey> {
+        let name = KeyName::parse(&self.name).ok()?;
+        let description = Description::parse(&self.description).ok()?;
+        let group = self.group_choice(choices).ok()?;
+        let permissions = self.own_permissions(choices).ok()?;
+        let expiry = self.expiry(now).ok()?;
+        let ips = IpAllowlist::parse_lines(&self.ip_allowlist).ok()?;
+        Some(ParsedKey {
+            name,
+            description,
+            group,
+            permissions,
+            expiry,
+            ips,
+        })
     }
 
     /// The create request, or `None` when a field is invalid.
     pub fn create_request(
         &self,
-        groups: &[GroupView],
+        choices: &KeyChoices,
         now: DateTime<Utc>,
     ) -> Option<CreateApiKeyRequest> {
         let ParsedKey {
             name,
             description,
             group,
+            permissions,
             expiry,
             ips,
-        } = self.parse(groups, now)?;
+        } = self.parse(choices, now)?;
         Some(CreateApiKeyRequest {
             name: name.as_str().to_owned(),
             description: description.map(|d| d.as_str().to_owned()),
-            group_id: group.id(),
+            group_id: group.map(GroupChoice::id),
+            permissions: permissions.to_strings(),
             expires_at: expiry.map(|_| self.expires.trim().to_owned()),
             ip_allowlist: ips.to_strings(),
         })
@@ -160,16 +221,21 @@ impl KeyValues {
     pub fn update_request(
         &self,
         key: &ApiKeyView,
-        groups: &[GroupView],
+        choices: &KeyChoices,
         now: DateTime<Utc>,
     ) -> Option<UpdateApiKeyRequest> {
         let ParsedKey {
             name,
             description,
             group,
+            permissions,
             expiry,
             ips,
-        } = self.parse(groups, now)?;
+        } = self.parse(choices, now)?;
+        let group = group.map(GroupChoice::id);
+        let permissions = permissions.to_strings();
+        let mut before = key.permissions.clone();
+        before.sort();
         let description = description.map(|d| d.as_str().to_owned());
         let ips = ips.to_strings();
         let expires_raw = self.expires.trim().to_owned();
@@ -183,7 +249,8 @@ impl KeyValues {
         Some(UpdateApiKeyRequest {
             name: (name.as_str() != key.name).then(|| name.as_str().to_owned()),
             description: (description != key.description).then_some(description),
-            group_id: (group.id() != key.group.id).then_some(group.id()),
+            group_id: (group != key.group.as_ref().map(|g| g.id)).then_some(group),
+            permissions: (permissions != before).then_some(permissions),
             ip_allowlist: (ips != key.ip_allowlist).then_some(ips),
             expires_at,
         })
@@ -228,9 +295,15 @@ impl KeyForm {
         })
     }
 
-    pub fn group_error(&self, groups: &[GroupView]) -> Option<String> {
+    pub fn group_error(&self, choices: &KeyChoices) -> Option<String> {
         self.state.error(Field::GroupId, |v| {
-            v.group_choice(groups).err().map(|e| e.to_string())
+            v.group_choice(choices).err().map(|e| e.to_string())
+        })
+    }
+
+    pub fn permissions_error(&self, choices: &KeyChoices) -> Option<String> {
+        self.state.error(Field::Permissions, |v| {
+            v.own_permissions(choices).err().map(|e| e.to_string())
         })
     }
 
@@ -252,21 +325,21 @@ impl KeyForm {
     }
 
     /// The create request, or `None` (and every error shown) when a field is invalid.
-    pub fn create_request(&self, groups: &[GroupView]) -> Option<CreateApiKeyRequest> {
+    pub fn create_request(&self, choices: &KeyChoices) -> Option<CreateApiKeyRequest> {
         self.state.begin_submit();
         self.state
-            .with_untracked(|v| v.create_request(groups, Utc::now()))
+            .with_untracked(|v| v.create_request(choices, Utc::now()))
     }
 
     /// The changed fields only, or `None` (and every error shown) when a field is invalid.
     pub fn update_request(
         &self,
         key: &ApiKeyView,
-        groups: &[GroupView],
+        choices: &KeyChoices,
     ) -> Option<UpdateApiKeyRequest> {
         self.state.begin_submit();
         self.state
-            .with_untracked(|v| v.update_request(key, groups, Utc::now()))
+            .with_untracked(|v| v.update_request(key, choices, Utc::now()))
     }
 }
 
@@ -329,19 +402,17 @@ fn FieldError(id: String, #[prop(into)] error: Signal<Option<String>>) -> impl I
     }
 }
 
-/// The key's fields. `groups` are all the tenant's groups; only those of
-/// kind tenant API key are offered.
+/// The key's fields: a group of kind tenant API key, permissions of its
+/// own (seed 000's checkboxes), or both.
 #[component]
-pub fn KeyFields(form: KeyForm, groups: Vec<GroupView>, id_prefix: &'static str) -> impl IntoView {
-    let key_groups: Vec<GroupView> = groups
-        .into_iter()
-        .filter(|g| g.kind == GroupKind::TenantApiKey)
-        .collect();
+pub fn KeyFields(form: KeyForm, choices: KeyChoices, id_prefix: &'static str) -> impl IntoView {
     let id = move |f: &str| format!("{id_prefix}-{f}");
+    let choices = StoredValue::new(choices);
     view! {
         <NameField form=form id=id("name")/>
         <DescriptionField form=form id=id("description")/>
-        <GroupField form=form id=id("group") groups=key_groups/>
+        <GroupField form=form id=id("group") choices=choices/>
+        <PermissionsField form=form id=id("permissions") choices=choices/>
         <ExpiryField form=form id=id("expires")/>
         <IpField form=form id=id("ips")/>
     }
@@ -427,14 +498,15 @@ fn DescriptionField(form: KeyForm, id: String) -> impl IntoView {
     }
 }
 
-/// The group select; `groups` are the tenant's groups of kind tenant API key.
+/// The group select: the tenant's groups of kind tenant API key, or none.
 #[component]
-fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoView {
+fn GroupField(form: KeyForm, id: String, choices: StoredValue<KeyChoices>) -> impl IntoView {
     let state = form.state;
     let selected = state.value(|v| v.group_id.clone());
-    let no_groups = groups.is_empty();
-    let options = groups
-        .iter()
+    let no_groups = choices.with_value(|c| c.groups.is_empty());
+    let options = choices
+        .with_value(|c| c.groups.clone())
+        .into_iter()
         .map(|g| {
             let value = g.id.to_string();
             let label = format!("{} — {}", g.name, permissions_text(&g.permissions));
@@ -449,47 +521,33 @@ fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoVie
             }
         })
         .collect_view();
-    let groups = StoredValue::new(groups);
-    let error = Signal::derive(move || groups.with_value(|g| form.group_error(g)));
-    let admin = Memo::new(move |_| {
-        selected.with(|s| {
-            groups.with_value(|groups| {
-                groups
-                    .iter()
-                    .any(|g| g.id.to_string() == *s && is_admin_level(&g.permissions))
-            })
-        })
-    });
+    let error = Signal::derive(move || choices.with_value(|c| form.group_error(c)));
+    let group_permissions = move || {
+        selected.with(|s| choices.with_value(|c| c.group(s).map(|g| g.permissions.clone())))
+    };
+    let admin = Memo::new(move |_| group_permissions().is_some_and(|p| is_admin_level(&p)));
     let hint = move || {
-        let permissions = selected.with(|s| {
-            groups.with_value(|groups| {
-                groups
-                    .iter()
-                    .find(|g| g.id.to_string() == *s)
-                    .map(|g| permissions_text(&g.permissions))
-            })
-        });
-        match permissions {
-            Some(p) => format!("Permissions: {p}"),
-            None if no_groups => {
-                "This tenant has no group of kind tenant API key yet: create one under Authorization groups."
-                    .to_owned()
-            }
-            None => "Determines what the key may access.".to_owned(),
+        match group_permissions() {
+        Some(p) => format!("The group grants: {}", permissions_text(&p)),
+        None if no_groups => {
+            "This tenant has no group of kind tenant API key: give the key permissions of its own below, or create a group under Authorization groups."
+                .to_owned()
         }
+        None => "Optional: a group's permissions change for all its keys at once.".to_owned(),
+    }
     };
     view! {
         <div class="field">
             <label class="field-label" for=id.clone()>
-                "Authorization group" <span class="required" aria-hidden="true">" *"</span>
+                "Authorization group"
             </label>
             <select
                 id=id.clone()
                 name="group_id"
-                required
                 on:change=move |ev| {
                     let value = event_target_value(&ev);
                     state.edit(Field::GroupId, |v| v.group_id = value);
+                    state.forget_server_error(Field::Permissions);
                 }
                 aria-invalid=move || error.get().is_some().to_string()
                 aria-describedby={
@@ -498,7 +556,7 @@ fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoVie
                 }
             >
                 <option value="" prop:selected=move || selected.with(String::is_empty)>
-                    "Select a group…"
+                    "No group (only the key's own permissions)"
                 </option>
                 {options}
             </select>
@@ -516,6 +574,51 @@ fn GroupField(form: KeyForm, id: String, groups: Vec<GroupView>) -> impl IntoVie
                 })}
             <FieldError id=format!("{id}-error") error=error/>
         </div>
+    }
+}
+
+/// The key's own permissions (seed 000's checkboxes), with "Admin (all
+/// permissions)", a least-privilege hint and what the key will hold.
+#[component]
+fn PermissionsField(form: KeyForm, id: String, choices: StoredValue<KeyChoices>) -> impl IntoView {
+    let state = form.state;
+    let error = Signal::derive(move || choices.with_value(|c| form.permissions_error(c)));
+    let own_admin = Memo::new(move |_| state.with(|v| is_admin_level(&v.permissions)));
+    let effective = move || {
+        let all = state.with(|v| choices.with_value(|c| v.effective(c)));
+        if all.is_empty() {
+            "The key holds no permission yet: choose a group, permissions, or both.".to_owned()
+        } else {
+            format!("The key will hold: {}", permissions_text(&all))
+        }
+    };
+    let checked = state.value(|v| v.permissions.clone());
+    let on_toggle = Callback::new(move |(perm, on): (String, bool)| {
+        state.edit(Field::Permissions, |v| {
+            toggle(&mut v.permissions, &perm, on)
+        });
+    });
+    let boxes = choices
+        .with_value(|c| c.permissions.clone())
+        .into_iter()
+        .map(|info| permission_checkbox(&id, info, checked.into(), on_toggle))
+        .collect_view();
+    view! {
+        <fieldset
+            class="field permissions"
+            id=id.clone()
+            aria-describedby=format!("{id}-hint {id}-error")
+            data-testid="key-permissions"
+        >
+            <legend class="field-label">"Permissions of this key"</legend>
+            <p class="hint" id=format!("{id}-hint")>
+                "Least privilege: check only what this integration needs. The key holds these and its group's permissions; checking Admin grants everything."
+            </p>
+            <div class="checkbox-grid">{boxes}</div>
+            <p class="hint" data-testid="effective-permissions">{effective}</p>
+            {move || own_admin.get().then(|| view! { <AdminLevelWarning subject="This key"/> })}
+            <FieldError id=format!("{id}-error") error=error/>
+        </fieldset>
     }
 }
 
@@ -663,6 +766,24 @@ mod tests {
         }
     }
 
+    /// The tenant's groups and the built-in catalog.
+    fn choices(groups: &[GroupView]) -> KeyChoices {
+        let catalog = PermissionCatalog::default();
+        let view = PermissionCatalogView {
+            permissions: catalog
+                .entries()
+                .iter()
+                .map(|e| PermissionInfo {
+                    name: e.permission.to_string(),
+                    label: e.label.clone(),
+                    description: e.description.clone(),
+                    aliases: Vec::new(),
+                })
+                .collect(),
+        };
+        KeyChoices::new(groups.to_vec(), &view)
+    }
+
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2030-06-01T12:00:00Z")
             .map(|t| t.with_timezone(&Utc))
@@ -674,6 +795,7 @@ mod tests {
             name: "  ERP Integration ".to_owned(),
             description: String::new(),
             group_id: "7".to_owned(),
+            permissions: Vec::new(),
             expires: "2030-07-01".to_owned(),
             ip_allowlist: "10.0.0.0/8\n127.0.0.1".to_owned(),
             original_expires: String::new(),
@@ -683,13 +805,14 @@ mod tests {
 
     #[test]
     fn the_create_request_carries_the_parsed_fields() {
-        let groups = [group(7, GroupKind::TenantApiKey)];
+        let groups = choices(&[group(7, GroupKind::TenantApiKey)]);
         let Some(req) = values().create_request(&groups, now()) else {
             panic!("valid values were refused");
         };
         assert_eq!(req.name, "ERP Integration");
         assert_eq!(req.description, None);
-        assert_eq!(req.group_id, 7);
+        assert_eq!(req.group_id, Some(7));
+        assert!(req.permissions.is_empty());
         assert_eq!(req.expires_at.as_deref(), Some("2030-07-01"));
         assert_eq!(req.ip_allowlist.len(), 2);
 
@@ -698,14 +821,59 @@ mod tests {
             ..values()
         };
         assert_eq!(past.create_request(&groups, now()), None);
-        let user_group = [group(7, GroupKind::User)];
-        assert_eq!(values().create_request(&user_group, now()), None);
-        assert_eq!(values().create_request(&[], now()), None);
+        let user_group = choices(&[group(7, GroupKind::User)]);
+        assert_eq!(
+            values().create_request(&user_group, now()),
+            None,
+            "not a key group"
+        );
+        assert_eq!(values().create_request(&choices(&[]), now()), None);
+    }
+
+    /// Seed 000's checkboxes: a key may have permissions of its own
+    /// instead of (or besides) a group, and must hold something.
+    #[test]
+    fn a_key_takes_a_group_its_own_permissions_or_both() {
+        let groups = choices(&[group(7, GroupKind::TenantApiKey)]);
+        let mut v = KeyValues {
+            group_id: String::new(),
+            ..values()
+        };
+        assert_eq!(v.create_request(&groups, now()), None, "nothing granted");
+        assert!(
+            v.own_permissions(&groups)
+                .is_err_and(|e| e.invalid == Invalid::NoGrant)
+        );
+        toggle(&mut v.permissions, "customers:read", true);
+        toggle(&mut v.permissions, "services:read", true);
+        let req = v
+            .create_request(&groups, now())
+            .expect("own permissions suffice");
+        assert_eq!(
+            (req.group_id, req.permissions.clone()),
+            (
+                None,
+                vec!["customers:read".to_owned(), "services:read".to_owned()]
+            )
+        );
+        v.group_id = "7".to_owned();
+        assert_eq!(
+            v.effective(&groups),
+            ["a:read", "customers:read", "services:read"]
+        );
+        toggle(&mut v.permissions, "admin", true);
+        assert_eq!(v.permissions, ["admin"], "admin stands alone");
+        assert_eq!(
+            v.create_request(&groups, now()).map(|r| r.permissions),
+            Some(vec!["admin".to_owned()])
+        );
+        v.permissions = vec!["billing:write".to_owned()];
+        assert_eq!(v.create_request(&groups, now()), None, "not in the catalog");
     }
 
     #[test]
     fn a_preset_sends_exactly_its_date_and_never_sends_none() {
-        let groups = [group(7, GroupKind::TenantApiKey)];
+        let groups = choices(&[group(7, GroupKind::TenantApiKey)]);
         let today = now().date_naive();
         let mut v = KeyValues {
             name: "ERP".to_owned(),
@@ -741,7 +909,7 @@ mod tests {
 
     #[test]
     fn the_update_request_holds_only_what_changed() {
-        let groups = [group(7, GroupKind::TenantApiKey)];
+        let groups = choices(&[group(7, GroupKind::TenantApiKey)]);
         let at = now();
         let key = ApiKeyView {
             id: "abcdefABCDEF".to_owned(),
@@ -749,10 +917,12 @@ mod tests {
             description: None,
             masked_key: "sk_live_…abcd".to_owned(),
             status: keyward_core::status::KeyStatus::Active,
-            group: keyward_core::api::GroupSummary {
+            group: Some(keyward_core::api::GroupSummary {
                 id: 7,
                 name: "Group 7".to_owned(),
-            },
+            }),
+            permissions: vec!["payments:write".to_owned()],
+            effective_permissions: vec!["a:read".to_owned(), "payments:write".to_owned()],
             ip_allowlist: vec!["10.0.0.0/8".to_owned(), "127.0.0.1".to_owned()],
             created_by: "admin".to_owned(),
             created_at: at,
@@ -782,6 +952,19 @@ mod tests {
         assert_eq!(req.name.as_deref(), Some("ERP v2"));
         assert_eq!(req.expires_at, None);
         assert_eq!(req.ip_allowlist, None);
+        assert_eq!((req.group_id, req.permissions), (None, None));
+        let mut regrouped = unchanged.clone();
+        regrouped.group_id = String::new();
+        toggle(&mut regrouped.permissions, "customers:read", true);
+        let req = regrouped.update_request(&key, &groups, at).expect("valid");
+        assert_eq!(req.group_id, Some(None), "out of the group");
+        assert_eq!(
+            req.permissions,
+            Some(vec![
+                "customers:read".to_owned(),
+                "payments:write".to_owned()
+            ])
+        );
     }
 
     #[test]

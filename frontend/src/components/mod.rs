@@ -12,6 +12,7 @@ pub mod key_dialogs;
 pub mod key_form;
 pub mod modal;
 pub mod page_nav;
+pub mod permissions;
 pub mod secret_modal;
 pub mod states;
 pub mod toast;

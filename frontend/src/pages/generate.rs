@@ -4,13 +4,13 @@
 use crate::api;
 use crate::components::dialog_footer::{Confirm, DialogFooter};
 use crate::components::form::FormError;
-use crate::components::key_form::{KeyFields, KeyForm};
+use crate::components::key_form::{KeyChoices, KeyFields, KeyForm};
 use crate::components::secret_modal::SecretModal;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::toast::use_toasts;
 use crate::counts::use_key_counts;
 use crate::session::use_session;
-use keyward_core::api::{ApiKeySecret, CreateApiKeyRequest, GroupView};
+use keyward_core::api::{ApiKeySecret, CreateApiKeyRequest};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
@@ -23,9 +23,9 @@ pub fn GeneratePage() -> impl IntoView {
     let toasts = use_toasts();
     let counts = use_key_counts();
     let navigate = use_navigate();
-    let groups = LocalResource::new(move || {
+    let choices = LocalResource::new(move || {
         session.tenant.track();
-        api::groups(session)
+        api::key_choices(session)
     });
     let secret = RwSignal::new(None::<ApiKeySecret>);
     let create: Create = Action::new_local(move |(form, req): &(KeyForm, CreateApiKeyRequest)| {
@@ -55,12 +55,12 @@ pub fn GeneratePage() -> impl IntoView {
             <p class="lead">
                 "The secret is shown once, right after generation. Copy it then and keep it in a vault or your integration's secret store."
             </p>
-            <Transition fallback=|| view! { <Loading label="Loading authorization groups…"/> }>
+            <Transition fallback=|| view! { <Loading label="Loading groups and permissions…"/> }>
                 <ErrorBoundary fallback=move |errors| {
-                    error_view(errors, Callback::new(move |()| groups.refetch()))
+                    error_view(errors, Callback::new(move |()| choices.refetch()))
                 }>
                     {move || Suspend::new(async move {
-                        groups.await.map(|list| generate_form(form, list.items, create))
+                        choices.await.map(|c| generate_form(form, c, create))
                     })}
                 </ErrorBoundary>
             </Transition>
@@ -69,9 +69,9 @@ pub fn GeneratePage() -> impl IntoView {
     }
 }
 
-/// The form once the groups are loaded.
-fn generate_form(form: KeyForm, groups: Vec<GroupView>, create: Create) -> impl IntoView {
-    let all = StoredValue::new(groups.clone());
+/// The form once the groups and the catalog are loaded.
+fn generate_form(form: KeyForm, choices: KeyChoices, create: Create) -> impl IntoView {
+    let all = StoredValue::new(choices.clone());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if let Some(req) = all.with_value(|g| form.create_request(g)) {
@@ -87,7 +87,7 @@ fn generate_form(form: KeyForm, groups: Vec<GroupView>, create: Create) -> impl 
     view! {
         <form class="form card" on:submit=submit novalidate>
             <h2 class="section-title">"Key information"</h2>
-            <KeyFields form=form groups=groups id_prefix="generate"/>
+            <KeyFields form=form choices=choices id_prefix="generate"/>
             <FormError form=form.state/>
             <DialogFooter dismiss_href="/api-keys" confirm=generate page=true/>
         </form>

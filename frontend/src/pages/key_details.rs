@@ -1,4 +1,4 @@
-//! One key: every field, the group's permissions, daily verifications over
+//! One key: every field, its effective permissions (its group's and its own), daily verifications over
 //! the last 30 days, where it was last used from, its recent access log
 //! and its audit history.
 
@@ -12,7 +12,7 @@ use crate::components::usage_chart::UsageChart;
 use crate::format;
 use crate::session::use_session;
 use chrono::{DateTime, Utc};
-use keyward_core::api::{ApiKeyDetails, AuditEventView};
+use keyward_core::api::{ApiKeyDetails, ApiKeyView, AuditEventView};
 use keyward_core::status::KeyStatus;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -172,7 +172,10 @@ fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
                     </dd>
                     <dt>"Authorization group"</dt>
                     <dd>
-                        <a href="/groups">{key.group.name.clone()}</a>
+                        {match key.group.clone() {
+                            Some(g) => view! { <a href="/groups">{g.name}</a> }.into_any(),
+                            None => view! { <span class="muted">"None"</span> }.into_any(),
+                        }}
                     </dd>
                     <dt>"IP allowlist"</dt>
                     <dd>{ips}</dd>
@@ -195,13 +198,18 @@ fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
             </section>
             <section class="card" aria-labelledby="permissions-title">
                 <h2 id="permissions-title" class="section-title">"Permissions"</h2>
-                <p class="hint">
-                    {format!("From the group {}: {}", key.group.name, permissions_text(&permissions))}
-                </p>
-                <ul class="chips">
+                <p class="hint" data-testid="permission-sources">{permission_sources(&key)}</p>
+                <ul class="chips" data-testid="effective-permissions">
                     {permissions
                         .into_iter()
-                        .map(|p| view! { <li class="chip">{p}</li> })
+                        .map(|p| {
+                            let own = key.permissions.contains(&p);
+                            view! {
+                                <li class="chip" title=if own { "The key's own" } else { "From its group" }>
+                                    {p}
+                                </li>
+                            }
+                        })
                         .collect_view()}
                 </ul>
             </section>
@@ -263,4 +271,17 @@ fn history_view(history: Vec<AuditEventView>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// Where a key's permissions come from, in words.
+fn permission_sources(key: &ApiKeyView) -> String {
+    let own = (!key.permissions.is_empty())
+        .then(|| format!("its own: {}", permissions_text(&key.permissions)));
+    let group = key.group.as_ref().map(|g| format!("the group {}", g.name));
+    match (group, own) {
+        (Some(g), Some(o)) => format!("The key holds the permissions of {g} and {o}."),
+        (Some(g), None) => format!("The key holds the permissions of {g}."),
+        (None, Some(o)) => format!("The key has no group; it holds {o}."),
+        (None, None) => "The key holds no permission.".to_owned(),
+    }
 }

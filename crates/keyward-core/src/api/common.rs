@@ -42,6 +42,14 @@ pub(super) fn optional_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option
     d.deserialize_option(OptionalInteger)
 }
 
+/// [`optional_integer`] for a field that may be absent (`None`), `null`
+/// (`Some(None)`) or an integer.
+pub(super) fn present_integer<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    optional_integer(d).map(Some)
+}
+
 struct IntegerVisitor;
 
 impl serde::de::Visitor<'_> for IntegerVisitor {

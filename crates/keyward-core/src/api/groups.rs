@@ -72,13 +72,33 @@ pub struct GroupList {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PermissionInfo {
     pub name: String,
+    /// What the forms show beside the checkbox ("View Customers").
+    pub label: String,
     pub description: String,
+    /// Other names of the permission (seed 000's REST API names).
+    pub aliases: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PermissionCatalogView {
     pub permissions: Vec<PermissionInfo>,
+}
+
+impl PermissionCatalogView {
+    /// The catalog this view shows (the SPA checks its forms with it).
+    pub fn catalog(
+        &self,
+    ) -> Result<crate::permission::PermissionCatalog, crate::error::ValidationError> {
+        crate::permission::PermissionCatalog::new(self.permissions.iter().map(|p| {
+            crate::permission::CatalogEntrySpec {
+                name: p.name.clone(),
+                label: p.label.clone(),
+                description: p.description.clone(),
+                aliases: p.aliases.clone(),
+            }
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -21,9 +21,14 @@ pub struct CreateApiKeyRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub description: Option<String>,
-    /// An authorization group of kind `tenant_api_key`.
-    #[serde(deserialize_with = "super::common::integer")]
-    pub group_id: i64,
+    /// An authorization group of kind `tenant_api_key`. A key has a
+    /// group, permissions of its own, or both, and holds their union.
+    #[serde(default, deserialize_with = "super::common::optional_integer")]
+    pub group_id: Option<i64>,
+    /// The key's own permissions (names of the permission catalog).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
+    pub permissions: Vec<String>,
     /// `YYYY-MM-DD` (end of that day, UTC) or an RFC 3339 date-time; in the future.
     #[serde(default)]
     pub expires_at: Option<String>,
@@ -48,9 +53,18 @@ pub struct UpdateApiKeyRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
     pub description: Option<Option<String>>,
+    /// A group, or `null` to take the key out of its group.
+    #[serde(
+        default,
+        deserialize_with = "super::common::present_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, nullable))]
+    pub group_id: Option<Option<i64>>,
+    /// The key's own permissions (replaces them; `[]` removes them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(deserialize_with = "super::common::optional_integer")]
-    pub group_id: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
+    pub permissions: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub ip_allowlist: Option<Vec<String>>,
@@ -88,7 +102,12 @@ pub struct ApiKeyView {
     /// prefix + `…` + last 4 characters.
     pub masked_key: String,
     pub status: KeyStatus,
-    pub group: GroupSummary,
+    /// The key's authorization group, if it has one.
+    pub group: Option<GroupSummary>,
+    /// The key's own permissions (besides its group's).
+    pub permissions: Vec<String>,
+    /// What the key holds: its group's permissions and its own.
+    pub effective_permissions: Vec<String>,
     pub ip_allowlist: Vec<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -206,7 +225,7 @@ pub struct UsageDay {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ApiKeyDetails {
     pub api_key: ApiKeyView,
-    /// The effective permissions (those of the group).
+    /// The effective permissions: the group's and the key's own.
     pub permissions: Vec<String>,
     /// Verifications per day, oldest first, for the last 30 days.
     pub usage: Vec<UsageDay>,

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod auth;
 pub mod common;
+pub mod crm;
 pub mod groups;
 pub mod headers;
 pub mod keys;
@@ -22,6 +23,10 @@ pub use audit::{
 };
 pub use auth::{LoginRequest, LoginResponse, Me, MeKind};
 pub use common::{ErrorBody, ErrorEnvelope, Pagination};
+pub use crm::{
+    CrmApiKey, CrmApiKeyList, CrmCreateApiKeyRequest, CrmCreatedApiKey, CrmListQuery,
+    CrmUpdateApiKeyRequest,
+};
 pub use groups::{
     CreateGroupRequest, GroupList, GroupSummary, GroupView, PermissionCatalogView, PermissionInfo,
     UpdateGroupRequest,

@@ -1,6 +1,6 @@
 //! API keys: generate, edit, rotate, revoke; the list and the details.
 
-use super::{Origin, commit, grantor};
+use super::{Origin, commit, effective_permissions, grantor};
 pub use crate::db::{AccessFilter, KeyFilter};
 use crate::db::{AccessRecord, AuditRecord, KeyRow, Tx};
 use crate::error::ApiError;
@@ -15,6 +15,7 @@ use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyNam
 use keyward_core::group::Group;
 use keyward_core::key::{KeyId, PlainKey};
 use keyward_core::lifecycle::{ApiKey, GroupChoice, KeyPatch, NewKey, generate};
+use keyward_core::permission::PermissionSet;
 use keyward_core::status::DashboardCounts;
 use keyward_core::{Field, Invalid, ValidationError};
 use std::collections::HashMap;
@@ -25,7 +26,9 @@ use std::collections::HashMap;
 pub struct KeyDraft {
     pub name: KeyName,
     pub description: Option<Description>,
-    pub group_id: i64,
+    pub group_id: Option<i64>,
+    /// The key's own permissions (checked against the catalog).
+    pub permissions: PermissionSet,
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<Expiry>,
 }
@@ -36,16 +39,20 @@ pub struct KeyDraft {
 pub struct KeyEdit {
     pub name: Option<KeyName>,
     pub description: Option<Option<Description>>,
-    pub group_id: Option<i64>,
+    /// `Some(None)` takes the key out of its group.
+    pub group_id: Option<Option<i64>>,
+    pub permissions: Option<PermissionSet>,
     pub ip_allowlist: Option<IpAllowlist>,
     pub expires_at: Option<Option<Expiry>>,
 }
 
-/// A key as written, with its group's name and the events of the change.
+/// A key as written, with its group's name (if it has a group), its
+/// effective permissions and the events of the change.
 #[derive(Debug)]
 pub struct Written {
     pub row: KeyRow,
-    pub group_name: String,
+    pub group_name: Option<String>,
+    pub effective: PermissionSet,
     pub events: Vec<DomainEvent>,
 }
 
@@ -63,7 +70,8 @@ pub struct KeyPage {
     pub total: u64,
     pub counts: DashboardCounts,
     pub key_limit: u32,
-    pub group_names: HashMap<i64, String>,
+    /// The groups of the page's keys: name and permissions.
+    pub groups: HashMap<i64, (String, PermissionSet)>,
 }
 
 /// A key with its group (retired ones included), 30 days of usage and its history.
@@ -93,17 +101,10 @@ async fn choose_group(
 }
 
 /// Refuses when `by` may not act on the key: an API key may edit or rotate
-/// only a key whose group is within its own permissions.
-async fn check_may_manage(
-    tx: &Tx,
-    by: &Grantor,
-    tenant_id: i64,
-    key: &ApiKey,
-) -> Result<(), ApiError> {
-    if let Grantor::Holds(_) = by
-        && let Some(g) = tx.live_group(tenant_id, key.group_id).await?
-    {
-        by.check(&g.permissions)?;
+/// only a key whose permissions (its group's and its own) are within its own.
+async fn check_may_manage(tx: &Tx, by: &Grantor, key: &ApiKey) -> Result<(), ApiError> {
+    if let Grantor::Holds(_) = by {
+        by.check(&effective_permissions(tx, key).await?)?;
     }
     Ok(())
 }
@@ -122,13 +123,18 @@ pub async fn create(
     for _ in 0..3 {
         let tx = state.db.begin_tenant_write(tenant_id).await?;
         let by = grantor(&tx, origin, tenant_id).await?;
-        let (group, group_name) = choose_group(&tx, &by, tenant_id, draft.group_id).await?;
+        let group = match draft.group_id {
+            Some(id) => Some(choose_group(&tx, &by, tenant_id, id).await?.0),
+            None => None,
+        };
+        by.check(&draft.permissions)?;
         let quota = tx.tenant(tenant_id).await?.quota;
         let used = tx.count_live_keys(tenant_id).await?;
         let input = NewKey {
             name: draft.name.clone(),
             description: draft.description.clone(),
             group,
+            permissions: draft.permissions.clone(),
             ip_allowlist: draft.ip_allowlist.clone(),
             expires_at: draft.expires_at,
         };
@@ -157,12 +163,7 @@ pub async fn create(
             vec![],
         );
         let events = vec![DomainEvent::KeyCreated { tenant_id, key_id }];
-        let events = commit(state, tx, Some(audit), events, now).await?;
-        let key = Written {
-            row,
-            group_name,
-            events,
-        };
+        let key = finish(state, tx, row, Some(audit), events, now).await?;
         return Ok(Issued { key, secret });
     }
     Err(ApiError::internal("could not draw a unique key id"))
@@ -199,15 +200,20 @@ pub async fn edit(
     let tx = state.db.begin_tenant_write(tenant_id).await?;
     let by = grantor(&tx, origin, tenant_id).await?;
     let group = match edit.group_id {
-        Some(g) => Some(choose_group(&tx, &by, tenant_id, g).await?.0),
+        Some(Some(g)) => Some(Some(choose_group(&tx, &by, tenant_id, g).await?.0)),
+        Some(None) => Some(None),
         None => None,
     };
+    if let Some(p) = &edit.permissions {
+        by.check(p)?;
+    }
     let mut row = tx.key(tenant_id, key_id).await?;
-    check_may_manage(&tx, &by, tenant_id, &row.key).await?;
+    check_may_manage(&tx, &by, &row.key).await?;
     let patch = KeyPatch {
         name: edit.name,
         description: edit.description,
         group,
+        permissions: edit.permissions,
         ip_allowlist: edit.ip_allowlist,
         expires_at: edit.expires_at,
     };
@@ -232,7 +238,8 @@ pub async fn edit(
     finish(state, tx, row, audit, events, now).await
 }
 
-/// Reads the key's group name in the transaction, then commits.
+/// Reads the key's group name and effective permissions in the
+/// transaction, then commits.
 async fn finish(
     state: &AppState,
     tx: Tx,
@@ -241,14 +248,16 @@ async fn finish(
     events: Vec<DomainEvent>,
     now: DateTime<Utc>,
 ) -> Result<Written, ApiError> {
-    let group_name = tx
-        .group_name(row.key.tenant_id, row.key.group_id)
-        .await?
-        .unwrap_or_default();
+    let group_name = match row.key.group_id {
+        Some(id) => tx.group_name(row.key.tenant_id, id).await?,
+        None => None,
+    };
+    let effective = effective_permissions(&tx, &row.key).await?;
     let events = commit(state, tx, audit, events, now).await?;
     Ok(Written {
         row,
         group_name,
+        effective,
         events,
     })
 }
@@ -269,7 +278,7 @@ pub async fn rotate(
     let tx = state.db.begin_tenant_write(tenant_id).await?;
     let mut row = tx.key(tenant_id, key_id).await?;
     let by = grantor(&tx, origin, tenant_id).await?;
-    check_may_manage(&tx, &by, tenant_id, &row.key).await?;
+    check_may_manage(&tx, &by, &row.key).await?;
     let before = row.key.expires_at;
     let secret = row.key.rotate(
         grace,
@@ -374,16 +383,16 @@ pub async fn list(
         .find_tenant(tenant_id)
         .await?
         .ok_or(ApiError::NotFound("Tenant"))?;
-    let mut group_ids: Vec<i64> = rows.iter().map(|r| r.key.group_id).collect();
+    let mut group_ids: Vec<i64> = rows.iter().filter_map(|r| r.key.group_id).collect();
     group_ids.sort_unstable();
     group_ids.dedup();
-    let group_names = state.db.group_names(tenant_id, &group_ids).await?;
+    let groups = state.db.group_names(tenant_id, &group_ids).await?;
     Ok(KeyPage {
         rows,
         total,
         counts,
         key_limit: tenant.quota.limit(),
-        group_names,
+        groups,
     })
 }
 
@@ -399,7 +408,10 @@ pub async fn details(
         .find_key(tenant_id, key_id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
-    let group = state.db.find_group_any(tenant_id, row.key.group_id).await?;
+    let group = match row.key.group_id {
+        Some(id) => state.db.find_group_any(tenant_id, id).await?,
+        None => None,
+    };
     let today = now.date_naive();
     let since = today - Duration::days(29);
     let usage = state.db.key_usage(tenant_id, key_id, since, today).await?;

@@ -95,12 +95,23 @@ async fn grantor(tx: &Tx, origin: &Origin, tenant_id: i64) -> Result<Grantor, Ap
     if row.key.is_revoked() {
         return Ok(Grantor::Holds(PermissionSet::default()));
     }
-    let held = tx
-        .live_group(tenant_id, row.key.group_id)
-        .await?
-        .map(|g| g.permissions)
-        .unwrap_or_default();
-    Ok(Grantor::Holds(held))
+    Ok(Grantor::Holds(effective_permissions(tx, &row.key).await?))
+}
+
+/// What a key holds: its own permissions and those of its group (if the
+/// group is live).
+async fn effective_permissions(
+    tx: &Tx,
+    key: &keyward_core::lifecycle::ApiKey,
+) -> Result<PermissionSet, ApiError> {
+    let group = match key.group_id {
+        Some(id) => tx
+            .live_group(key.tenant_id, id)
+            .await?
+            .map(|g| g.permissions),
+        None => None,
+    };
+    Ok(key.permissions.union(group.as_ref()))
 }
 
 /// Writes the change's audit record and events, announces key changes to

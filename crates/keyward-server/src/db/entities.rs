@@ -123,7 +123,9 @@ pub mod api_key {
         pub tenant_id: i64,
         pub name: String,
         pub description: Option<String>,
-        pub group_id: i64,
+        pub group_id: Option<i64>,
+        /// The key's own permissions, newline-separated (as a group's).
+        pub permissions: String,
         /// Newline-separated, normalised entries.
         pub ip_allowlist: String,
         pub expires_at: Option<DateTimeUtc>,

@@ -62,6 +62,7 @@ async fn key_counts(
         .column(api_key::Column::GroupId)
         .column_as(Expr::col(api_key::Column::Id).count(), "n")
         .filter(api_key::Column::TenantId.eq(tenant_id))
+        .filter(api_key::Column::GroupId.is_not_null())
         .filter(api_key::Column::RevokedAt.is_null());
     if let Some(g) = group_id {
         sel = sel.filter(api_key::Column::GroupId.eq(g));
@@ -140,13 +141,17 @@ impl Db {
         &self,
         tenant_id: i64,
         ids: &[i64],
-    ) -> Result<HashMap<i64, String>, DbError> {
+    ) -> Result<HashMap<i64, (String, PermissionSet)>, DbError> {
         let rows = auth_group::Entity::find()
             .filter(auth_group::Column::TenantId.eq(tenant_id))
             .filter(auth_group::Column::Id.is_in(ids.to_vec()))
             .all(&self.conn)
             .await?;
-        Ok(rows.into_iter().map(|g| (g.id, g.name)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|g| (g.id, (permissions(&g), g.name)))
+            .map(|(id, (p, name))| (id, (name, p)))
+            .collect())
     }
 }
 

@@ -12,6 +12,7 @@ use keyward_core::digest::{DigestAlgorithm, KeyDigest};
 use keyward_core::fields::{Description, IpAllowlist, KeyName};
 use keyward_core::key::{KEY_ID_LEN, KeyId};
 use keyward_core::lifecycle::{ApiKey, Credential, PreviousCredential};
+use keyward_core::permission::PermissionSet;
 use keyward_core::status::{ExpirationState, StatusFilter, StatusMatrix};
 use keyward_core::verify::KeyRecord;
 use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order};
@@ -84,6 +85,7 @@ fn to_row(m: api_key::Model) -> Result<KeyRow, DbError> {
             None => None,
         },
         group_id: m.group_id,
+        permissions: PermissionSet::from_stored(lines(&m.permissions)),
         ip_allowlist: IpAllowlist::parse_list(&lines(&m.ip_allowlist))
             .map_err(|_| corrupt("IP allowlist", id))?,
         expires_at: m.expires_at,
@@ -111,6 +113,7 @@ fn fill(am: &mut api_key::ActiveModel, k: &ApiKey) {
     am.name = Set(k.name.as_str().to_owned());
     am.description = Set(k.description.as_ref().map(|d| d.as_str().to_owned()));
     am.group_id = Set(k.group_id);
+    am.permissions = Set(k.permissions.to_strings().join("\n"));
     am.ip_allowlist = Set(k.ip_allowlist.to_string());
     am.expires_at = Set(k.expires_at);
     am.prefix = Set(k.prefix.clone());
@@ -654,7 +657,7 @@ impl Db {
         })
     }
 
-    /// The verification lookup: a key and its group's permissions, by the
+    /// The verification lookup: a key and its effective permissions, by the
     /// globally unique key id (this is what tells the tenant).
     pub async fn load_key_record(&self, key_id: &KeyId) -> Result<Option<KeyRecord>, DbError> {
         Ok(self.load_key_records(&[*key_id]).await?.remove(key_id))
@@ -671,7 +674,7 @@ impl Db {
             .filter(api_key::Column::KeyId.is_in(key_ids.iter().map(KeyId::as_str)))
             .all(&self.conn)
             .await?;
-        let mut group_ids: Vec<i64> = keys.iter().map(|m| m.group_id).collect();
+        let mut group_ids: Vec<i64> = keys.iter().filter_map(|m| m.group_id).collect();
         group_ids.sort_unstable();
         group_ids.dedup();
         let groups: std::collections::HashMap<i64, auth_group::Model> = auth_group::Entity::find()
@@ -684,13 +687,14 @@ impl Db {
         let mut out = std::collections::HashMap::with_capacity(keys.len());
         for m in keys {
             // A group of another tenant grants nothing.
-            let permissions = groups
-                .get(&m.group_id)
+            let group = m
+                .group_id
+                .and_then(|id| groups.get(&id))
                 .filter(|g| g.tenant_id == m.tenant_id)
                 .map(group_permissions)
                 .unwrap_or_default();
             let row = to_row(m)?;
-            out.insert(row.key.key_id, KeyRecord::new(&row.key, permissions));
+            out.insert(row.key.key_id, KeyRecord::new(&row.key, Some(&group)));
         }
         Ok(out)
     }

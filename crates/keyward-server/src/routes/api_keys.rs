@@ -10,6 +10,7 @@ use crate::views::{access_entry, key_details, key_page, key_view};
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
+use keyward_core::Field;
 use keyward_core::api::{
     AccessLogPage, AccessLogQuery, ApiKeyDetails, ApiKeyPage, ApiKeySecret, ApiKeyView,
     CreateApiKeyRequest, ErrorEnvelope, ListApiKeysQuery, Pagination, RotateApiKeyRequest,
@@ -17,20 +18,20 @@ use keyward_core::api::{
 };
 use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName, QueryText};
 use keyward_core::key::KeyId;
-use keyward_core::{Field, Invalid, ValidationError};
+use keyward_core::permission::PermissionCatalog;
 
-fn key_id(raw: &str) -> Result<KeyId, ApiError> {
+pub(super) fn key_id(raw: &str) -> Result<KeyId, ApiError> {
     KeyId::parse(raw).ok_or(ApiError::NotFound("API key"))
 }
 
-fn expiry(raw: Option<&str>, now: DateTime<Utc>) -> Result<Option<Expiry>, ApiError> {
+pub(super) fn expiry(raw: Option<&str>, now: DateTime<Utc>) -> Result<Option<Expiry>, ApiError> {
     Ok(raw
         .filter(|s| !s.trim().is_empty())
         .map(|s| Expiry::parse(s, now))
         .transpose()?)
 }
 
-fn description(raw: Option<&str>) -> Result<Option<Description>, ApiError> {
+pub(super) fn description(raw: Option<&str>) -> Result<Option<Description>, ApiError> {
     Ok(raw.map(Description::parse).transpose()?.flatten())
 }
 
@@ -55,17 +56,26 @@ fn list_query(q: ListApiKeysQuery, prefix: &str) -> Result<(Pagination, KeyFilte
     Ok((page, filter))
 }
 
-fn draft(body: &CreateApiKeyRequest, now: DateTime<Utc>) -> Result<KeyDraft, ApiError> {
+fn draft(
+    body: &CreateApiKeyRequest,
+    catalog: &PermissionCatalog,
+    now: DateTime<Utc>,
+) -> Result<KeyDraft, ApiError> {
     Ok(KeyDraft {
         name: KeyName::parse(&body.name)?,
         description: description(body.description.as_deref())?,
         group_id: body.group_id,
+        permissions: catalog.key_permissions(&body.permissions)?,
         ip_allowlist: IpAllowlist::parse_list(&body.ip_allowlist)?,
         expires_at: expiry(body.expires_at.as_deref(), now)?,
     })
 }
 
-fn edit(body: UpdateApiKeyRequest, now: DateTime<Utc>) -> Result<KeyEdit, ApiError> {
+fn edit(
+    body: UpdateApiKeyRequest,
+    catalog: &PermissionCatalog,
+    now: DateTime<Utc>,
+) -> Result<KeyEdit, ApiError> {
     Ok(KeyEdit {
         name: body.name.as_deref().map(KeyName::parse).transpose()?,
         description: body
@@ -73,6 +83,11 @@ fn edit(body: UpdateApiKeyRequest, now: DateTime<Utc>) -> Result<KeyEdit, ApiErr
             .map(|d| description(d.as_deref()))
             .transpose()?,
         group_id: body.group_id,
+        permissions: body
+            .permissions
+            .as_deref()
+            .map(|p| catalog.key_permissions(p))
+            .transpose()?,
         ip_allowlist: body
             .ip_allowlist
             .as_deref()
@@ -87,7 +102,12 @@ fn edit(body: UpdateApiKeyRequest, now: DateTime<Utc>) -> Result<KeyEdit, ApiErr
 
 fn secret_view(issued: keys::Issued, now: DateTime<Utc>) -> ApiKeySecret {
     ApiKeySecret {
-        api_key: key_view(&issued.key.row, Some(&issued.key.group_name), now),
+        api_key: key_view(
+            &issued.key.row,
+            issued.key.group_name.as_deref(),
+            &issued.key.effective,
+            now,
+        ),
         secret: issued.secret.into_exposed(),
     }
 }
@@ -143,7 +163,7 @@ pub async fn create_api_key(
     body: JsonObject<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = crate::now();
-    let draft = draft(&body, now)?;
+    let draft = draft(&body, &state.catalog, now)?;
     let origin = caller.origin();
     let issued = keys::create(&state, &origin, caller.tenant_id, draft, now).await?;
     tracing::Span::current().record("key_id", issued.key.row.key.key_id.as_str());
@@ -179,31 +199,6 @@ pub async fn get_api_key(
 
 /// The address filter of an access log: the start of an address (digits,
 /// `a`–`f`, `.` and `:`), or `unknown`.
-fn address_prefix(raw: Option<String>) -> Result<Option<String>, ApiError> {
-    let Some(raw) = raw.map(|s| s.trim().to_ascii_lowercase()) else {
-        return Ok(None);
-    };
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    if raw.len() > 45 {
-        return Err(ValidationError::new(Field::ClientIp, Invalid::TooLong { max: 45 }).into());
-    }
-    let address_like = raw
-        .bytes()
-        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
-    if !address_like && raw != "unknown" {
-        return Err(ValidationError::new(
-            Field::ClientIp,
-            Invalid::BadCharacters {
-                allowed: "digits, a–f, '.' and ':' (or the word unknown)",
-            },
-        )
-        .into());
-    }
-    Ok(Some(raw))
-}
-
 /// A key's recent verifications, newest first: when, from where, with
 /// what outcome (the exact reason of a refusal) and on which route or
 /// through which calling service. A row stands for `count` consecutive
@@ -235,7 +230,12 @@ pub async fn get_api_key_access_log(
     let filter = AccessFilter {
         outcome: q.outcome,
         refused: q.refused.unwrap_or(false),
-        client_ip_prefix: address_prefix(q.client_ip)?,
+        client_ip_prefix: q
+            .client_ip
+            .as_deref()
+            .map(keyward_core::fields::address_filter)
+            .transpose()?
+            .flatten(),
         from: q.from,
         to: q.to,
     };
@@ -276,10 +276,15 @@ pub async fn update_api_key(
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let id = key_id(&id)?;
     let now = crate::now();
-    let edit = edit(body.into_inner(), now)?;
+    let edit = edit(body.into_inner(), &state.catalog, now)?;
     let origin = caller.origin();
     let w = keys::edit(&state, &origin, caller.tenant_id, &id, edit, now).await?;
-    Ok(Json(key_view(&w.row, Some(&w.group_name), now)))
+    Ok(Json(key_view(
+        &w.row,
+        w.group_name.as_deref(),
+        &w.effective,
+        now,
+    )))
 }
 
 /// Issue a new secret for the same key id and configuration.
@@ -350,7 +355,12 @@ pub async fn revoke_api_key(
     let now = crate::now();
     let origin = caller.origin();
     let w = keys::revoke(&state, &origin, caller.tenant_id, &id, now).await?;
-    Ok(Json(key_view(&w.row, Some(&w.group_name), now)))
+    Ok(Json(key_view(
+        &w.row,
+        w.group_name.as_deref(),
+        &w.effective,
+        now,
+    )))
 }
 
 /// Delete a revoked or expired key: it leaves the list, the counts and the

@@ -197,7 +197,9 @@ pub async fn list_permissions(
             .iter()
             .map(|e| PermissionInfo {
                 name: e.permission.to_string(),
+                label: e.label.clone(),
                 description: e.description.clone(),
+                aliases: e.aliases.iter().map(ToString::to_string).collect(),
             })
             .collect(),
     })

@@ -4,13 +4,14 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod crm;
 pub mod groups;
 pub mod health;
 pub mod tenants;
 pub mod verify;
 
 use crate::verification::KeyAuthConfig;
-use keyward_core::permission::Permission;
+use keyward_core::permission::{Permission, PermissionCatalog};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::scope;
@@ -41,6 +42,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "audit", description = "Audit events"),
         (name = "verification", description = "Key verification for integrators and other services"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "crm", description = "Seed 000's REST API as written there (`/crm/api-keys`), for existing scripts: the same use cases as `/v1`, with its names"),
     )
 )]
 pub struct ApiDoc;
@@ -124,10 +126,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
                         .app_data(KeyAuthConfig::require([Permission::API_KEYS_VERIFY]))
                         .service(verify::verify_api_key),
                 ),
+        )
+        .service(
+            scope::scope("/crm")
+                .service(crm::crm_list_api_keys)
+                .service(crm::crm_create_api_key)
+                .service(crm::crm_update_api_key)
+                .service(crm::crm_revoke_api_key),
         );
 }
 
-/// The OpenAPI document of the routes registered by [`configure`].
+/// The OpenAPI document of the routes registered by [`configure`], for
+/// the default permission catalog (the committed document; a deployment
+/// serves its own catalog's permission names).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa_actix_web::AppExt;
     let (_, mut api) = actix_web::App::new()
@@ -135,34 +146,104 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi_doc())
         .configure(configure)
         .split_for_parts();
-    complete_document(&mut api);
+    complete_document(&mut api, &PermissionCatalog::default());
     api
 }
 
 /// What the route annotations leave out of the document: the statuses
 /// and headers common to every operation of a kind, and request examples.
 /// Applied to the served document and to the generated one alike.
-pub fn complete_document(api: &mut utoipa::openapi::OpenApi) {
+pub fn complete_document(api: &mut utoipa::openapi::OpenApi, catalog: &PermissionCatalog) {
     document_common_responses(api);
     document_request_examples(api);
     document_text_patterns(api);
+    document_permission_names(api, catalog);
 }
 
-/// The text rules as JSON Schema patterns (`keyward_core::fields::patterns`):
-/// names and descriptions are trimmed, then counted and checked (the
-/// pattern says both, so their length bounds are in it rather than in
-/// `minLength`/`maxLength`, which would count the trimmed spaces); query
-/// text is kept as sent and refuses control characters.
+/// The permissions a group or a key may be given: the deployment's catalog.
+fn document_permission_names(api: &mut utoipa::openapi::OpenApi, catalog: &PermissionCatalog) {
+    let names: Vec<serde_json::Value> = catalog
+        .entries()
+        .iter()
+        .map(|e| e.permission.as_str().into())
+        .collect();
+    // Seed 000's REST API also takes the catalog's aliases.
+    let names_and_aliases: Vec<serde_json::Value> = catalog
+        .entries()
+        .iter()
+        .flat_map(|e| std::iter::once(&e.permission).chain(&e.aliases))
+        .map(|p| p.as_str().into())
+        .collect();
+    for (schema, field, names) in [
+        ("CreateGroupRequest", "permissions", &names),
+        ("UpdateGroupRequest", "permissions", &names),
+        ("CreateApiKeyRequest", "permissions", &names),
+        ("UpdateApiKeyRequest", "permissions", &names),
+        ("CrmCreateApiKeyRequest", "permissions", &names_and_aliases),
+        ("CrmUpdateApiKeyRequest", "permissions", &names_and_aliases),
+    ] {
+        if let Some(o) = property(api, schema, field).and_then(string_schema) {
+            o.enum_values = Some(names.clone());
+        }
+    }
+}
+
+/// A property of a component schema.
+fn property<'a>(
+    api: &'a mut utoipa::openapi::OpenApi,
+    schema: &str,
+    field: &str,
+) -> Option<&'a mut utoipa::openapi::RefOr<utoipa::openapi::Schema>> {
+    use utoipa::openapi::{RefOr, Schema};
+    match api.components.as_mut()?.schemas.get_mut(schema)? {
+        RefOr::T(Schema::Object(o)) => o.properties.get_mut(field),
+        _ => None,
+    }
+}
+
+/// The string schema of a string property, or of an array property's items.
+fn string_schema(
+    schema: &mut utoipa::openapi::RefOr<utoipa::openapi::Schema>,
+) -> Option<&mut utoipa::openapi::schema::Object> {
+    use utoipa::openapi::schema::ArrayItems;
+    use utoipa::openapi::{RefOr, Schema};
+    match schema {
+        RefOr::T(Schema::Object(o)) => Some(o),
+        RefOr::T(Schema::Array(a)) => match &mut a.items {
+            ArrayItems::RefOrSchema(items) => match items.as_mut() {
+                RefOr::T(Schema::Object(o)) => Some(o),
+                _ => None,
+            },
+            ArrayItems::False => None,
+        },
+        _ => None,
+    }
+}
+
+/// The text rules as JSON Schema patterns (`keyward_core::fields::patterns`,
+/// each property-tested against its parser): names, descriptions,
+/// usernames, expiry dates, IP allowlist entries and addresses are
+/// trimmed, then read; query text is kept as sent and refuses control
+/// characters; the access log's address filter is an address prefix.
 fn document_text_patterns(api: &mut utoipa::openapi::OpenApi) {
     use keyward_core::fields::{Description, GroupName, KeyName, patterns};
     use keyward_core::tenant::TenantName;
-    use utoipa::openapi::{RefOr, Schema};
+    use utoipa::openapi::path::ParameterIn;
 
     let key_name = patterns::trimmed_text(KeyName::MIN, KeyName::MAX, false);
     let group_name = patterns::trimmed_text(GroupName::MIN, GroupName::MAX, false);
     let tenant_name = patterns::trimmed_text(TenantName::MIN, TenantName::MAX, false);
     let description = patterns::trimmed_text(0, Description::MAX, true);
-    let query = patterns::no_controls();
+    let (query, expiry, ip_entry) = (
+        patterns::no_controls(),
+        patterns::expiry(),
+        patterns::ip_entry(),
+    );
+    let (username, presented) = (patterns::username(), patterns::presented_username());
+    let ip_address = patterns::ip_address();
+    // Trimmed values: the pattern says both what is kept and its length
+    // (counted after trimming), so `minLength`/`maxLength`, which would
+    // count the trimmed spaces, are dropped.
     let trimmed = [
         ("CreateApiKeyRequest", "name", &key_name),
         ("UpdateApiKeyRequest", "name", &key_name),
@@ -174,39 +255,46 @@ fn document_text_patterns(api: &mut utoipa::openapi::OpenApi) {
         ("UpdateGroupRequest", "description", &description),
         ("CreateTenantRequest", "name", &tenant_name),
         ("UpdateTenantRequest", "name", &tenant_name),
+        ("CreateUserRequest", "username", &username),
+        ("LoginRequest", "username", &presented),
+        ("CreateApiKeyRequest", "expires_at", &expiry),
+        ("UpdateApiKeyRequest", "expires_at", &expiry),
+        ("RotateApiKeyRequest", "expires_at", &expiry),
+        ("CreateApiKeyRequest", "ip_allowlist", &ip_entry),
+        ("UpdateApiKeyRequest", "ip_allowlist", &ip_entry),
+        ("VerifyRequest", "client_ip", &ip_address),
+        ("CrmCreateApiKeyRequest", "name", &key_name),
+        ("CrmUpdateApiKeyRequest", "name", &key_name),
+        ("CrmCreateApiKeyRequest", "description", &description),
+        ("CrmUpdateApiKeyRequest", "description", &description),
+        ("CrmCreateApiKeyRequest", "expiry_date", &expiry),
+        ("CrmUpdateApiKeyRequest", "expiry_date", &expiry),
     ];
-    let set = |schema: &mut RefOr<Schema>, pattern: &str, keep_lengths: bool| {
-        if let RefOr::T(Schema::Object(o)) = schema {
-            o.pattern = Some(pattern.to_owned());
-            if !keep_lengths {
-                o.min_length = None;
-                o.max_length = None;
-            }
-        }
-    };
-    let Some(components) = api.components.as_mut() else {
-        return;
-    };
-    for (name, field, pattern) in trimmed {
-        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(name)
-            && let Some(property) = o.properties.get_mut(field)
-        {
-            set(property, pattern, false);
+    for (schema, field, pattern) in trimmed {
+        if let Some(o) = property(api, schema, field).and_then(string_schema) {
+            o.pattern = Some(pattern.clone());
+            o.min_length = None;
+            o.max_length = None;
         }
     }
-    if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut("VerifyRequest")
-        && let Some(route) = o.properties.get_mut("route")
-    {
-        set(route, &query, true);
+    if let Some(o) = property(api, "VerifyRequest", "route").and_then(string_schema) {
+        o.pattern = Some(query.clone());
     }
+    let address_filter = patterns::address_filter();
     for op in api.paths.paths.values_mut().flat_map(operations) {
         for parameter in op.parameters.iter_mut().flatten() {
-            if let RefOr::T(p) = parameter
-                && matches!(p.name.as_str(), "q" | "key_id" | "actor")
-                && p.parameter_in == utoipa::openapi::path::ParameterIn::Query
-                && let Some(schema) = p.schema.as_mut()
+            let utoipa::openapi::RefOr::T(p) = parameter else {
+                continue;
+            };
+            let pattern = match p.name.as_str() {
+                "q" | "key_id" | "actor" => &query,
+                "client_ip" => &address_filter,
+                _ => continue,
+            };
+            if p.parameter_in == ParameterIn::Query
+                && let Some(o) = p.schema.as_mut().and_then(string_schema)
             {
-                set(schema, &query, true);
+                o.pattern = Some(pattern.clone());
             }
         }
     }
@@ -253,7 +341,8 @@ fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
             CreateApiKeyRequest {
                 name: "Billing export".into(),
                 description: Some("Nightly export to the billing system".into()),
-                group_id: 1,
+                group_id: Some(1),
+                permissions: vec!["invoices:read".into()],
                 expires_at: Some("2027-01-10".into()),
                 ip_allowlist: vec!["203.0.113.0/24".into(), "2001:db8::1".into()],
             },
@@ -263,6 +352,24 @@ fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
             UpdateApiKeyRequest {
                 name: Some("Billing export (EU)".into()),
                 expires_at: Some(None),
+                ..Default::default()
+            },
+        ),
+        // Seed 000's own examples, as written there.
+        example(
+            "crm_create_api_key",
+            CrmCreateApiKeyRequest {
+                name: "New Integration".into(),
+                description: Some("Third-party billing sync".into()),
+                expiry_date: Some("2027-01-10".into()),
+                permissions: vec!["view_customer".into(), "view_service".into()],
+            },
+        ),
+        example(
+            "crm_update_api_key",
+            CrmUpdateApiKeyRequest {
+                name: Some("Updated Name".into()),
+                expiry_date: Some(Some("2027-12-31".into())),
                 ..Default::default()
             },
         ),

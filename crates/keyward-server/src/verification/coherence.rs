@@ -175,7 +175,9 @@ impl Coherence {
     /// and `false` says that the record may be stale (only the request that
     /// read it may use it).
     pub fn loaded(&self, id: KeyId, record: Option<Arc<KeyRecord>>, ticket: ReadTicket) -> bool {
-        let group = record.as_ref().map(|r| r.group_id);
+        let group = record
+            .as_ref()
+            .and_then(|r| r.group_id.map(std::num::NonZeroI64::get));
         self.cache.insert(id, record);
         if self.invalidated_since(&id, group, ticket) {
             self.cache.invalidate(&id);
@@ -315,7 +317,7 @@ mod tests {
             revoked: false,
             digest: KeyDigest::from_slice(&[7; 32]).unwrap(),
             previous: None,
-            group_id,
+            group_id: std::num::NonZeroI64::new(group_id),
             secret_version: 1,
             previous_secret_version: 1,
         })

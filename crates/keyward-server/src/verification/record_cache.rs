@@ -117,7 +117,11 @@ impl RecordCache {
         for s in &self.shards {
             s.write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .retain(|_, (record, _)| record.as_ref().is_none_or(|r| r.group_id != group_id));
+                .retain(|_, (record, _)| {
+                    record
+                        .as_ref()
+                        .is_none_or(|r| r.group_id.map(std::num::NonZeroI64::get) != Some(group_id))
+                });
         }
     }
 

@@ -604,7 +604,8 @@ impl WorkerCache {
                         let hit = e
                             .record
                             .as_ref()
-                            .is_some_and(|r| groups.contains(&r.group_id));
+                            .and_then(|r| r.group_id)
+                            .is_some_and(|g| groups.contains(&g.get()));
                         if hit {
                             e.usage.drain_into(&mut e.run, *id, spill);
                         }

@@ -74,6 +74,8 @@ pub struct Opts {
     pub metrics_token: Option<String>,
     pub hashing_secrets: Vec<String>,
     pub hashing_secret_poll_seconds: u64,
+    /// The permission catalog (empty: the built-in one).
+    pub permissions: Vec<keyward_core::permission::CatalogEntrySpec>,
 }
 
 impl Default for Opts {
@@ -92,6 +94,7 @@ impl Default for Opts {
             metrics_token: None,
             hashing_secrets: Vec::new(),
             hashing_secret_poll_seconds: Settings::default().hashing_secret_poll_seconds,
+            permissions: Vec::new(),
         }
     }
 }
@@ -136,6 +139,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         metrics_token: opts.metrics_token,
         hashing_secrets: opts.hashing_secrets,
         hashing_secret_poll_seconds: opts.hashing_secret_poll_seconds,
+        permissions: opts.permissions,
         ..test_settings(dir.path(), &database_url)
     };
     let app = Application::build(settings).await.expect("app builds");

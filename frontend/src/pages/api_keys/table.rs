@@ -6,6 +6,7 @@ use super::toolbar::SearchBox;
 use crate::api::{self, ApiError};
 use crate::components::icons::{PencilIcon, RotateIcon, TrashIcon};
 use crate::components::key_dialogs::{KeyActions, KeyDialog, deletable};
+use crate::components::key_form::permissions_text;
 use crate::format;
 use chrono::{DateTime, Utc};
 use keyward_core::api::{ApiKeyPage, ApiKeyView, SortField, SortOrder};
@@ -149,6 +150,23 @@ fn last_used_cell(key: &ApiKeyView, now: DateTime<Utc>) -> AnyView {
     .into_any()
 }
 
+/// What a key holds, short: its own permissions beside its group's.
+fn access_summary(key: &ApiKeyView) -> String {
+    let all = &key.effective_permissions;
+    if all
+        .iter()
+        .any(|p| p == keyward_core::permission::Permission::ADMIN)
+    {
+        return "All permissions (admin)".to_owned();
+    }
+    let n = all.len();
+    let own = key.permissions.len();
+    match (key.group.is_some(), own) {
+        (true, 0) | (false, _) => format!("{n} permission{}", if n == 1 { "" } else { "s" }),
+        (true, _) => format!("{n} permissions, {own} of its own"),
+    }
+}
+
 fn key_row(key: ApiKeyView, now: DateTime<Utc>, actions: KeyActions) -> impl IntoView {
     let href = format!("/api-keys/{}", api::encode(&key.id));
     let last_used = last_used_cell(&key, now);
@@ -170,7 +188,16 @@ fn key_row(key: ApiKeyView, now: DateTime<Utc>, actions: KeyActions) -> impl Int
                     {format::status_label(key.status)}
                 </span>
             </td>
-            <td data-label="Authorization group">{key.group.name.clone()}</td>
+            <td data-label="Authorization group" data-testid="access">
+                {key
+                    .group
+                    .as_ref()
+                    .map(|g| g.name.clone())
+                    .unwrap_or_else(|| "No group".to_owned())}
+                <span class="cell-sub" title=permissions_text(&key.effective_permissions)>
+                    {access_summary(&key)}
+                </span>
+            </td>
             <td data-label="Created">{time_cell(Some(key.created_at), "")}</td>
             <td data-label="Expiry">{time_cell(key.expires_at, "Never")}</td>
             <td data-label="Last used">{last_used}</td>

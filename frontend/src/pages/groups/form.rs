@@ -7,12 +7,13 @@ use crate::components::dialog_footer::{Confirm, DialogFooter};
 use crate::components::form::{FormError, FormState};
 use crate::components::guidance::{AdminLevelWarning, is_admin_level};
 use crate::components::modal::Modal;
+use crate::components::permissions::{permission_checkbox, toggle};
 use crate::components::toast::use_toasts;
 use keyward_core::api::{
     CreateGroupRequest, GroupView, PermissionCatalogView, PermissionInfo, UpdateGroupRequest,
 };
 use keyward_core::fields::{Description, GroupName};
-use keyward_core::permission::{GroupKind, Permission, PermissionCatalog};
+use keyward_core::permission::{GroupKind, PermissionCatalog};
 use keyward_core::{Field, ValidationError};
 use leptos::prelude::*;
 
@@ -50,24 +51,6 @@ impl GroupValues {
                 .unwrap_or_default(),
             kind: editing.map_or(GroupKind::TenantApiKey, |g| g.kind),
             permissions: editing.map(|g| g.permissions.clone()).unwrap_or_default(),
-        }
-    }
-
-    fn is_admin(&self) -> bool {
-        self.permissions.iter().any(|p| p == Permission::ADMIN)
-    }
-
-    /// Checks or unchecks a permission; checking `admin` leaves only it.
-    fn toggle(&mut self, permission: String, on: bool) {
-        if permission == Permission::ADMIN && on {
-            self.permissions.clear();
-            self.permissions.push(permission);
-        } else if on {
-            if !self.permissions.contains(&permission) {
-                self.permissions.push(permission);
-            }
-        } else {
-            self.permissions.retain(|p| *p != permission);
         }
     }
 
@@ -122,12 +105,8 @@ pub(super) fn GroupFormDialog(
         FIELDS,
         actions.save.pending(),
     );
-    let entries = catalog.permissions;
-    let checked = StoredValue::new(PermissionCatalog::new(
-        entries
-            .iter()
-            .map(|p| (p.name.as_str(), p.description.as_str())),
-    ));
+    let entries = catalog.permissions.clone();
+    let checked = StoredValue::new(catalog.catalog());
     let is_edit = editing.is_some();
     let title = match &editing {
         Some(g) => format!("Edit group {}", g.name),
@@ -285,9 +264,14 @@ fn PermissionsField(
                 .map(|e| e.to_string())
         })
     });
+    let checked = Signal::derive(move || form.with(|v| v.permissions.clone()));
+    let on_toggle = Callback::new(move |(perm, on): (String, bool)| {
+        form.update(|v| toggle(&mut v.permissions, &perm, on));
+        form.forget_server_error(Field::Permissions);
+    });
     let boxes = entries
         .into_iter()
-        .map(|info| permission_box(form, info))
+        .map(|info| permission_checkbox("perm", info, checked, on_toggle))
         .collect_view();
     // Seed 000: "avoid creating admin keys unless absolutely required".
     let admin_level_key_group = Memo::new(move |_| {
@@ -308,54 +292,18 @@ fn PermissionsField(
     }
 }
 
-fn permission_box(form: GroupForm, info: PermissionInfo) -> impl IntoView {
-    let PermissionInfo {
-        name: perm,
-        description: help,
-    } = info;
-    let id = format!("perm-{}", perm.replace(':', "-"));
-    let label_for = id.clone();
-    let is_admin = perm == Permission::ADMIN;
-    let checked = {
-        let perm = perm.clone();
-        move || form.with(|v| v.is_admin() || v.permissions.contains(&perm))
-    };
-    let on_change = {
-        let perm = perm.clone();
-        move |ev: leptos::ev::Event| {
-            let on = event_target_checked(&ev);
-            form.update(|v| v.toggle(perm.clone(), on));
-            form.forget_server_error(Field::Permissions);
-        }
-    };
-    view! {
-        <label class="checkbox" for=label_for>
-            <input
-                id=id
-                type="checkbox"
-                value=perm.clone()
-                prop:checked=checked
-                disabled=move || !is_admin && form.with(GroupValues::is_admin)
-                on:change=on_change
-            />
-            <span>
-                <code>{perm}</code>
-                <span class="checkbox-help">{help}</span>
-            </span>
-        </label>
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Utc;
 
     fn catalog() -> Catalog {
-        PermissionCatalog::new([
-            ("customers:read", "Read customers"),
-            ("invoices:read", "Read invoices"),
-        ])
+        PermissionCatalog::new(["customers:read", "invoices:read"].map(|name| {
+            keyward_core::permission::CatalogEntrySpec {
+                name: name.to_owned(),
+                ..Default::default()
+            }
+        }))
     }
 
     fn group() -> GroupView {
@@ -373,31 +321,18 @@ mod tests {
     }
 
     #[test]
-    fn checking_admin_leaves_only_admin() {
-        let mut v = GroupValues::new(None);
-        v.toggle("customers:read".to_owned(), true);
-        v.toggle("customers:read".to_owned(), true);
-        assert_eq!(v.permissions, ["customers:read"]);
-        v.toggle(Permission::ADMIN.to_owned(), true);
-        assert_eq!(v.permissions, [Permission::ADMIN]);
-        assert!(v.is_admin());
-        v.toggle(Permission::ADMIN.to_owned(), false);
-        assert!(v.permissions.is_empty());
-    }
-
-    #[test]
     fn a_new_group_needs_a_name_and_a_permission() {
         let mut v = GroupValues::new(None);
         v.name = "Operators".to_owned();
         assert_eq!(v.write(None, &catalog()), None, "no permission");
-        v.toggle("invoices:read".to_owned(), true);
+        toggle(&mut v.permissions, "invoices:read", true);
         let Some(GroupWrite::Create(req)) = v.write(None, &catalog()) else {
             panic!("a valid group was refused");
         };
         assert_eq!(req.name, "Operators");
         assert_eq!(req.kind, GroupKind::TenantApiKey);
         assert_eq!(req.permissions, ["invoices:read"]);
-        v.toggle("billing:write".to_owned(), true);
+        toggle(&mut v.permissions, "billing:write", true);
         assert_eq!(v.write(None, &catalog()), None, "not in the catalog");
     }
 
