@@ -229,6 +229,13 @@ pub enum Invalid {
     NoSuchGroup,
     #[error("must be between {min} and {max}")]
     OutOfRange { min: i64, max: i64 },
+    /// A rate-limit window out of its bounds (limit 1 to 1,000,000,000,
+    /// period 1 s to 31 days, burst 1 to the limit), or two windows of
+    /// one period.
+    #[error(
+        "need each window's limit (1 to 1,000,000,000), period (1 second to 31 days) and burst (1 to the limit), one window per period"
+    )]
+    BadRateWindow,
     #[error("is not valid")]
     Malformed,
 }

@@ -62,6 +62,7 @@ pub mod group;
 pub mod key;
 pub mod lifecycle;
 pub mod permission;
+pub mod ratelimit;
 pub mod signin;
 pub mod status;
 pub mod tenant;

@@ -324,6 +324,7 @@ pub fn app(
     crate::routes::complete_document(&mut api, &catalog);
     let methods = crate::routes::MethodTable::of(&api);
     let resource_methods = methods.clone();
+    let head_routes = methods.clone();
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .service(web::resource("/docs").to(|| async {
             actix_web::HttpResponse::PermanentRedirect()
@@ -358,11 +359,17 @@ pub fn app(
             };
             async move { Err::<actix_web::HttpResponse, _>(answer) }
         }))
-        .wrap_fn(move |req, srv| {
+        .wrap_fn(move |mut req, srv| {
             let path = req.path().to_owned();
+            let method = crate::metrics::method_label(req.method());
+            // HEAD is GET without the content (RFC 9110 §9.3.2): routed as
+            // GET (and counted as HEAD); the HTTP layer, which saw HEAD,
+            // sends no body.
+            if req.method() == actix_web::http::Method::HEAD && head_routes.serves_get(&path) {
+                req.head_mut().method = actix_web::http::Method::GET;
+            }
             let https = crate::auth::serves_https(&headers_state, req.request());
             let request_id = req.extensions().get::<RequestId>().cloned();
-            let method = crate::metrics::method_label(req.method());
             let started = std::time::Instant::now();
             let fut = srv.call(req);
             let metrics = Arc::clone(&headers_state.metrics);

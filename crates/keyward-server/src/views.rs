@@ -54,8 +54,8 @@ pub fn key_view(
     }
 }
 
-/// A key as seed 000's REST API shows it: `effective` by the catalog's
-/// first alias of each permission (its name when it has none).
+/// A key as seed 000's REST API shows it: permissions by the catalog's
+/// first alias of each (its name when it has none).
 pub fn crm_key(
     row: &KeyRow,
     effective: &PermissionSet,
@@ -63,6 +63,11 @@ pub fn crm_key(
     now: DateTime<Utc>,
 ) -> keyward_core::api::CrmApiKey {
     let k = &row.key;
+    let aliases = |set: &PermissionSet| {
+        set.iter()
+            .map(|p| catalog.alias_of(p).to_owned())
+            .collect::<Vec<_>>()
+    };
     keyward_core::api::CrmApiKey {
         api_key_id: k.key_id.to_string(),
         name: k.name.as_str().to_owned(),
@@ -70,10 +75,8 @@ pub fn crm_key(
         status: k.status(now),
         created: k.created_at,
         expiry_date: k.expires_at,
-        permissions: effective
-            .iter()
-            .map(|p| catalog.alias_of(p).to_owned())
-            .collect(),
+        permissions: aliases(&k.permissions),
+        effective_permissions: aliases(effective),
         masked_key: k.masked(),
         last_used: row.last_used_at,
     }

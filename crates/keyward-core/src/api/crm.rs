@@ -67,8 +67,12 @@ pub struct CrmApiKey {
     pub status: KeyStatus,
     pub created: DateTime<Utc>,
     pub expiry_date: Option<DateTime<Utc>>,
-    /// What the key holds (its group's and its own), by seed 000's names.
+    /// The key's own permissions, by seed 000's names: what `PATCH`
+    /// `permissions` replaces.
     pub permissions: Vec<String>,
+    /// What the key holds: its own and, for a key given a group through
+    /// `/v1`, its group's.
+    pub effective_permissions: Vec<String>,
     /// prefix + `…` + last 4 characters.
     pub masked_key: String,
     pub last_used: Option<DateTime<Utc>>,
@@ -137,7 +141,7 @@ mod tests {
             name: "n".into(),
             api_key: "sk_live_secret".into(),
             status: KeyStatus::Active,
-            created: Utc::now(),
+            created: DateTime::<Utc>::UNIX_EPOCH,
             expiry_date: None,
             description: None,
             permissions: vec![],

@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use keyward_core::api::AuditAction;
 use keyward_core::audit::AuditTarget;
+use keyward_core::delegation::Grantor;
 use keyward_core::event::DomainEvent;
 use keyward_core::group::{Deletion, Group, GroupPatch, NewGroup};
 use keyward_core::permission::GroupKind;
@@ -80,8 +81,8 @@ pub async fn create(
 /// Applies an edit. Permission changes reach every key of the group at
 /// once (the event makes every cached record stale, here and on other
 /// instances). An API key may edit only a group within its own
-/// permissions, and give it only permissions it holds (its own group
-/// included).
+/// permissions whose keys' own permissions are within them too, and give
+/// it only permissions it holds (its own group included).
 pub async fn update(
     state: &AppState,
     origin: &Origin,
@@ -99,6 +100,11 @@ pub async fn update(
     by.check(&group.permissions)?;
     if let Some(permissions) = &patch.permissions {
         by.check(permissions)?;
+    }
+    if let Grantor::Holds(_) = &by {
+        // Editing a group changes what its keys hold: an API key may do
+        // that only to keys within its own permissions (their own included).
+        by.check(&tx.own_permissions_in_group(tenant_id, group_id).await?)?;
     }
     let changed = group.edit(patch, now);
     let (mut audit, mut events) = (None, Vec::new());

@@ -249,6 +249,28 @@ impl Tx {
         Ok((live, all))
     }
 
+    /// The permissions the non-revoked keys of a group hold of their own
+    /// (besides the group's), all together.
+    pub async fn own_permissions_in_group(
+        &self,
+        tenant_id: i64,
+        group_id: i64,
+    ) -> Result<PermissionSet, DbError> {
+        let rows: Vec<String> = api_key::Entity::find()
+            .select_only()
+            .column(api_key::Column::Permissions)
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::GroupId.eq(group_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .filter(api_key::Column::Permissions.ne(""))
+            .into_tuple()
+            .all(&self.txn)
+            .await?;
+        Ok(PermissionSet::from_stored(
+            rows.iter().flat_map(|r| lines(r)),
+        ))
+    }
+
     /// Non-revoked keys of one group of the tenant.
     pub async fn group_key_count(&self, tenant_id: i64, group_id: i64) -> Result<u64, DbError> {
         Ok(key_counts(&self.txn, tenant_id, Some(group_id))

@@ -600,10 +600,11 @@ impl MethodTable {
             .paths
             .iter()
             .filter_map(|(path, item)| {
+                // HEAD is served wherever GET is (as GET without the content).
                 let methods: Vec<&str> = [
                     ("DELETE", item.delete.is_some()),
                     ("GET", item.get.is_some()),
-                    ("HEAD", item.head.is_some()),
+                    ("HEAD", item.head.is_some() || item.get.is_some()),
                     ("OPTIONS", item.options.is_some()),
                     ("PATCH", item.patch.is_some()),
                     ("POST", item.post.is_some()),
@@ -624,11 +625,17 @@ impl MethodTable {
         Self(std::sync::Arc::new(routes))
     }
 
-    /// The methods served at `path` (`GET, PATCH`), if a route matches it.
+    /// The methods served at `path` (`GET, HEAD, PATCH`), if a route matches it.
     pub fn allowed(&self, path: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(def, _)| def.is_match(path))
             .map(|(_, allow)| allow.as_str())
+    }
+
+    /// Whether `path` serves GET (and so HEAD).
+    pub fn serves_get(&self, path: &str) -> bool {
+        self.allowed(path)
+            .is_some_and(|allow| allow.split(", ").any(|m| m == "GET"))
     }
 }

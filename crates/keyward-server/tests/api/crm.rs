@@ -87,8 +87,10 @@ async fn seed_000s_rest_api_creates_lists_updates_and_revokes_keys() {
         "no secret in lists"
     );
     assert!(!list.to_string().contains(&secret));
+    // A key given a group through /v1: nothing of its own, its group's in effect.
+    assert_eq!(list["api_keys"][1]["permissions"], json!([]));
     assert_eq!(
-        list["api_keys"][1]["permissions"],
+        list["api_keys"][1]["effective_permissions"],
         json!(["verify_api_keys"])
     );
 

@@ -280,6 +280,48 @@ async fn a_managing_key_grants_only_what_it_holds_through_key_permissions() {
     )
     .await;
     assert_error(&got, StatusCode::FORBIDDEN, "forbidden", None);
+
+    // Nor through its group: editing a group changes what its keys hold.
+    let readers = app.group(&app.admin, "Readers", &["customers:read"]).await;
+    let (s, _) = app
+        .patch(
+            &format!("/v1/api-keys/{reader}"),
+            &app.admin,
+            json!({"group_id": readers, "permissions": ["invoices:read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let got = call(
+        Method::PATCH,
+        &format!("/v1/groups/{readers}"),
+        json!({"name": "Renamed readers"}),
+    )
+    .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden", None);
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"invoices:read\""),
+        "{}",
+        got.1
+    );
+    // A group whose keys hold nothing beyond the manager's stays editable by it.
+    let (s, _) = app
+        .patch(
+            &format!("/v1/api-keys/{reader}"),
+            &app.admin,
+            json!({"permissions": []}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, g) = call(
+        Method::PATCH,
+        &format!("/v1/groups/{readers}"),
+        json!({"name": "Renamed readers"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
 }
 
 /// The catalog is the deployment's: labels, descriptions and aliases from

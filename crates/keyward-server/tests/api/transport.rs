@@ -344,6 +344,9 @@ async fn unsupported_methods_on_known_paths_are_405_with_allow() {
             })
             .map(|k| k.to_uppercase())
             .collect();
+        if served.iter().any(|m| m == "GET") {
+            served.push("HEAD".into());
+        }
         served.sort();
         let concrete: String = path
             .split('/')
@@ -382,6 +385,47 @@ async fn unsupported_methods_on_known_paths_are_405_with_allow() {
             );
         }
     }
+    // HEAD is GET without the content, on the API and the health checks
+    // alike (not the SPA's index, which a HEAD /healthz once answered).
+    for (path, token) in [
+        ("/healthz", ""),
+        ("/readyz", ""),
+        ("/v1/api-keys", app.admin.as_str()),
+    ] {
+        let get = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let head = app
+            .client
+            .head(app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "{path}"
+        );
+        assert_eq!(head.headers()["content-type"], "application/json", "{path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}: no content");
+    }
+    let head = app
+        .client
+        .head(app.url("/v1/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.status(),
+        StatusCode::UNAUTHORIZED,
+        "HEAD is authenticated as GET is"
+    );
     let r = app
         .client
         .request(reqwest::Method::TRACE, app.url("/v1/no-such-route"))

@@ -1,0 +1,483 @@
+//! Per-key rate limits: a policy of one or more windows ("100 per second
+//! and 10,000 per hour"), each with a burst, enforced by GCRA (the generic
+//! cell rate algorithm: a token bucket kept as one instant per window).
+//!
+//! A window of `limit` requests per `period` admits one request every
+//! `period / limit` on average (the emission interval `T`) and up to
+//! `burst` at once after an idle spell. Its state is the theoretical
+//! arrival time `tat`: a request costing `n` at `t` is admitted when
+//! `max(tat, t) + n·T − t ≤ burst·T`, and then `tat` becomes that sum.
+//! Over any interval of length `d` a window admits at most
+//! `burst + d / T` requests — the bound the tests check.
+//!
+//! A policy admits a request only when every window does, and then
+//! charges every window (all or nothing). What it reports — remaining
+//! budget, when it is whole again, how long to wait — is the most
+//! restrictive window's, as the IETF `RateLimit` / `RateLimit-Policy`
+//! header fields give it (draft-ietf-httpapi-ratelimit-headers).
+//!
+//! Time is nanoseconds on any monotonic scale the caller chooses; nothing
+//! here reads a clock.
+
+use crate::error::Invalid;
+use serde::{Deserialize, Serialize};
+
+/// One window: `limit` requests per `period_seconds`, at most `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RateWindow {
+    /// Requests per period: 1 to 1,000,000,000.
+    pub limit: u32,
+    /// The period in seconds: 1 to 2,678,400 (31 days).
+    pub period_seconds: u32,
+    /// Requests admitted at once after an idle spell: 1 to `limit`
+    /// (default: `limit`, the whole period's budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+impl RateWindow {
+    pub const MAX_LIMIT: u32 = 1_000_000_000;
+    pub const MAX_PERIOD_SECONDS: u32 = 31 * 86_400;
+
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(self.limit)
+    }
+
+    /// The period in nanoseconds. Time inside a window is counted in
+    /// units of `1 / limit` nanosecond, so that the emission interval
+    /// `T = period / limit` is exact: `T` is `period_nanos` units.
+    fn period_nanos(&self) -> u128 {
+        u128::from(self.period_seconds) * 1_000_000_000
+    }
+
+    fn units(&self, nanos: u64) -> u128 {
+        u128::from(nanos) * u128::from(self.limit)
+    }
+
+    fn nanos(&self, units: u128, round_up: bool) -> u64 {
+        let limit = u128::from(self.limit.max(1));
+        let n = if round_up {
+            units.div_ceil(limit)
+        } else {
+            units / limit
+        };
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
+    /// How long a full bucket lasts, `burst · T`, in units.
+    fn tolerance(&self) -> u128 {
+        self.period_nanos() * u128::from(self.burst())
+    }
+}
+
+/// A validated policy: 1 to [`MAX_WINDOWS`](Self::MAX_WINDOWS) windows of
+/// distinct periods, shortest first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RatePolicy(Vec<RateWindow>);
+
+impl RatePolicy {
+    pub const MAX_WINDOWS: usize = 4;
+
+    /// Checks the windows; the error says why (the API names the field it
+    /// came from).
+    pub fn new(mut windows: Vec<RateWindow>) -> Result<Self, Invalid> {
+        let bad = Err;
+        if windows.is_empty() {
+            return bad(Invalid::Required);
+        }
+        if windows.len() > Self::MAX_WINDOWS {
+            return bad(Invalid::TooManyEntries {
+                max: Self::MAX_WINDOWS,
+            });
+        }
+        for w in &windows {
+            let range = |v: u32, max: u32| (1..=max).contains(&v);
+            if !range(w.limit, RateWindow::MAX_LIMIT)
+                || !range(w.period_seconds, RateWindow::MAX_PERIOD_SECONDS)
+                || !range(w.burst(), w.limit)
+            {
+                return bad(Invalid::BadRateWindow);
+            }
+        }
+        windows.sort_by_key(|w| w.period_seconds);
+        if windows
+            .windows(2)
+            .any(|p| p[0].period_seconds == p[1].period_seconds)
+        {
+            return bad(Invalid::BadRateWindow);
+        }
+        Ok(Self(windows))
+    }
+
+    pub fn windows(&self) -> &[RateWindow] {
+        &self.0
+    }
+
+    /// A fresh state: every window idle (its whole burst available).
+    pub fn idle_state(&self) -> GcraState {
+        GcraState {
+            windows: self.0.clone(),
+            tats: vec![0; self.0.len()],
+        }
+    }
+
+    /// The `RateLimit-Policy` field value: one item per window,
+    /// `"<period>s";q=<limit>;w=<period>` (and `;burst=` when not the limit).
+    pub fn policy_header(&self) -> String {
+        self.0
+            .iter()
+            .map(|w| {
+                let mut item = format!(
+                    "\"{}s\";q={};w={}",
+                    w.period_seconds, w.limit, w.period_seconds
+                );
+                if w.burst() != w.limit {
+                    item.push_str(&format!(";burst={}", w.burst()));
+                }
+                item
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Charges `cost` at `now` (or only looks, with [`Charge::Peek`]):
+    /// admitted when every window admits it; then every window is charged.
+    ///
+    /// A state kept for other windows (the policy changed) starts idle; a
+    /// window's arrival time is never later than `now` plus its tolerance
+    /// (a state from another clock's origin is clamped, not trusted).
+    pub fn check(&self, state: &mut GcraState, now: u64, cost: u32, charge: Charge) -> Decision {
+        if state.windows != self.0 {
+            *state = self.idle_state();
+        }
+        let mut admitted = true;
+        let mut fits = true;
+        let mut new_tats = Vec::with_capacity(self.0.len());
+        let mut reports = Vec::with_capacity(self.0.len());
+        for (w, &tat) in self.0.iter().zip(&state.tats) {
+            let (now_u, tol) = (w.units(now), w.tolerance());
+            let start = tat.clamp(now_u, now_u + tol);
+            let new_tat = start + w.period_nanos() * u128::from(cost);
+            let ok = new_tat - now_u <= tol;
+            fits &= cost <= w.burst();
+            admitted &= ok;
+            new_tats.push(new_tat);
+            // The budget after this request when admitted, else as it is.
+            let after = if ok { new_tat } else { start } - now_u;
+            reports.push(WindowReport {
+                window: *w,
+                remaining: u32::try_from((tol - after) / w.period_nanos()).unwrap_or(u32::MAX),
+                reset_nanos: w.nanos(after, true),
+                wait_nanos: w.nanos(new_tat - now_u - tol.min(new_tat - now_u), true),
+            });
+        }
+        if admitted && charge == Charge::Consume {
+            state.tats = new_tats;
+        }
+        // The binding window: the longest wait, then the least remaining,
+        // then the latest reset.
+        let worst = reports
+            .iter()
+            .max_by_key(|r| (r.wait_nanos, std::cmp::Reverse(r.remaining), r.reset_nanos))
+            .copied()
+            .unwrap_or(WindowReport {
+                window: RateWindow {
+                    limit: 1,
+                    period_seconds: 1,
+                    burst: None,
+                },
+                remaining: 0,
+                reset_nanos: 0,
+                wait_nanos: 0,
+            });
+        Decision {
+            admitted,
+            window: worst.window,
+            remaining: if admitted { worst.remaining } else { 0 },
+            reset_nanos: worst.reset_nanos,
+            retry_after_nanos: match (admitted, fits) {
+                (true, _) => Some(0),
+                (false, true) => Some(worst.wait_nanos),
+                (false, false) => None,
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RatePolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(Vec::<RateWindow>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether a check charges the budget or only reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Charge {
+    Consume,
+    Peek,
+}
+
+/// A key's budget: the theoretical arrival time of each window of the
+/// policy it was kept for (in that window's units of `1 / limit` ns).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcraState {
+    windows: Vec<RateWindow>,
+    tats: Vec<u128>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct WindowReport {
+    window: RateWindow,
+    remaining: u32,
+    reset_nanos: u64,
+    /// Until this window admits the request (0 when it does now).
+    wait_nanos: u64,
+}
+
+/// A check's outcome, as the most restrictive window sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub admitted: bool,
+    /// The most restrictive window.
+    pub window: RateWindow,
+    /// Requests it admits after this one (0 when refused).
+    pub remaining: u32,
+    /// Until its budget is whole again, in nanoseconds.
+    pub reset_nanos: u64,
+    /// Until the same request would be admitted: 0 when it is, `None`
+    /// when it never can be (it costs more than a window's burst).
+    pub retry_after_nanos: Option<u64>,
+}
+
+impl Decision {
+    /// Whole seconds, rounded up (a header never says "0" while the caller must wait).
+    fn seconds(nanos: u64) -> u64 {
+        nanos.div_ceil(1_000_000_000)
+    }
+
+    /// The `RateLimit` field value: `"<period>s";r=<remaining>;t=<reset seconds>`.
+    pub fn header(&self) -> String {
+        format!(
+            "\"{}s\";r={};t={}",
+            self.window.period_seconds,
+            self.remaining,
+            Self::seconds(self.reset_nanos)
+        )
+    }
+
+    /// `Retry-After` in whole seconds (at least 1 when refused), or `None`
+    /// when waiting cannot help.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.retry_after_nanos
+            .map(|n| Self::seconds(n).max(u64::from(!self.admitted)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn window(limit: u32, period_seconds: u32, burst: Option<u32>) -> RateWindow {
+        RateWindow {
+            limit,
+            period_seconds,
+            burst,
+        }
+    }
+
+    fn policy(windows: &[RateWindow]) -> RatePolicy {
+        RatePolicy::new(windows.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_burst_is_admitted_at_once_then_one_per_interval() {
+        // 10 per second, 3 at once.
+        let p = policy(&[window(10, 1, Some(3))]);
+        let mut s = p.idle_state();
+        let t0 = 100 * S;
+        for i in 0..3 {
+            let d = p.check(&mut s, t0, 1, Charge::Consume);
+            assert!(d.admitted, "request {i}");
+            assert_eq!(d.remaining, 2 - i);
+        }
+        let refused = p.check(&mut s, t0, 1, Charge::Consume);
+        assert!(!refused.admitted);
+        assert_eq!(refused.retry_after_nanos, Some(S / 10));
+        assert_eq!(refused.retry_after_seconds(), Some(1));
+        assert!(p.check(&mut s, t0 + S / 10, 1, Charge::Consume).admitted);
+        assert!(!p.check(&mut s, t0 + S / 10, 1, Charge::Consume).admitted);
+    }
+
+    #[test]
+    fn every_window_must_admit_and_a_refusal_charges_none() {
+        // 5 per second and 8 per minute.
+        let p = policy(&[window(8, 60, None), window(5, 1, None)]);
+        assert_eq!(p.windows()[0].period_seconds, 1, "shortest first");
+        let mut s = p.idle_state();
+        let t0 = 10 * S;
+        let admitted = (0..20)
+            .filter(|_| p.check(&mut s, t0, 1, Charge::Consume).admitted)
+            .count();
+        assert_eq!(admitted, 5, "the second's burst");
+        let later = t0 + 2 * S;
+        let admitted = (0..20)
+            .filter(|_| p.check(&mut s, later, 1, Charge::Consume).admitted)
+            .count();
+        assert_eq!(admitted, 3, "the minute's budget is spent");
+        let d = p.check(&mut s, later, 1, Charge::Consume);
+        assert_eq!(
+            d.window.period_seconds, 60,
+            "the minute is the binding window"
+        );
+        assert_eq!(d.header(), "\"60s\";r=0;t=58");
+    }
+
+    #[test]
+    fn peeking_reports_without_charging_and_costs_count() {
+        let p = policy(&[window(100, 60, None)]);
+        let mut s = p.idle_state();
+        let d = p.check(&mut s, 0, 40, Charge::Peek);
+        assert!(d.admitted);
+        assert_eq!(d.remaining, 60);
+        assert_eq!(s, p.idle_state());
+        assert_eq!(p.check(&mut s, 0, 40, Charge::Consume).remaining, 60);
+        assert_eq!(p.check(&mut s, 0, 60, Charge::Consume).remaining, 0);
+        assert!(!p.check(&mut s, 0, 1, Charge::Consume).admitted);
+        let never = p.check(&mut s, 0, 101, Charge::Peek);
+        assert!(!never.admitted);
+        assert_eq!(
+            never.retry_after_seconds(),
+            None,
+            "more than the burst never fits"
+        );
+    }
+
+    /// 600,000,000 per second is one request every 5/3 ns: counted exactly,
+    /// not rounded to 1 ns (which would admit 1,000,000,000 a second).
+    #[test]
+    fn high_rates_are_counted_exactly() {
+        let p = policy(&[window(600_000_000, 1, Some(600))]);
+        let mut s = p.idle_state();
+        // A request every nanosecond for a millisecond.
+        let admitted = (0..1_000_000u64)
+            .filter(|i| p.check(&mut s, 1_000 * S + i, 1, Charge::Consume).admitted)
+            .count();
+        // The burst, then 0.6 a nanosecond.
+        assert!((600_590..=600_600).contains(&admitted), "{admitted}");
+    }
+
+    /// A state kept for another policy starts idle; one from a later
+    /// clock origin is clamped to the tolerance, never trusted beyond it.
+    #[test]
+    fn a_changed_policy_or_clock_does_not_carry_a_debt_over() {
+        let day = policy(&[window(5, 1, None), window(10, 86_400, Some(1))]);
+        let mut s = day.idle_state();
+        assert!(day.check(&mut s, 10 * S, 1, Charge::Consume).admitted);
+        assert!(
+            !day.check(&mut s, 11 * S, 1, Charge::Consume).admitted,
+            "a day's window"
+        );
+        let kept = s.clone();
+        let hour = policy(&[window(5, 1, None), window(10, 3600, Some(1))]);
+        assert!(
+            hour.check(&mut s.clone(), 11 * S, 1, Charge::Peek).admitted,
+            "a fresh budget"
+        );
+        let mut peeked = kept.clone();
+        let _ = day.check(&mut peeked, 11 * S, 1, Charge::Peek);
+        assert_eq!(peeked, kept, "peeking changes nothing");
+        let mut restarted = hour.idle_state();
+        assert!(
+            hour.check(&mut restarted, 1_000_000 * S, 1, Charge::Consume)
+                .admitted
+        );
+        // The clock starts over near 0 (a restart): the debt is at most one tolerance.
+        let d = hour.check(&mut restarted, 5 * S, 1, Charge::Consume);
+        assert!(!d.admitted);
+        assert!(d.retry_after_nanos.unwrap() <= 3600 * S, "{d:?}");
+    }
+
+    #[test]
+    fn policies_are_validated() {
+        let err = |w: Vec<RateWindow>| RatePolicy::new(w).unwrap_err();
+        assert_eq!(err(vec![]), Invalid::Required);
+        assert_eq!(err(vec![window(0, 1, None)]), Invalid::BadRateWindow);
+        assert_eq!(err(vec![window(5, 0, None)]), Invalid::BadRateWindow);
+        assert_eq!(err(vec![window(5, 1, Some(6))]), Invalid::BadRateWindow);
+        assert_eq!(err(vec![window(5, 1, Some(0))]), Invalid::BadRateWindow);
+        assert_eq!(
+            err(vec![window(5, 1, None), window(6, 1, None)]),
+            Invalid::BadRateWindow
+        );
+        assert_eq!(
+            err(vec![window(5, 1, None); 5]),
+            Invalid::TooManyEntries { max: 4 }
+        );
+        let p: RatePolicy = serde_json::from_str(
+            r#"[{"limit":10000,"period_seconds":3600},{"limit":100,"period_seconds":1,"burst":20}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.policy_header(),
+            "\"1s\";q=100;w=1;burst=20, \"3600s\";q=10000;w=3600"
+        );
+        assert!(serde_json::from_str::<RatePolicy>(r#"[{"limit":0,"period_seconds":1}]"#).is_err());
+    }
+
+    fn windows() -> impl Strategy<Value = Vec<RateWindow>> {
+        prop::collection::vec(
+            (1u32..50, 1u32..5).prop_flat_map(|(limit, period)| {
+                (Just(limit), Just(period), 1..=limit).prop_map(|(l, p, b)| window(l, p, Some(b)))
+            }),
+            1..3,
+        )
+        .prop_filter("distinct periods", |ws| {
+            let mut p: Vec<u32> = ws.iter().map(|w| w.period_seconds).collect();
+            p.sort_unstable();
+            p.windows(2).all(|x| x[0] != x[1])
+        })
+    }
+
+    proptest! {
+        /// GCRA's bound: over any interval of length d, a window admits at
+        /// most burst + d / T requests; and what is refused is admitted
+        /// after Retry-After.
+        #[test]
+        fn no_window_ever_admits_more_than_its_burst_plus_its_rate(
+            ws in windows(),
+            gaps in prop::collection::vec(0u64..400_000_000, 1..300),
+        ) {
+            let p = RatePolicy::new(ws).unwrap();
+            let mut s = p.idle_state();
+            let mut now = 5 * S;
+            let mut admitted_at = Vec::new();
+            for gap in gaps {
+                now += gap;
+                let d = p.check(&mut s, now, 1, Charge::Consume);
+                if d.admitted {
+                    admitted_at.push(now);
+                } else {
+                    let mut probe = s.clone();
+                    let later = now + d.retry_after_nanos.unwrap();
+                    prop_assert!(p.check(&mut probe, later, 1, Charge::Peek).admitted);
+                }
+            }
+            // limit / period, exactly: count ≤ burst + (b − a) · limit / period.
+            for w in p.windows() {
+                for (i, &a) in admitted_at.iter().enumerate() {
+                    for (j, &b) in admitted_at.iter().enumerate().skip(i) {
+                        let count = (j - i + 1) as u128;
+                        let rate = u128::from(b - a) * u128::from(w.limit) / (u128::from(w.period_seconds) * u128::from(S));
+                        prop_assert!(count <= u128::from(w.burst()) + rate, "{count} in {} ns, {w:?}", b - a);
+                    }
+                }
+            }
+        }
+    }
+}
