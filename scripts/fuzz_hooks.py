@@ -1,10 +1,15 @@
 """schemathesis hooks for scripts/fuzz_api.py.
 
-Two rules of the contract depend on state, which no schema can say; in
+Some rules of the contract depend on state or relate values, which no
+schema can say; in
 requests generated as valid (positive mode) the hooks keep them true:
 - an expiry lies in the future: a generated `expires_at` (`expiry_date`
   in seed 000's REST API) gets a year
   after this one (its month, day, time and offset are kept);
+- a rate limit's windows have distinct periods, each burst within its
+  limit (see valid_windows);
+- a key keeps a grant: an edit that removes a key's group or its own
+  permissions gives it the other (see keep_granted);
 - a `group_id` names an existing authorization group of kind
   `tenant_api_key` of the tenant: a generated one is replaced by such a
   group (scripts/fuzz_api.py passes its id), in its tenant (the
@@ -34,6 +39,32 @@ def future(expiry):
     return YEAR.sub(year, expiry)
 
 
+def valid_windows(windows):
+    """A rate limit's windows have distinct periods and a burst within the
+    limit: a generated list keeps its first window of each period, with
+    its burst at most its limit."""
+    seen, kept = set(), []
+    for w in windows:
+        if not isinstance(w, dict) or w.get("period_seconds") in seen:
+            continue
+        seen.add(w.get("period_seconds"))
+        limit, burst = w.get("limit"), w.get("burst")
+        if isinstance(limit, (int, float)) and isinstance(burst, (int, float)) and burst > limit:
+            w["burst"] = limit
+        kept.append(w)
+    return kept
+
+
+def keep_granted(body):
+    """An edit must leave a key granted something (its group or permissions
+    of its own), which depends on what the key has now: an edit that would
+    take away the one it has keeps the other instead."""
+    if "group_id" in body and body["group_id"] is None and not body.get("permissions"):
+        body["permissions"] = ["admin"]
+    if body.get("permissions") == [] and not isinstance(body.get("group_id"), (int, float)):
+        body["group_id"] = KEY_GROUP_ID
+
+
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
     params = case.path_parameters or {}
@@ -45,6 +76,10 @@ def before_call(ctx, case, kwargs):
         for field in ("expires_at", "expiry_date"):
             if isinstance(body.get(field), str):
                 body[field] = future(body[field])
+        if isinstance(body.get("rate_limit"), list):
+            body["rate_limit"] = valid_windows(body["rate_limit"])
+        if case.method.upper() == "PATCH" and case.operation.path.startswith("/v1/api-keys/"):
+            keep_granted(body)
         group = body.get("group_id")
         if isinstance(group, (int, float)) and not isinstance(group, bool):
             body["group_id"] = KEY_GROUP_ID

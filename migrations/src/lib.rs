@@ -26,6 +26,7 @@ mod m20261202_000009_maintenance_runs;
 mod m20261202_000010_hashing_secret_versions;
 mod m20261203_000011_search_by_status;
 mod m20261203_000012_key_permissions;
+mod m20261203_000013_rate_limits;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_hashing_secret_versions::Migration),
             Box::new(m20261203_000011_search_by_status::Migration),
             Box::new(m20261203_000012_key_permissions::Migration),
+            Box::new(m20261203_000013_rate_limits::Migration),
         ]
     }
 }

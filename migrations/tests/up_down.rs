@@ -54,6 +54,22 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(!own_copy.contains("content"), "{own_copy}");
 
     // One at a time, newest first: each takes away what it added, only that.
+    // 13: rate-limit policies of keys and groups.
+    assert!(schema.has_column("api_keys", "rate_limit").await.unwrap());
+    assert!(
+        schema
+            .has_column("auth_groups", "rate_limit")
+            .await
+            .unwrap()
+    );
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_column("api_keys", "rate_limit").await.unwrap());
+    assert!(
+        !schema
+            .has_column("auth_groups", "rate_limit")
+            .await
+            .unwrap()
+    );
     // 12: a key may have no group, and permissions of its own; going down
     // is refused while a key has no group.
     let keys_sql = async || sql_of("api_keys").await.unwrap();

@@ -1279,4 +1279,48 @@ describe('Keyward SPA', () => {
     assert.deepEqual(who.body.permissions, ['customers:read', 'customers:read_own', 'invoices:read', 'payments:write']);
     assert.deepEqual(takeConsoleErrors(), []);
   });
+
+  test('rate limits: one window a line on a group and a key, the group\'s shown where it applies, a key over its limit refused', async () => {
+    await page.goto(`${base}/groups`);
+    await page.getByRole('heading', { level: 1, name: 'Authorization groups' }).waitFor();
+    await page.getByTestId('new-group').click();
+    const dialog = page.getByRole('dialog', { name: 'New authorization group' });
+    await dialog.getByLabel('Name').fill('Metered');
+    await dialog.locator('#perm-services-read').check();
+    const limit = dialog.getByLabel('Rate limit');
+    await limit.fill('2/h\nlots');
+    await dialog.getByText('Rate limit line 2: "lots" is not a rate (write 100/s, 10000/h or 60/1m burst 10).').waitFor();
+    await limit.fill('2/h');
+    await shot('40-group-rate-limit');
+    await dialog.getByRole('button', { name: 'Save group' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.locator('tr[data-testid="group-row"]', { hasText: 'Metered' }).getByText('Rate limit 2/h').waitFor();
+
+    await page.goto(`${base}/api-keys/new`);
+    await page.getByLabel('Key name').fill('Metered key');
+    await page.getByLabel('Authorization group').selectOption({ label: 'Metered — services:read' });
+    await page.getByText('Leave empty to use the group "Metered"\'s limit (2/h); a limit here replaces it.').waitFor();
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    await page.getByRole('dialog', { name: 'API key generated' }).waitFor();
+    const secret = await page.getByTestId('secret').inputValue();
+    await closeSecretModal();
+    await row('Metered key').getByRole('link', { name: 'Metered key' }).click();
+    assert.equal(await page.getByTestId('rate-limit').innerText(), "2/h (the group's)");
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push((await api('GET', '/v1/whoami', { headers: { 'X-API-Key': secret } })).status);
+    }
+    assert.deepEqual(statuses, [200, 200, 429]);
+
+    await page.getByRole('button', { name: 'Edit' }).first().click();
+    const edit = page.getByRole('dialog', { name: 'Edit API key Metered key' });
+    await edit.getByLabel('Rate limit').fill('10/m burst 5');
+    await shot('41-key-rate-limit');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'detached' });
+    await page.getByTestId('rate-limit').getByText('10/m burst 5').waitFor();
+    const who = await api('GET', '/v1/whoami', { headers: { 'X-API-Key': secret } });
+    assert.equal(who.status, 200, 'its own limit replaces the spent one');
+    assert.deepEqual(takeConsoleErrors(/status of 429/), []);
+  });
 });

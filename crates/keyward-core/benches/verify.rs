@@ -29,6 +29,7 @@ fn bench(c: &mut Criterion) {
         permissions: Default::default(),
         ip_allowlist: IpAllowlist::parse_lines("10.0.0.0/8\n2001:db8::/32").unwrap_or_default(),
         expires_at: None,
+        rate_limit: None,
     };
     let Ok((key, secret)) = generate(
         1,
@@ -46,7 +47,7 @@ fn bench(c: &mut Criterion) {
     let perms = PermissionCatalog::default()
         .permission_set(&["customers:read"])
         .unwrap_or_default();
-    let record = KeyRecord::new(&key, Some(&perms));
+    let record = KeyRecord::new(&key, Some((&perms, None)));
     let verifier = Verifier::new(format.clone(), hasher.clone());
     let ip: IpAddr = [10, 1, 2, 3].into();
     let presented = secret.expose().to_owned();

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     GroupInUse,
     /// Too many requests; retry after the time in `Retry-After`.
     Throttled,
+    /// The API key is over its rate limit; retry after the time in
+    /// `Retry-After` (`RateLimit` and `RateLimit-Policy` say more).
+    RateLimited,
     /// The cookie-authenticated write lacks a valid CSRF token.
     CsrfFailed,
     /// An unexpected server error; the details are in the server log.
@@ -61,6 +64,7 @@ impl ErrorCode {
             Self::KeyActive => "key_active",
             Self::GroupInUse => "group_in_use",
             Self::Throttled => "throttled",
+            Self::RateLimited => "rate_limited",
             Self::CsrfFailed => "csrf_failed",
             Self::Internal => "internal",
         }
@@ -101,10 +105,12 @@ pub enum Field {
     KeyId,
     Actor,
     Route,
+    RateLimit,
+    Cost,
 }
 
 impl Field {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::Name,
         Self::Description,
         Self::GroupId,
@@ -125,6 +131,8 @@ impl Field {
         Self::KeyId,
         Self::Actor,
         Self::Route,
+        Self::RateLimit,
+        Self::Cost,
     ];
 
     /// The field's name in API requests (`snake_case`).
@@ -150,6 +158,8 @@ impl Field {
             Self::KeyId => "key_id",
             Self::Actor => "actor",
             Self::Route => "route",
+            Self::RateLimit => "rate_limit",
+            Self::Cost => "cost",
         }
     }
 
@@ -176,6 +186,8 @@ impl Field {
             Self::KeyId => "Key id",
             Self::Actor => "Actor",
             Self::Route => "Route",
+            Self::RateLimit => "Rate limit",
+            Self::Cost => "Cost",
         }
     }
 }
@@ -236,6 +248,8 @@ pub enum Invalid {
         "need each window's limit (1 to 1,000,000,000), period (1 second to 31 days) and burst (1 to the limit), one window per period"
     )]
     BadRateWindow,
+    #[error("line {line}: \"{value}\" is not a rate (write 100/s, 10000/h or 60/1m burst 10)")]
+    BadRateLine { line: usize, value: String },
     #[error("is not valid")]
     Malformed,
 }

@@ -5,6 +5,7 @@
 use crate::error::ErrorCode;
 use crate::fields::{Description, GroupName};
 use crate::permission::{GroupKind, PermissionSet};
+use crate::ratelimit::RatePolicy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,8 @@ pub struct Group {
     pub description: Option<String>,
     pub kind: GroupKind,
     pub permissions: PermissionSet,
+    /// The rate limit of the group's keys that have none of their own.
+    pub rate_limit: Option<RatePolicy>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set when the group is retired (deleted while revoked keys refer to it).
@@ -40,6 +43,7 @@ pub struct NewGroup {
     pub description: Option<Description>,
     pub kind: GroupKind,
     pub permissions: PermissionSet,
+    pub rate_limit: Option<RatePolicy>,
 }
 
 impl NewGroup {
@@ -51,6 +55,7 @@ impl NewGroup {
             description: Some(Description::trusted(DEFAULT_GROUP_DESCRIPTION)),
             kind: GroupKind::TenantApiKey,
             permissions: PermissionSet::from_stored(DEFAULT_GROUP_PERMISSIONS),
+            rate_limit: None,
         }
     }
 }
@@ -62,6 +67,7 @@ pub enum GroupField {
     Name,
     Description,
     Permissions,
+    RateLimit,
 }
 
 impl GroupField {
@@ -70,6 +76,7 @@ impl GroupField {
             Self::Name => "name",
             Self::Description => "description",
             Self::Permissions => "permissions",
+            Self::RateLimit => "rate_limit",
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct GroupPatch {
     pub name: Option<GroupName>,
     pub description: Option<Option<Description>>,
     pub permissions: Option<PermissionSet>,
+    /// `Some(None)` removes the group's rate limit.
+    pub rate_limit: Option<Option<RatePolicy>>,
 }
 
 /// A group cannot be deleted while live (non-revoked) keys use it.
@@ -150,6 +159,12 @@ impl Group {
             self.permissions = permissions;
             changed.push(GroupField::Permissions);
         }
+        if let Some(limit) = patch.rate_limit
+            && limit != self.rate_limit
+        {
+            self.rate_limit = limit;
+            changed.push(GroupField::RateLimit);
+        }
         if !changed.is_empty() {
             self.updated_at = now;
         }
@@ -200,6 +215,7 @@ mod tests {
             description: Some("Invoices".into()),
             kind: GroupKind::TenantApiKey,
             permissions: PermissionSet::from_stored(["invoices:read"]),
+            rate_limit: None,
             created_at: now(),
             updated_at: now(),
             deleted_at: None,
@@ -218,6 +234,7 @@ mod tests {
             name: Some(GroupName::parse(" Billing ").unwrap()),
             description: Some(Description::parse("Invoices").unwrap()),
             permissions: Some(perms(&["invoices:read"])),
+            rate_limit: Some(None),
         };
         assert!(g.edit(patch, later).is_empty());
         assert_eq!(g.updated_at, now(), "a no-op edit leaves updated_at alone");
@@ -226,13 +243,22 @@ mod tests {
             name: Some(GroupName::parse("Billing v2").unwrap()),
             description: Some(None),
             permissions: Some(perms(&["invoices:read", "payments:write"])),
+            rate_limit: Some(Some(
+                RatePolicy::new(vec![crate::ratelimit::RateWindow {
+                    limit: 10,
+                    period_seconds: 1,
+                    burst: None,
+                }])
+                .unwrap(),
+            )),
         };
         assert_eq!(
             g.edit(patch, later),
             vec![
                 GroupField::Name,
                 GroupField::Description,
-                GroupField::Permissions
+                GroupField::Permissions,
+                GroupField::RateLimit
             ]
         );
         assert_eq!(g.name, "Billing v2");

@@ -6,6 +6,7 @@ use crate::error::{ErrorCode, Field, Invalid, ValidationError};
 use crate::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName};
 use crate::key::{KeyFormat, KeyId, PlainKey, mask};
 use crate::permission::{GroupKind, PermissionSet};
+use crate::ratelimit::RatePolicy;
 use crate::status::KeyStatus;
 use chrono::{DateTime, Utc};
 use rand_core::CryptoRng;
@@ -110,6 +111,8 @@ pub struct NewKey {
     pub permissions: PermissionSet,
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<Expiry>,
+    /// The key's own rate limit (overrides its group's).
+    pub rate_limit: Option<RatePolicy>,
 }
 
 /// A key must be granted something: a group (never empty) or permissions of its own.
@@ -150,6 +153,8 @@ pub struct ApiKey {
     pub permissions: PermissionSet,
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key's own rate limit; without one it follows its group's.
+    pub rate_limit: Option<RatePolicy>,
     /// The deployment prefix at generation time, for the masked form.
     pub prefix: String,
     /// The last four characters of the current secret, for the masked form.
@@ -173,6 +178,7 @@ pub enum KeyField {
     Permissions,
     IpAllowlist,
     ExpiresAt,
+    RateLimit,
 }
 
 impl KeyField {
@@ -184,6 +190,7 @@ impl KeyField {
             Self::Permissions => "permissions",
             Self::IpAllowlist => "ip_allowlist",
             Self::ExpiresAt => "expires_at",
+            Self::RateLimit => "rate_limit",
         }
     }
 }
@@ -199,6 +206,8 @@ pub struct KeyPatch {
     pub permissions: Option<PermissionSet>,
     pub ip_allowlist: Option<IpAllowlist>,
     pub expires_at: Option<Option<Expiry>>,
+    /// `Some(None)` removes the key's own rate limit.
+    pub rate_limit: Option<Option<RatePolicy>>,
 }
 
 /// Generates a key: checks the quota (`used` = the tenant's non-revoked keys),
@@ -230,6 +239,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
         permissions: input.permissions,
         ip_allowlist: input.ip_allowlist,
         expires_at: input.expires_at.map(|e| e.instant()),
+        rate_limit: input.rate_limit,
         prefix: format.prefix().to_owned(),
         last4: plain.last4().to_owned(),
         credential: Credential {
@@ -315,6 +325,12 @@ impl ApiKey {
                 self.expires_at = at;
                 changed.push(KeyField::ExpiresAt);
             }
+        }
+        if let Some(limit) = patch.rate_limit
+            && limit != self.rate_limit
+        {
+            self.rate_limit = limit;
+            changed.push(KeyField::RateLimit);
         }
         if !changed.is_empty() {
             self.updated_at = now;
@@ -409,6 +425,7 @@ pub(crate) mod tests {
             permissions: PermissionSet::default(),
             ip_allowlist: IpAllowlist::default(),
             expires_at: Some(Expiry::parse("2026-12-31", now()).unwrap()),
+            rate_limit: None,
         };
         generate(
             1,
@@ -467,6 +484,15 @@ pub(crate) mod tests {
             description: Some(Description::parse("Nightly sync").unwrap()),
             ip_allowlist: Some(IpAllowlist::parse_lines("10.0.0.0/8").unwrap()),
             expires_at: Some(None),
+            rate_limit: Some(Some(
+                RatePolicy::parse(vec![crate::ratelimit::RateWindow {
+                    limit: 5,
+                    period_seconds: 60,
+                    burst: Some(2),
+                }])
+                .unwrap()
+                .unwrap(),
+            )),
             ..KeyPatch::default()
         };
         let changed = key.edit(patch, later).unwrap();
@@ -475,8 +501,18 @@ pub(crate) mod tests {
             vec![
                 KeyField::Description,
                 KeyField::IpAllowlist,
-                KeyField::ExpiresAt
+                KeyField::ExpiresAt,
+                KeyField::RateLimit
             ]
+        );
+        assert_eq!(key.rate_limit.as_ref().unwrap().windows()[0].burst(), 2);
+        let removed = KeyPatch {
+            rate_limit: Some(RatePolicy::parse(vec![]).unwrap()),
+            ..KeyPatch::default()
+        };
+        assert_eq!(
+            key.clone().edit(removed, later).unwrap(),
+            [KeyField::RateLimit]
         );
         assert_eq!(key.updated_at, later);
         assert_eq!(key.expires_at, None);
@@ -505,6 +541,7 @@ pub(crate) mod tests {
                     permissions,
                     ip_allowlist: IpAllowlist::default(),
                     expires_at: None,
+                    rate_limit: None,
                 };
                 generate(
                     1,

@@ -19,7 +19,7 @@
 //! Time is nanoseconds on any monotonic scale the caller chooses; nothing
 //! here reads a clock.
 
-use crate::error::Invalid;
+use crate::error::{Field, Invalid, ValidationError};
 use serde::{Deserialize, Serialize};
 
 /// One window: `limit` requests per `period_seconds`, at most `burst` at once.
@@ -28,12 +28,21 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct RateWindow {
     /// Requests per period: 1 to 1,000,000,000.
+    #[serde(deserialize_with = "crate::api::common::u32_integer")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     pub limit: u32,
     /// The period in seconds: 1 to 2,678,400 (31 days).
+    #[serde(deserialize_with = "crate::api::common::u32_integer")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2_678_400))]
     pub period_seconds: u32,
     /// Requests admitted at once after an idle spell: 1 to `limit`
     /// (default: `limit`, the whole period's budget).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::common::optional_u32_integer"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     pub burst: Option<u32>,
 }
 
@@ -69,6 +78,60 @@ impl RateWindow {
     /// How long a full bucket lasts, `burst · T`, in units.
     fn tolerance(&self) -> u128 {
         self.period_nanos() * u128::from(self.burst())
+    }
+}
+
+/// The text form the admin console edits, one window a line:
+/// `<limit>/<period>[ burst <n>]`, the period a number of seconds,
+/// minutes, hours or days (`s`, `m`, `h`, `d`; the number 1 may be left
+/// out): `100/s`, `10000/h`, `60/1m burst 10`, `500/30s`. Spaces are free
+/// around the parts; `per` may replace `/`.
+impl std::fmt::Display for RateWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.period_seconds;
+        let (n, unit) = [(86_400, "d"), (3_600, "h"), (60, "m")]
+            .into_iter()
+            .find(|(s, _)| p.is_multiple_of(*s))
+            .map_or((p, "s"), |(s, u)| (p / s, u));
+        write!(f, "{}/", self.limit)?;
+        if n != 1 {
+            write!(f, "{n}")?;
+        }
+        f.write_str(unit)?;
+        match self.burst {
+            Some(b) if b != self.limit => write!(f, " burst {b}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl RateWindow {
+    /// Reads one line of the text form (see the `Display` impl); `None`
+    /// when it is not one. The bounds are [`RatePolicy::new`]'s to check.
+    pub fn parse_text(line: &str) -> Option<Self> {
+        let line = line.trim().to_ascii_lowercase();
+        let (rate, burst) = match line.split_once("burst") {
+            Some((rate, burst)) => (rate, Some(burst.trim().parse::<u32>().ok()?)),
+            None => (line.as_str(), None),
+        };
+        let (limit, period) = rate.split_once('/').or_else(|| rate.split_once(" per "))?;
+        let limit = limit.trim().parse::<u32>().ok()?;
+        let period = period.trim();
+        let digits = period.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = period.split_at(digits);
+        let n: u32 = if n.is_empty() { 1 } else { n.parse().ok()? };
+        let seconds = match unit.trim() {
+            "s" | "sec" | "second" | "seconds" => 1,
+            "m" | "min" | "minute" | "minutes" => 60,
+            "h" | "hour" | "hours" => 3_600,
+            "d" | "day" | "days" => 86_400,
+            _ => return None,
+        };
+        Some(Self {
+            limit,
+            period_seconds: n.checked_mul(seconds)?,
+            burst,
+        })
     }
 }
 
@@ -112,8 +175,56 @@ impl RatePolicy {
         Ok(Self(windows))
     }
 
+    /// The API's `rate_limit` field: no windows (`[]`) is no limit of its
+    /// own; otherwise a policy, or why not (field `rate_limit`).
+    pub fn parse(windows: Vec<RateWindow>) -> Result<Option<Self>, ValidationError> {
+        if windows.is_empty() {
+            return Ok(None);
+        }
+        Self::new(windows)
+            .map(Some)
+            .map_err(|e| ValidationError::new(Field::RateLimit, e))
+    }
+
+    /// The text form (one window a line, see [`RateWindow`]'s `Display`):
+    /// empty text is no limit of its own; a line that is no window is
+    /// named with its number.
+    pub fn parse_lines(text: &str) -> Result<Option<Self>, ValidationError> {
+        let mut windows = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let w = RateWindow::parse_text(line).ok_or_else(|| {
+                ValidationError::new(
+                    Field::RateLimit,
+                    Invalid::BadRateLine {
+                        line: i + 1,
+                        value: line.trim().chars().take(40).collect(),
+                    },
+                )
+            })?;
+            windows.push(w);
+        }
+        Self::parse(windows)
+    }
+
+    /// The text form, one window a line (shortest period first).
+    pub fn to_lines(&self) -> String {
+        self.0
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn windows(&self) -> &[RateWindow] {
         &self.0
+    }
+
+    /// The windows, as the API shows them.
+    pub fn to_windows(&self) -> Vec<RateWindow> {
+        self.0.clone()
     }
 
     /// A fresh state: every window idle (its whole burst available).
@@ -228,6 +339,17 @@ pub struct GcraState {
     tats: Vec<u128>,
 }
 
+impl GcraState {
+    /// Whether every window's budget is whole at `now` (such a state
+    /// carries nothing: dropping it changes no decision).
+    pub fn is_idle_at(&self, now: u64) -> bool {
+        self.windows
+            .iter()
+            .zip(&self.tats)
+            .all(|(w, &tat)| tat <= w.units(now))
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct WindowReport {
     window: RateWindow,
@@ -235,6 +357,14 @@ struct WindowReport {
     reset_nanos: u64,
     /// Until this window admits the request (0 when it does now).
     wait_nanos: u64,
+}
+
+/// A check's outcome with the policy it was checked against (what the
+/// `RateLimit` and `RateLimit-Policy` header fields are made of).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateVerdict {
+    pub decision: Decision,
+    pub policy: std::sync::Arc<RatePolicy>,
 }
 
 /// A check's outcome, as the most restrictive window sees it.
@@ -256,6 +386,11 @@ impl Decision {
     /// Whole seconds, rounded up (a header never says "0" while the caller must wait).
     fn seconds(nanos: u64) -> u64 {
         nanos.div_ceil(1_000_000_000)
+    }
+
+    /// Seconds until the binding window's budget is whole again (rounded up).
+    pub fn reset_seconds(&self) -> u64 {
+        Self::seconds(self.reset_nanos)
     }
 
     /// The `RateLimit` field value: `"<period>s";r=<remaining>;t=<reset seconds>`.
@@ -428,6 +563,59 @@ mod tests {
             "\"1s\";q=100;w=1;burst=20, \"3600s\";q=10000;w=3600"
         );
         assert!(serde_json::from_str::<RatePolicy>(r#"[{"limit":0,"period_seconds":1}]"#).is_err());
+    }
+
+    #[test]
+    fn the_text_form_reads_what_it_writes() {
+        let p = RatePolicy::parse_lines("10000/h\n100/s burst 20\n\n 60 per 1m \n500/30s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.to_lines(), "100/s burst 20\n500/30s\n60/m\n10000/h");
+        assert_eq!(RatePolicy::parse_lines(&p.to_lines()).unwrap().unwrap(), p);
+        assert_eq!(
+            window(7, 172_800, Some(7)).to_string(),
+            "7/2d",
+            "a burst equal to the limit is the default"
+        );
+        assert_eq!(RatePolicy::parse_lines(" \n").unwrap(), None);
+        let err = RatePolicy::parse_lines("100/s\nten per hour").unwrap_err();
+        assert_eq!(err.field, Field::RateLimit);
+        assert_eq!(
+            err.invalid,
+            Invalid::BadRateLine {
+                line: 2,
+                value: "ten per hour".into()
+            }
+        );
+        for bad in [
+            "100",
+            "100/",
+            "100/x",
+            "/s",
+            "100/s burst",
+            "100/s burst x",
+            "-1/s",
+        ] {
+            assert_eq!(RateWindow::parse_text(bad), None, "{bad}");
+        }
+        assert_eq!(
+            RatePolicy::parse_lines("5/s burst 6").unwrap_err().invalid,
+            Invalid::BadRateWindow,
+            "the bounds are the policy's"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn every_window_reads_back_from_its_text(
+            limit in 1u32..=RateWindow::MAX_LIMIT,
+            period in 1u32..=RateWindow::MAX_PERIOD_SECONDS,
+            burst in proptest::option::of(1u32..=RateWindow::MAX_LIMIT),
+        ) {
+            let w = window(limit, period, burst);
+            let back = RateWindow::parse_text(&w.to_string()).unwrap();
+            prop_assert_eq!((back.limit, back.period_seconds, back.burst()), (w.limit, w.period_seconds, w.burst()));
+        }
     }
 
     fn windows() -> impl Strategy<Value = Vec<RateWindow>> {

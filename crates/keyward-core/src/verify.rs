@@ -11,6 +11,7 @@ use crate::fields::IpAllowlist;
 use crate::key::{KeyFormat, KeyId, ParseKeyError, ParsedKey};
 use crate::lifecycle::ApiKey;
 use crate::permission::PermissionSet;
+use crate::ratelimit::{RatePolicy, RateVerdict};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use std::sync::Arc;
 /// What verification needs to know about a key: the stored record joined
 /// with its effective permissions (its group's and its own). This is what a verification cache holds.
 ///
-/// The fields every verification reads come first, in 81 bytes; the
+/// The fields every verification reads come first, in 89 bytes; the
 /// digests, read only when a presented key is not yet known to match
 /// (see `MatchedSecret`), come last. A cache of many records then keeps
 /// its hot part in fewer cache lines.
@@ -29,6 +30,8 @@ use std::sync::Arc;
 pub struct KeyRecord {
     pub tenant_id: i64,
     pub name: Arc<str>,
+    /// The rate limit the key is held to: its own, else its group's.
+    pub rate_limit: Option<Arc<RatePolicy>>,
     pub permissions: PermissionSet,
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<DateTime<Utc>>,
@@ -48,7 +51,7 @@ pub struct KeyRecord {
 
 // On 64-bit targets (the server's); see the type's documentation.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::offset_of!(KeyRecord, digest) == 81);
+const _: () = assert!(std::mem::offset_of!(KeyRecord, digest) == 89);
 
 impl KeyRecord {
     /// A copy that shares no reference count with `self`, for caches kept
@@ -67,15 +70,24 @@ impl KeyRecord {
             expires_at: self.expires_at,
             ip_allowlist: self.ip_allowlist.clone(),
             permissions,
+            // Its own copy too: a shared count is a shared cache line.
+            rate_limit: self.rate_limit.as_deref().map(|p| Arc::new(p.clone())),
             group_id: self.group_id,
             secret_version: self.secret_version,
             previous_secret_version: self.previous_secret_version,
         }
     }
 
-    /// The record of `key` in group `group` (its permissions, if the key has a group).
-    pub fn new(key: &ApiKey, group: Option<&PermissionSet>) -> Self {
-        let permissions = key.permissions.union(group);
+    /// The record of `key` in its group, if it has one: the group's
+    /// permissions are added to the key's own, and the group's rate limit
+    /// applies unless the key has its own.
+    pub fn new(key: &ApiKey, group: Option<(&PermissionSet, Option<&RatePolicy>)>) -> Self {
+        let permissions = key.permissions.union(group.map(|g| g.0));
+        let rate_limit = key
+            .rate_limit
+            .as_ref()
+            .or(group.and_then(|g| g.1))
+            .map(|p| Arc::new(p.clone()));
         Self {
             key_id: key.key_id,
             tenant_id: key.tenant_id,
@@ -89,6 +101,7 @@ impl KeyRecord {
             expires_at: key.expires_at,
             ip_allowlist: key.ip_allowlist.clone(),
             permissions,
+            rate_limit,
             group_id: key.group_id.and_then(std::num::NonZeroI64::new),
             secret_version: key.credential.secret_version,
             previous_secret_version: key
@@ -210,10 +223,12 @@ pub enum AccessOutcome {
     /// Refused unchecked: too many failed verifications of this key from
     /// this source.
     Throttled,
+    /// A valid key over its rate limit.
+    RateLimited,
 }
 
 impl AccessOutcome {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Allowed,
         Self::WrongSecret,
         Self::Revoked,
@@ -221,6 +236,7 @@ impl AccessOutcome {
         Self::IpNotAllowed,
         Self::InsufficientPermissions,
         Self::Throttled,
+        Self::RateLimited,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -232,6 +248,7 @@ impl AccessOutcome {
             Self::IpNotAllowed => "ip_not_allowed",
             Self::InsufficientPermissions => "insufficient_permissions",
             Self::Throttled => "throttled",
+            Self::RateLimited => "rate_limited",
         }
     }
 
@@ -245,6 +262,7 @@ impl AccessOutcome {
             Self::IpNotAllowed => "Address not allowed",
             Self::InsufficientPermissions => "Missing permission",
             Self::Throttled => "Throttled",
+            Self::RateLimited => "Rate limited",
         }
     }
 
@@ -254,7 +272,7 @@ impl AccessOutcome {
 
     /// Whether it counts as a use of the key in the daily usage: a wrong
     /// secret is somebody else guessing, and a throttled request was not
-    /// looked at.
+    /// looked at. A rate-limited request is the key's own use, refused.
     pub const fn is_use(self) -> bool {
         !matches!(self, Self::WrongSecret | Self::Throttled)
     }
@@ -278,6 +296,9 @@ pub struct Principal {
     pub expires_at: Option<DateTime<Utc>>,
     /// The previous secret (within its rotation grace period) was used.
     pub via_previous_secret: bool,
+    /// The key's rate limit as this request left it (set by the service
+    /// that keeps the budgets; `None` for a key without a limit).
+    pub rate_limit: Option<RateVerdict>,
 }
 
 /// The deployment's verifier: its key format and hashing secrets.
@@ -405,6 +426,7 @@ impl Verifier {
             permissions: record.permissions.clone(),
             expires_at: record.expires_at,
             via_previous_secret: secret == MatchedSecret::Previous,
+            rate_limit: None,
         })
     }
 
@@ -553,7 +575,10 @@ mod tests {
     fn record(key: &ApiKey, perms: &[&str]) -> KeyRecord {
         KeyRecord::new(
             key,
-            Some(&PermissionCatalog::default().permission_set(perms).unwrap()),
+            Some((
+                &PermissionCatalog::default().permission_set(perms).unwrap(),
+                None,
+            )),
         )
     }
 

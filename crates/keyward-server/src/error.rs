@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use keyward_core::delegation::NotHeld;
 use keyward_core::group::GroupInUse;
 use keyward_core::lifecycle::LifecycleError;
+use keyward_core::ratelimit::RateVerdict;
 use keyward_core::{ErrorCode, Field, ValidationError};
 use std::borrow::Cow;
 
@@ -41,10 +42,21 @@ pub enum ApiError {
     },
     #[error("Too many attempts. Try again in {retry_after} seconds.")]
     Throttled { retry_after: u64 },
+    /// A valid key over its rate limit (boxed: the verdict is larger than
+    /// the other variants).
+    #[error("{}", rate_limited_message(.0))]
+    RateLimited(Box<RateVerdict>),
     #[error("Missing or invalid CSRF token; send the X-CSRF-Token header from /v1/me.")]
     Csrf,
     #[error("An internal error occurred.")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn rate_limited_message(v: &RateVerdict) -> String {
+    match v.decision.retry_after_seconds() {
+        Some(s) => format!("The API key is over its rate limit. Try again in {s} seconds."),
+        None => "The request costs more than the API key's rate limit admits at once.".into(),
+    }
 }
 
 impl ApiError {
@@ -65,6 +77,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::Conflict { code, .. } => *code,
             Self::Throttled { .. } => ErrorCode::Throttled,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
             Self::Csrf => ErrorCode::CsrfFailed,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -107,7 +120,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::KeyRevoked
         | ErrorCode::KeyActive
         | ErrorCode::GroupInUse => StatusCode::CONFLICT,
-        ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Throttled | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -126,6 +139,11 @@ impl ResponseError for ApiError {
             && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
         {
             resp.insert_header((RETRY_AFTER, v));
+        }
+        if let Self::RateLimited(verdict) = self {
+            for header in crate::verification::rate_limit::headers(verdict) {
+                resp.insert_header(header);
+            }
         }
         if let Self::MethodNotAllowed { allow } = self
             && let Ok(v) = HeaderValue::from_str(allow)

@@ -65,6 +65,7 @@ pub fn outcome_of(result: &Result<Principal, VerifyFailure>) -> &'static str {
         Ok(_) => "allowed",
         Err(VerifyFailure::Denied(reason)) => reason.as_str(),
         Err(VerifyFailure::Throttled { .. }) => "throttled",
+        Err(VerifyFailure::RateLimited(_)) => "rate_limited",
         Err(VerifyFailure::Internal(_)) => "error",
     }
 }

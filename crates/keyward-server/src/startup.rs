@@ -421,6 +421,9 @@ pub fn app(
                 Ok(res)
             }
         })
+        .wrap(actix_web::middleware::from_fn(
+            crate::verification::rate_limit::rate_limit_headers,
+        ))
         .wrap(Compress::default())
         .wrap(
             DefaultHeaders::new()

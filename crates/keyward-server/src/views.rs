@@ -4,17 +4,18 @@
 use crate::app::keys::{KeyDetails, KeyPage};
 use crate::app::sessions::SignedIn;
 use crate::auth::{Actor, Caller};
-use crate::db::{AccessRecord, AuditRecord, KeyRow, UserRecord};
+use crate::db::{AccessRecord, AuditRecord, KeyGroup, KeyRow, UserRecord};
 use crate::error::ApiError;
 use crate::verification::VerifyFailure;
 use chrono::{DateTime, Utc};
 use keyward_core::api::{
     AccessLogEntry, ApiKeyDetails, ApiKeyPage, ApiKeyView, AuditEventView, GroupSummary, GroupView,
-    LoginResponse, Me, MeKind, Pagination, QuotaUsage, TenantSummary, TenantView, UsageDay,
-    UserView, VerifyResponse,
+    LoginResponse, Me, MeKind, Pagination, QuotaUsage, RateLimitStatus, TenantSummary, TenantView,
+    UsageDay, UserView, VerifyResponse,
 };
 use keyward_core::group::Group;
 use keyward_core::permission::PermissionSet;
+use keyward_core::ratelimit::RatePolicy;
 use keyward_core::tenant::Tenant;
 use keyward_core::verify::{Principal, VerifyCode};
 
@@ -22,13 +23,9 @@ use crate::json::json_body_response;
 
 /// A key as listed: `group_name` is its group's name (when it has a group),
 /// `effective` what it holds (its group's permissions and its own).
-pub fn key_view(
-    row: &KeyRow,
-    group_name: Option<&str>,
-    effective: &PermissionSet,
-    now: DateTime<Utc>,
-) -> ApiKeyView {
+pub fn key_view(row: &KeyRow, group: Option<&KeyGroup>, now: DateTime<Utc>) -> ApiKeyView {
     let k = &row.key;
+    let windows = |p: Option<&RatePolicy>| p.map(RatePolicy::to_windows);
     ApiKeyView {
         id: k.key_id.to_string(),
         name: k.name.as_str().to_owned(),
@@ -37,10 +34,10 @@ pub fn key_view(
         status: k.status(now),
         group: k.group_id.map(|id| GroupSummary {
             id,
-            name: group_name.unwrap_or_default().to_owned(),
+            name: group.map(|g| g.name.clone()).unwrap_or_default(),
         }),
         permissions: k.permissions.to_strings(),
-        effective_permissions: effective.to_strings(),
+        effective_permissions: KeyGroup::effective_permissions(group, k).to_strings(),
         ip_allowlist: k.ip_allowlist.to_strings(),
         created_by: k.created_by.clone(),
         created_at: k.created_at,
@@ -48,6 +45,8 @@ pub fn key_view(
         expires_at: k.expires_at,
         rotated_at: k.rotated_at,
         previous_secret_valid_until: k.previous_in_grace(now).map(|p| p.valid_until),
+        rate_limit: windows(k.rate_limit.as_ref()),
+        effective_rate_limit: windows(KeyGroup::effective_rate_limit(group, k)),
         revoked_at: k.revoked_at,
         last_used_at: row.last_used_at,
         last_used_from: row.last_used_from.clone(),
@@ -58,7 +57,7 @@ pub fn key_view(
 /// first alias of each (its name when it has none).
 pub fn crm_key(
     row: &KeyRow,
-    effective: &PermissionSet,
+    group: Option<&KeyGroup>,
     catalog: &keyward_core::permission::PermissionCatalog,
     now: DateTime<Utc>,
 ) -> keyward_core::api::CrmApiKey {
@@ -76,7 +75,7 @@ pub fn crm_key(
         created: k.created_at,
         expiry_date: k.expires_at,
         permissions: aliases(&k.permissions),
-        effective_permissions: aliases(effective),
+        effective_permissions: aliases(&KeyGroup::effective_permissions(group, k)),
         masked_key: k.masked(),
         last_used: row.last_used_at,
     }
@@ -87,11 +86,7 @@ pub fn key_page(p: &KeyPage, page: Pagination, now: DateTime<Utc>) -> ApiKeyPage
         items: p
             .rows
             .iter()
-            .map(|r| {
-                let group = r.key.group_id.and_then(|id| p.groups.get(&id));
-                let effective = r.key.permissions.union(group.map(|(_, p)| p));
-                key_view(r, group.map(|(name, _)| name.as_str()), &effective, now)
-            })
+            .map(|r| key_view(r, p.group_of(&r.key), now))
             .collect(),
         page: page.page,
         per_page: page.per_page,
@@ -105,18 +100,10 @@ pub fn key_page(p: &KeyPage, page: Pagination, now: DateTime<Utc>) -> ApiKeyPage
 }
 
 pub fn key_details(d: &KeyDetails, now: DateTime<Utc>) -> ApiKeyDetails {
-    let effective = d
-        .row
-        .key
-        .permissions
-        .union(d.group.as_ref().map(|g| &g.permissions));
+    let group = d.group.as_ref().map(KeyGroup::from);
+    let effective = KeyGroup::effective_permissions(group.as_ref(), &d.row.key);
     ApiKeyDetails {
-        api_key: key_view(
-            &d.row,
-            d.group.as_ref().map(|g| g.name.as_str()),
-            &effective,
-            now,
-        ),
+        api_key: key_view(&d.row, group.as_ref(), now),
         permissions: effective.to_strings(),
         usage: d
             .usage
@@ -138,6 +125,7 @@ pub fn group_view(g: &Group, key_count: u64) -> GroupView {
         description: g.description.clone(),
         kind: g.kind,
         permissions: g.permissions.to_strings(),
+        rate_limit: g.rate_limit.as_ref().map(RatePolicy::to_windows),
         key_count,
         created_at: g.created_at,
         updated_at: g.updated_at,
@@ -323,6 +311,7 @@ pub fn verify_response(
         tenant_id: None,
         permissions: vec![],
         expires_at: None,
+        rate_limit: None,
     };
     Ok(match verdict {
         Ok(p) => VerifyResponse {
@@ -332,9 +321,15 @@ pub fn verify_response(
             tenant_id: Some(p.tenant_id),
             permissions: p.permissions.to_strings(),
             expires_at: p.expires_at,
+            rate_limit: p.rate_limit.as_ref().map(RateLimitStatus::of),
         },
         Err(VerifyFailure::Denied(reason)) => denied(reason.public_code()),
         Err(VerifyFailure::Throttled { .. }) => denied(VerifyCode::RateLimited),
+        // The key is valid: its id says which budget is spent.
+        Err(VerifyFailure::RateLimited(v)) => VerifyResponse {
+            rate_limit: Some(RateLimitStatus::of(&v)),
+            ..denied(VerifyCode::RateLimited)
+        },
         Err(VerifyFailure::Internal(e)) => return Err(e),
     })
 }

@@ -9,6 +9,9 @@ use crate::components::guidance::{
     today as today_utc,
 };
 use crate::components::permissions::{permission_checkbox, toggle};
+use crate::components::rate_limit::{
+    RateLimitField, parse_windows, rate_limit_error, summary, windows_text,
+};
 use crate::format;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::api::{
@@ -18,6 +21,7 @@ use keyward_core::api::{
 use keyward_core::fields::{Description, Expiry, IpAllowlist, KeyName};
 use keyward_core::lifecycle::{GroupChoice, check_grant};
 use keyward_core::permission::{GroupKind, Permission, PermissionCatalog, PermissionSet};
+use keyward_core::ratelimit::RateWindow;
 use keyward_core::{Field, Invalid, ValidationError};
 use leptos::prelude::*;
 
@@ -28,6 +32,7 @@ const FIELDS: &[Field] = &[
     Field::Permissions,
     Field::ExpiresAt,
     Field::IpAllowlist,
+    Field::RateLimit,
 ];
 
 /// What a key may be given: the tenant's groups of kind tenant API key
@@ -73,6 +78,8 @@ pub struct KeyValues {
     pub original_expires: String,
     /// The user chose "Custom date" or typed a date (see [`ExpiryChoice::shown`]).
     pub expiry_custom: bool,
+    /// The key's own rate limit in the text form (empty: its group's, if any).
+    pub rate_limit: String,
 }
 
 /// Every field of the form, parsed.
@@ -83,6 +90,7 @@ struct ParsedKey {
     permissions: PermissionSet,
     expiry: Option<Expiry>,
     ips: IpAllowlist,
+    rate_limit: Option<Vec<RateWindow>>,
 }
 
 impl KeyValues {
@@ -102,6 +110,7 @@ impl KeyValues {
             ip_allowlist: key.ip_allowlist.join("\n"),
             original_expires: expires,
             expiry_custom: false,
+            rate_limit: windows_text(key.rate_limit.as_deref()),
         }
     }
 
@@ -183,6 +192,7 @@ impl KeyValues {
         let permissions = self.own_permissions(choices).ok()?;
         let expiry = self.expiry(now).ok()?;
         let ips = IpAllowlist::parse_lines(&self.ip_allowlist).ok()?;
+        let rate_limit = parse_windows(&self.rate_limit)?;
         Some(ParsedKey {
             name,
             description,
@@ -190,6 +200,7 @@ impl KeyValues {
             permissions,
             expiry,
             ips,
+            rate_limit,
         })
     }
 
@@ -206,6 +217,7 @@ impl KeyValues {
             permissions,
             expiry,
             ips,
+            rate_limit,
         } = self.parse(choices, now)?;
         Some(CreateApiKeyRequest {
             name: name.as_str().to_owned(),
@@ -214,6 +226,7 @@ impl KeyValues {
             permissions: permissions.to_strings(),
             expires_at: expiry.map(|_| self.expires.trim().to_owned()),
             ip_allowlist: ips.to_strings(),
+            rate_limit,
         })
     }
 
@@ -231,6 +244,7 @@ impl KeyValues {
             permissions,
             expiry,
             ips,
+            rate_limit,
         } = self.parse(choices, now)?;
         let group = group.map(GroupChoice::id);
         let permissions = permissions.to_strings();
@@ -253,6 +267,7 @@ impl KeyValues {
             permissions: (permissions != before).then_some(permissions),
             ip_allowlist: (ips != key.ip_allowlist).then_some(ips),
             expires_at,
+            rate_limit: (rate_limit != key.rate_limit).then_some(rate_limit),
         })
     }
 }
@@ -311,6 +326,11 @@ impl KeyForm {
         self.state.error(Field::ExpiresAt, |v| {
             v.expiry(Utc::now()).err().map(|e| e.to_string())
         })
+    }
+
+    pub fn rate_limit_error(&self) -> Option<String> {
+        self.state
+            .error(Field::RateLimit, |v| rate_limit_error(&v.rate_limit))
     }
 
     /// One message per bad line, numbered as in the textarea.
@@ -415,6 +435,38 @@ pub fn KeyFields(form: KeyForm, choices: KeyChoices, id_prefix: &'static str) ->
         <PermissionsField form=form id=id("permissions") choices=choices/>
         <ExpiryField form=form id=id("expires")/>
         <IpField form=form id=id("ips")/>
+        <KeyRateLimitField form=form id=id("rate-limit") choices=choices/>
+    }
+}
+
+/// The key's own rate limit; the hint names the group's, which applies
+/// when the field is empty.
+#[component]
+fn KeyRateLimitField(form: KeyForm, id: String, choices: StoredValue<KeyChoices>) -> impl IntoView {
+    let state = form.state;
+    let group_id = state.value(|v| v.group_id.clone());
+    let hint = Signal::derive(move || {
+        let group = group_id.with(|g| {
+            choices.with_value(|c| c.group(g).map(|g| (g.name.clone(), g.rate_limit.clone())))
+        });
+        match group {
+            Some((name, Some(windows))) => format!(
+                "Leave empty to use the group \"{name}\"'s limit ({}); a limit here replaces it.",
+                summary(&windows)
+            ),
+            _ => "Leave empty for no limit.".to_owned(),
+        }
+    });
+    view! {
+        <RateLimitField
+            id=id
+            value=state.value(|v| v.rate_limit.clone())
+            on_input=Callback::new(move |text: String| {
+                state.edit(Field::RateLimit, |v| v.rate_limit = text)
+            })
+            error=Signal::derive(move || form.rate_limit_error())
+            hint=hint
+        />
     }
 }
 
@@ -760,6 +812,7 @@ mod tests {
             description: None,
             kind,
             permissions: vec!["a:read".to_owned()],
+            rate_limit: None,
             key_count: 0,
             created_at: at,
             updated_at: at,
@@ -800,6 +853,7 @@ mod tests {
             ip_allowlist: "10.0.0.0/8\n127.0.0.1".to_owned(),
             original_expires: String::new(),
             expiry_custom: false,
+            rate_limit: "10000/h\n100/s burst 20".to_owned(),
         }
     }
 
@@ -815,6 +869,17 @@ mod tests {
         assert!(req.permissions.is_empty());
         assert_eq!(req.expires_at.as_deref(), Some("2030-07-01"));
         assert_eq!(req.ip_allowlist.len(), 2);
+        assert_eq!(
+            req.rate_limit
+                .map(|w| w.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            Some(vec!["100/s burst 20".to_owned(), "10000/h".to_owned()]),
+            "shortest period first"
+        );
+        let bad = KeyValues {
+            rate_limit: "100 a second".to_owned(),
+            ..values()
+        };
+        assert_eq!(bad.create_request(&groups, now()), None);
 
         let past = KeyValues {
             expires: "2030-05-01".to_owned(),
@@ -933,6 +998,8 @@ mod tests {
             revoked_at: None,
             last_used_at: None,
             last_used_from: None,
+            rate_limit: parse_windows("60/m").unwrap(),
+            effective_rate_limit: parse_windows("60/m").unwrap(),
         };
         let unchanged = KeyValues {
             expires: String::new(),
@@ -953,6 +1020,13 @@ mod tests {
         assert_eq!(req.expires_at, None);
         assert_eq!(req.ip_allowlist, None);
         assert_eq!((req.group_id, req.permissions), (None, None));
+        assert_eq!(req.rate_limit, None);
+        let unlimited = KeyValues {
+            rate_limit: String::new(),
+            ..unchanged.clone()
+        };
+        let req = unlimited.update_request(&key, &groups, at).expect("valid");
+        assert_eq!(req.rate_limit, Some(None), "its own limit removed");
         let mut regrouped = unchanged.clone();
         regrouped.group_id = String::new();
         toggle(&mut regrouped.permissions, "customers:read", true);

@@ -1,7 +1,8 @@
 //! Reusable pieces: dialogs and their one footer, the form state every form
 //! uses, the best-practice guidance (expiry presets, warnings), toasts, the
 //! secret modal, key forms and dialogs, the usage chart, the access log,
-//! page navigation, icons and the loading and error states.
+//! page navigation, icons, the rate-limit field and the loading and error
+//! states.
 
 pub mod access_log;
 pub mod dialog_footer;
@@ -13,6 +14,7 @@ pub mod key_form;
 pub mod modal;
 pub mod page_nav;
 pub mod permissions;
+pub mod rate_limit;
 pub mod secret_modal;
 pub mod states;
 pub mod toast;

@@ -7,6 +7,7 @@ use crate::components::access_log::AccessLog;
 use crate::components::icons::{PencilIcon, RotateIcon, TrashIcon};
 use crate::components::key_dialogs::{KeyActions, KeyDialog, KeyDialogs, deletable};
 use crate::components::key_form::permissions_text;
+use crate::components::rate_limit::summary;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::usage_chart::UsageChart;
 use crate::format;
@@ -108,6 +109,16 @@ fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
             }
         });
     let permissions = details.permissions.clone();
+    // Its own limit, its group's, or none.
+    let rate_limit = match (&key.rate_limit, &key.effective_rate_limit) {
+        (Some(own), _) => view! { <span class="mono">{summary(own)}</span> }.into_any(),
+        (None, Some(group)) => view! {
+            <span class="mono">{summary(group)}</span>
+            <span class="muted">" (the group's)"</span>
+        }
+        .into_any(),
+        (None, None) => view! { <span class="muted">"No limit"</span> }.into_any(),
+    };
 
     view! {
         <div class="page-header">
@@ -179,6 +190,8 @@ fn details_view(details: ApiKeyDetails, actions: KeyActions) -> impl IntoView {
                     </dd>
                     <dt>"IP allowlist"</dt>
                     <dd>{ips}</dd>
+                    <dt>"Rate limit"</dt>
+                    <dd data-testid="rate-limit">{rate_limit}</dd>
                     <dt>"Created"</dt>
                     <dd>
                         {when(Some(key.created_at), "")} " by " {key.created_by.clone()}

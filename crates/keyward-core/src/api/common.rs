@@ -42,6 +42,23 @@ pub(super) fn optional_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option
     d.deserialize_option(OptionalInteger)
 }
 
+/// [`integer`] for a `u32` field (a negative or larger number is an error).
+pub(crate) fn u32_integer<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = integer(d)?;
+    u32::try_from(v).map_err(|_| serde::de::Error::custom(format!("{v} is out of range")))
+}
+
+/// [`u32_integer`] for an optional field (`null` is `None`).
+pub(crate) fn optional_u32_integer<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    optional_integer(d)?
+        .map(|v| {
+            u32::try_from(v).map_err(|_| serde::de::Error::custom(format!("{v} is out of range")))
+        })
+        .transpose()
+}
+
 /// [`optional_integer`] for a field that may be absent (`None`), `null`
 /// (`Some(None)`) or an integer.
 pub(super) fn present_integer<'de, D: Deserializer<'de>>(

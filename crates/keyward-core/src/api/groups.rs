@@ -2,6 +2,7 @@
 
 use super::common::present;
 use crate::permission::GroupKind;
+use crate::ratelimit::RateWindow;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,8 @@ pub struct GroupView {
     pub description: Option<String>,
     pub kind: GroupKind,
     pub permissions: Vec<String>,
+    /// The rate limit of its keys that have none of their own.
+    pub rate_limit: Option<Vec<RateWindow>>,
     /// Non-revoked keys using the group.
     pub key_count: u64,
     pub created_at: DateTime<Utc>,
@@ -41,6 +44,11 @@ pub struct CreateGroupRequest {
     pub kind: GroupKind,
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub permissions: Vec<String>,
+    /// The rate limit of its keys that have none of their own; absent,
+    /// `null` or `[]`: none.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 4, nullable))]
+    pub rate_limit: Option<Vec<RateWindow>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +68,14 @@ pub struct UpdateGroupRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub permissions: Option<Vec<String>>,
+    /// Replaces its rate limit; `null` or `[]` removes it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<RateWindow>>, max_items = 4, nullable))]
+    pub rate_limit: Option<Option<Vec<RateWindow>>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

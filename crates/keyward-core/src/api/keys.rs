@@ -3,6 +3,7 @@
 use super::audit::AuditEventView;
 use super::common::present;
 use super::groups::GroupSummary;
+use crate::ratelimit::RateWindow;
 use crate::status::{DashboardCounts, ExpirationState, KeyStatus, StatusFilter};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,11 @@ pub struct CreateApiKeyRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub ip_allowlist: Vec<String>,
+    /// Its own rate limit: one to four windows of distinct periods
+    /// (overrides its group's); absent, `null` or `[]`: none of its own.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 4, nullable))]
+    pub rate_limit: Option<Vec<RateWindow>>,
 }
 
 /// Only present fields change; `null` clears `description` or `expires_at`.
@@ -75,6 +81,14 @@ pub struct UpdateApiKeyRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
     pub expires_at: Option<Option<String>>,
+    /// Replaces its rate limit; `null` or `[]` removes it.
+    #[serde(
+        default,
+        deserialize_with = "super::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<RateWindow>>, max_items = 4, nullable))]
+    pub rate_limit: Option<Option<Vec<RateWindow>>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +130,10 @@ pub struct ApiKeyView {
     pub rotated_at: Option<DateTime<Utc>>,
     /// While set and in the future, the previous secret still works.
     pub previous_secret_valid_until: Option<DateTime<Utc>>,
+    /// The key's own rate limit (`null`: none of its own).
+    pub rate_limit: Option<Vec<RateWindow>>,
+    /// The rate limit it is held to: its own, else its group's.
+    pub effective_rate_limit: Option<Vec<RateWindow>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_from: Option<String>,

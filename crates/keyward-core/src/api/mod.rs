@@ -41,4 +41,4 @@ pub use tenants::{
     TenantList, TenantSummary, TenantView, UpdateTenantRequest, UpdateUserRequest, UserList,
     UserView,
 };
-pub use verify::{VerifyRequest, VerifyResponse, WhoAmI};
+pub use verify::{RateLimitStatus, VerifyRequest, VerifyResponse, WhoAmI};

@@ -14,8 +14,8 @@ use keyward_core::key::KeyId;
 pub enum Stale<'a> {
     /// One key's record (its configuration or secret changed, or it is new).
     Key(&'a KeyId),
-    /// The records of a group's keys (its permissions changed); other
-    /// groups' keys, of this tenant or another, are untouched.
+    /// The records of a group's keys (its permissions or rate limit
+    /// changed); other groups' keys, of this tenant or another, are untouched.
     Group(i64),
 }
 
@@ -29,7 +29,12 @@ pub fn stale(event: &DomainEvent) -> Option<Stale<'_>> {
         | DomainEvent::KeyDeleted { key_id, .. } => Some(Stale::Key(key_id)),
         DomainEvent::GroupUpdated {
             group_id, changed, ..
-        } if changed.contains(&GroupField::Permissions) => Some(Stale::Group(*group_id)),
+        } if changed
+            .iter()
+            .any(|f| matches!(f, GroupField::Permissions | GroupField::RateLimit)) =>
+        {
+            Some(Stale::Group(*group_id))
+        }
         _ => None,
     }
 }
@@ -103,6 +108,10 @@ mod tests {
         );
         assert_eq!(
             stale(&group(vec![GroupField::Name, GroupField::Permissions])),
+            Some(Stale::Group(2))
+        );
+        assert_eq!(
+            stale(&group(vec![GroupField::RateLimit])),
             Some(Stale::Group(2))
         );
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use super::{Origin, commit, effective_permissions, grantor};
 pub use crate::db::{AccessFilter, KeyFilter};
-use crate::db::{AccessRecord, AuditRecord, KeyRow, Tx};
+use crate::db::{AccessRecord, AuditRecord, KeyGroup, KeyRow, Tx};
 use crate::error::ApiError;
 use crate::os_rng;
 use crate::state::AppState;
@@ -16,6 +16,7 @@ use keyward_core::group::Group;
 use keyward_core::key::{KeyId, PlainKey};
 use keyward_core::lifecycle::{ApiKey, GroupChoice, KeyPatch, NewKey, generate};
 use keyward_core::permission::PermissionSet;
+use keyward_core::ratelimit::RatePolicy;
 use keyward_core::status::DashboardCounts;
 use keyward_core::{Field, Invalid, ValidationError};
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub struct KeyDraft {
     pub permissions: PermissionSet,
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<Expiry>,
+    pub rate_limit: Option<RatePolicy>,
 }
 
 /// The validated input of "edit a key" (see [`KeyPatch`]); a new group is
@@ -44,15 +46,15 @@ pub struct KeyEdit {
     pub permissions: Option<PermissionSet>,
     pub ip_allowlist: Option<IpAllowlist>,
     pub expires_at: Option<Option<Expiry>>,
+    /// `Some(None)` removes the key's own rate limit.
+    pub rate_limit: Option<Option<RatePolicy>>,
 }
 
-/// A key as written, with its group's name (if it has a group), its
-/// effective permissions and the events of the change.
+/// A key as written, with its group (if it has one) and the events of the change.
 #[derive(Debug)]
 pub struct Written {
     pub row: KeyRow,
-    pub group_name: Option<String>,
-    pub effective: PermissionSet,
+    pub group: Option<KeyGroup>,
     pub events: Vec<DomainEvent>,
 }
 
@@ -70,8 +72,15 @@ pub struct KeyPage {
     pub total: u64,
     pub counts: DashboardCounts,
     pub key_limit: u32,
-    /// The groups of the page's keys: name and permissions.
-    pub groups: HashMap<i64, (String, PermissionSet)>,
+    /// The groups of the page's keys.
+    pub groups: HashMap<i64, KeyGroup>,
+}
+
+impl KeyPage {
+    /// The group of one of the page's keys, if it has one.
+    pub fn group_of(&self, key: &ApiKey) -> Option<&KeyGroup> {
+        key.group_id.and_then(|id| self.groups.get(&id))
+    }
 }
 
 /// A key with its group (retired ones included), 30 days of usage and its history.
@@ -137,6 +146,7 @@ pub async fn create(
             permissions: draft.permissions.clone(),
             ip_allowlist: draft.ip_allowlist.clone(),
             expires_at: draft.expires_at,
+            rate_limit: draft.rate_limit.clone(),
         };
         let (key, secret) = generate(
             tenant_id,
@@ -216,6 +226,7 @@ pub async fn edit(
         permissions: edit.permissions,
         ip_allowlist: edit.ip_allowlist,
         expires_at: edit.expires_at,
+        rate_limit: edit.rate_limit,
     };
     let changed = row.key.edit(patch, now)?;
     let (mut audit, mut events) = (None, Vec::new());
@@ -238,8 +249,7 @@ pub async fn edit(
     finish(state, tx, row, audit, events, now).await
 }
 
-/// Reads the key's group name and effective permissions in the
-/// transaction, then commits.
+/// Reads the key's group in the transaction, then commits.
 async fn finish(
     state: &AppState,
     tx: Tx,
@@ -248,18 +258,12 @@ async fn finish(
     events: Vec<DomainEvent>,
     now: DateTime<Utc>,
 ) -> Result<Written, ApiError> {
-    let group_name = match row.key.group_id {
-        Some(id) => tx.group_name(row.key.tenant_id, id).await?,
+    let group = match row.key.group_id {
+        Some(id) => tx.key_group(row.key.tenant_id, id).await?,
         None => None,
     };
-    let effective = effective_permissions(&tx, &row.key).await?;
     let events = commit(state, tx, audit, events, now).await?;
-    Ok(Written {
-        row,
-        group_name,
-        effective,
-        events,
-    })
+    Ok(Written { row, group, events })
 }
 
 /// Issues a new secret for the same key id and configuration; the previous
@@ -386,7 +390,7 @@ pub async fn list(
     let mut group_ids: Vec<i64> = rows.iter().filter_map(|r| r.key.group_id).collect();
     group_ids.sort_unstable();
     group_ids.dedup();
-    let groups = state.db.group_names(tenant_id, &group_ids).await?;
+    let groups = state.db.key_groups(tenant_id, &group_ids).await?;
     Ok(KeyPage {
         rows,
         total,

@@ -99,6 +99,8 @@ pub mod auth_group {
         pub kind: String,
         /// Newline-separated permissions.
         pub permissions: String,
+        /// The rate-limit policy as JSON windows (see `db::rate_limit`).
+        pub rate_limit: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         /// Set when a group that revoked keys still refer to is deleted.
@@ -129,6 +131,8 @@ pub mod api_key {
         /// Newline-separated, normalised entries.
         pub ip_allowlist: String,
         pub expires_at: Option<DateTimeUtc>,
+        /// The key's own rate-limit policy as JSON windows.
+        pub rate_limit: Option<String>,
         pub prefix: String,
         pub last4: String,
         pub digest: Vec<u8>,

@@ -6,7 +6,9 @@ use super::{Db, DbError, Tx, lines};
 use chrono::{DateTime, Utc};
 use keyward_core::Field;
 use keyward_core::group::{Group, NewGroup};
+use keyward_core::lifecycle::ApiKey;
 use keyward_core::permission::{GroupKind, PermissionSet};
+use keyward_core::ratelimit::RatePolicy;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -15,6 +17,42 @@ use sea_orm::{
 use std::collections::HashMap;
 
 const NAME_TAKEN: (&str, Field) = ("An authorization group", Field::Name);
+
+/// What a key shows of its group: the name, and what it takes from it
+/// (the group's permissions, and its rate limit unless the key has one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyGroup {
+    pub name: String,
+    pub permissions: PermissionSet,
+    pub rate_limit: Option<RatePolicy>,
+}
+
+impl From<&Group> for KeyGroup {
+    fn from(g: &Group) -> Self {
+        Self {
+            name: g.name.clone(),
+            permissions: g.permissions.clone(),
+            rate_limit: g.rate_limit.clone(),
+        }
+    }
+}
+
+impl KeyGroup {
+    /// What a key in this group (if any) holds: its own permissions and the group's.
+    pub fn effective_permissions(group: Option<&Self>, key: &ApiKey) -> PermissionSet {
+        key.permissions.union(group.map(|g| &g.permissions))
+    }
+
+    /// The rate limit a key in this group (if any) is held to: its own, else the group's.
+    pub fn effective_rate_limit<'a>(
+        group: Option<&'a Self>,
+        key: &'a ApiKey,
+    ) -> Option<&'a RatePolicy> {
+        key.rate_limit
+            .as_ref()
+            .or_else(|| group.and_then(|g| g.rate_limit.as_ref()))
+    }
+}
 
 pub(super) fn permissions(m: &auth_group::Model) -> PermissionSet {
     PermissionSet::from_stored(lines(&m.permissions))
@@ -25,6 +63,7 @@ fn record(m: auth_group::Model) -> Result<Group, DbError> {
         .ok_or_else(|| DbError::corrupt(format!("kind of group {}", m.id)))?;
     Ok(Group {
         permissions: permissions(&m),
+        rate_limit: super::rate_limit(m.rate_limit.as_deref(), format_args!("group {}", m.id))?,
         id: m.id,
         tenant_id: m.tenant_id,
         name: m.name,
@@ -136,22 +175,20 @@ impl Db {
             .unwrap_or(0))
     }
 
-    /// Names of the given groups, retired ones included (for key views).
-    pub async fn group_names(
+    /// What the given groups give their keys, retired ones included (for key views).
+    pub async fn key_groups(
         &self,
         tenant_id: i64,
         ids: &[i64],
-    ) -> Result<HashMap<i64, (String, PermissionSet)>, DbError> {
-        let rows = auth_group::Entity::find()
+    ) -> Result<HashMap<i64, KeyGroup>, DbError> {
+        auth_group::Entity::find()
             .filter(auth_group::Column::TenantId.eq(tenant_id))
             .filter(auth_group::Column::Id.is_in(ids.to_vec()))
             .all(&self.conn)
-            .await?;
-        Ok(rows
+            .await?
             .into_iter()
-            .map(|g| (g.id, (permissions(&g), g.name)))
-            .map(|(id, (p, name))| (id, (name, p)))
-            .collect())
+            .map(|g| Ok((g.id, KeyGroup::from(&record(g)?))))
+            .collect()
     }
 }
 
@@ -165,17 +202,18 @@ impl Tx {
         live(&self.txn, tenant_id, group_id).await
     }
 
-    /// The name of a group of the tenant, retired ones included.
-    pub async fn group_name(
+    /// What a group of the tenant gives its keys, retired ones included.
+    pub async fn key_group(
         &self,
         tenant_id: i64,
         group_id: i64,
-    ) -> Result<Option<String>, DbError> {
-        Ok(auth_group::Entity::find_by_id(group_id)
+    ) -> Result<Option<KeyGroup>, DbError> {
+        auth_group::Entity::find_by_id(group_id)
             .filter(auth_group::Column::TenantId.eq(tenant_id))
             .one(&self.txn)
             .await?
-            .map(|g| g.name))
+            .map(|g| Ok(KeyGroup::from(&record(g)?)))
+            .transpose()
     }
 
     pub async fn insert_group(
@@ -190,6 +228,7 @@ impl Tx {
             description: Set(g.description.as_ref().map(|d| d.as_str().to_owned())),
             kind: Set(g.kind.as_str().to_owned()),
             permissions: Set(g.permissions.to_strings().join("\n")),
+            rate_limit: Set(super::stored_rate_limit(g.rate_limit.as_ref())),
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
@@ -208,6 +247,7 @@ impl Tx {
             name: Set(g.name.clone()),
             description: Set(g.description.clone()),
             permissions: Set(g.permissions.to_strings().join("\n")),
+            rate_limit: Set(super::stored_rate_limit(g.rate_limit.as_ref())),
             updated_at: Set(g.updated_at),
             deleted_at: Set(g.deleted_at),
             ..Default::default()

@@ -89,6 +89,7 @@ fn to_row(m: api_key::Model) -> Result<KeyRow, DbError> {
         ip_allowlist: IpAllowlist::parse_list(&lines(&m.ip_allowlist))
             .map_err(|_| corrupt("IP allowlist", id))?,
         expires_at: m.expires_at,
+        rate_limit: super::rate_limit(m.rate_limit.as_deref(), format_args!("key {id}"))?,
         prefix: m.prefix.clone(),
         last4: m.last4.clone(),
         credential: credential(&m.digest, m.digest_version, m.secret_version, id)?,
@@ -116,6 +117,7 @@ fn fill(am: &mut api_key::ActiveModel, k: &ApiKey) {
     am.permissions = Set(k.permissions.to_strings().join("\n"));
     am.ip_allowlist = Set(k.ip_allowlist.to_string());
     am.expires_at = Set(k.expires_at);
+    am.rate_limit = Set(super::stored_rate_limit(k.rate_limit.as_ref()));
     am.prefix = Set(k.prefix.clone());
     am.last4 = Set(k.last4.clone());
     am.digest = Set(k.credential.digest.as_bytes().to_vec());
@@ -677,24 +679,25 @@ impl Db {
         let mut group_ids: Vec<i64> = keys.iter().filter_map(|m| m.group_id).collect();
         group_ids.sort_unstable();
         group_ids.dedup();
-        let groups: std::collections::HashMap<i64, auth_group::Model> = auth_group::Entity::find()
+        let mut groups = std::collections::HashMap::new();
+        for g in auth_group::Entity::find()
             .filter(auth_group::Column::Id.is_in(group_ids))
             .all(&self.conn)
             .await?
-            .into_iter()
-            .map(|g| (g.id, g))
-            .collect();
+        {
+            let limit = super::rate_limit(g.rate_limit.as_deref(), format_args!("group {}", g.id))?;
+            groups.insert(g.id, (g.tenant_id, group_permissions(&g), limit));
+        }
         let mut out = std::collections::HashMap::with_capacity(keys.len());
         for m in keys {
             // A group of another tenant grants nothing.
             let group = m
                 .group_id
                 .and_then(|id| groups.get(&id))
-                .filter(|g| g.tenant_id == m.tenant_id)
-                .map(group_permissions)
-                .unwrap_or_default();
+                .filter(|g| g.0 == m.tenant_id)
+                .map(|(_, permissions, limit)| (permissions, limit.as_ref()));
             let row = to_row(m)?;
-            out.insert(row.key.key_id, KeyRecord::new(&row.key, Some(&group)));
+            out.insert(row.key.key_id, KeyRecord::new(&row.key, group));
         }
         Ok(out)
     }

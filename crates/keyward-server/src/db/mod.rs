@@ -30,6 +30,7 @@ pub use access_log::{AccessFilter, AccessRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use error::DbError;
 pub use events::OutboxEvent;
+pub use groups::KeyGroup;
 pub use hashing::{Redigest, SecretVersion};
 pub use keys::{KeyFilter, KeyRow};
 pub use listener::{ChangeNotice, NOTIFY_CHANNEL};
@@ -40,6 +41,7 @@ pub use users::{Credentials, SessionRecord, UserRecord};
 
 use crate::settings::Settings;
 use keyward_core::key::KeyId;
+use keyward_core::ratelimit::RatePolicy;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -216,6 +218,24 @@ fn stmt(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement
 /// `$N` placeholders become SQLite's numbered `?N`.
 fn dollar_to_question(sql: &str) -> String {
     sql.replace('$', "?")
+}
+
+/// A stored rate-limit policy: the JSON windows the API takes.
+fn rate_limit(
+    stored: Option<&str>,
+    owner: impl std::fmt::Display,
+) -> Result<Option<RatePolicy>, DbError> {
+    stored
+        .map(|json| {
+            serde_json::from_str(json)
+                .map_err(|_| DbError::corrupt(format!("rate limit of {owner}")))
+        })
+        .transpose()
+}
+
+/// A policy as stored.
+fn stored_rate_limit(policy: Option<&RatePolicy>) -> Option<String> {
+    policy.map(|p| serde_json::to_string(p).unwrap_or_default())
 }
 
 /// Splits a newline-separated column.

@@ -19,6 +19,7 @@ use keyward_core::api::{
 use keyward_core::fields::{Description, Expiry, GracePeriod, IpAllowlist, KeyName, QueryText};
 use keyward_core::key::KeyId;
 use keyward_core::permission::PermissionCatalog;
+use keyward_core::ratelimit::RatePolicy;
 
 pub(super) fn key_id(raw: &str) -> Result<KeyId, ApiError> {
     KeyId::parse(raw).ok_or(ApiError::NotFound("API key"))
@@ -68,6 +69,7 @@ fn draft(
         permissions: catalog.key_permissions(&body.permissions)?,
         ip_allowlist: IpAllowlist::parse_list(&body.ip_allowlist)?,
         expires_at: expiry(body.expires_at.as_deref(), now)?,
+        rate_limit: RatePolicy::parse(body.rate_limit.clone().unwrap_or_default())?,
     })
 }
 
@@ -97,17 +99,16 @@ fn edit(
             .expires_at
             .map(|e| expiry(e.as_deref(), now))
             .transpose()?,
+        rate_limit: body
+            .rate_limit
+            .map(|r| RatePolicy::parse(r.unwrap_or_default()))
+            .transpose()?,
     })
 }
 
 fn secret_view(issued: keys::Issued, now: DateTime<Utc>) -> ApiKeySecret {
     ApiKeySecret {
-        api_key: key_view(
-            &issued.key.row,
-            issued.key.group_name.as_deref(),
-            &issued.key.effective,
-            now,
-        ),
+        api_key: key_view(&issued.key.row, issued.key.group.as_ref(), now),
         secret: issued.secret.into_exposed(),
     }
 }
@@ -279,12 +280,7 @@ pub async fn update_api_key(
     let edit = edit(body.into_inner(), &state.catalog, now)?;
     let origin = caller.origin();
     let w = keys::edit(&state, &origin, caller.tenant_id, &id, edit, now).await?;
-    Ok(Json(key_view(
-        &w.row,
-        w.group_name.as_deref(),
-        &w.effective,
-        now,
-    )))
+    Ok(Json(key_view(&w.row, w.group.as_ref(), now)))
 }
 
 /// Issue a new secret for the same key id and configuration.
@@ -355,12 +351,7 @@ pub async fn revoke_api_key(
     let now = crate::now();
     let origin = caller.origin();
     let w = keys::revoke(&state, &origin, caller.tenant_id, &id, now).await?;
-    Ok(Json(key_view(
-        &w.row,
-        w.group_name.as_deref(),
-        &w.effective,
-        now,
-    )))
+    Ok(Json(key_view(&w.row, w.group.as_ref(), now)))
 }
 
 /// Delete a revoked or expired key: it leaves the list, the counts and the

@@ -70,11 +70,7 @@ pub async fn crm_list_api_keys(
     let api_keys = list
         .rows
         .iter()
-        .map(|r| {
-            let group = r.key.group_id.and_then(|id| list.groups.get(&id));
-            let effective = r.key.permissions.union(group.map(|(_, p)| p));
-            crm_key(r, &effective, &state.catalog, now)
-        })
+        .map(|r| crm_key(r, list.group_of(&r.key), &state.catalog, now))
         .collect();
     Ok(Json(CrmApiKeyList {
         api_keys,
@@ -114,11 +110,17 @@ pub async fn crm_create_api_key(
         permissions: permissions(&state.catalog, &body.permissions)?,
         ip_allowlist: IpAllowlist::default(),
         expires_at: expiry(body.expiry_date.as_deref(), now)?,
+        rate_limit: None,
     };
     let origin = caller.origin();
     let issued = keys::create(&state, &origin, caller.tenant_id, draft, now).await?;
     tracing::Span::current().record("key_id", issued.key.row.key.key_id.as_str());
-    let shown = crm_key(&issued.key.row, &issued.key.effective, &state.catalog, now);
+    let shown = crm_key(
+        &issued.key.row,
+        issued.key.group.as_ref(),
+        &state.catalog,
+        now,
+    );
     Ok(HttpResponse::Created()
         .insert_header(PRAGMA_NO_CACHE)
         .json(CrmCreatedApiKey {
@@ -178,7 +180,7 @@ pub async fn crm_update_api_key(
     };
     let origin = caller.origin();
     let w = keys::edit(&state, &origin, caller.tenant_id, &id, edit, now).await?;
-    Ok(Json(crm_key(&w.row, &w.effective, &state.catalog, now)))
+    Ok(Json(crm_key(&w.row, w.group.as_ref(), &state.catalog, now)))
 }
 
 /// Revoke a key: immediate and permanent (seed 000's `DELETE`). The key
@@ -206,5 +208,5 @@ pub async fn crm_revoke_api_key(
     let now = crate::now();
     let origin = caller.origin();
     let w = keys::revoke(&state, &origin, caller.tenant_id, &id, now).await?;
-    Ok(Json(crm_key(&w.row, &w.effective, &state.catalog, now)))
+    Ok(Json(crm_key(&w.row, w.group.as_ref(), &state.catalog, now)))
 }

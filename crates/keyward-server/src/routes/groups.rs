@@ -15,6 +15,7 @@ use keyward_core::api::{
 use keyward_core::fields::{Description, GroupName};
 use keyward_core::group::{GroupPatch, NewGroup};
 use keyward_core::permission::{GroupKind, PermissionCatalog};
+use keyward_core::ratelimit::RatePolicy;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -35,6 +36,7 @@ fn new_group(body: &CreateGroupRequest, catalog: &PermissionCatalog) -> Result<N
         description: description(body.description.as_deref())?,
         kind: body.kind,
         permissions: catalog.permission_set(&body.permissions)?,
+        rate_limit: RatePolicy::parse(body.rate_limit.clone().unwrap_or_default())?,
     })
 }
 
@@ -49,6 +51,10 @@ fn patch(body: UpdateGroupRequest, catalog: &PermissionCatalog) -> Result<GroupP
             .permissions
             .as_deref()
             .map(|p| catalog.permission_set(p))
+            .transpose()?,
+        rate_limit: body
+            .rate_limit
+            .map(|r| RatePolicy::parse(r.unwrap_or_default()))
             .transpose()?,
     })
 }

@@ -12,6 +12,7 @@ pub mod verify;
 
 use crate::verification::KeyAuthConfig;
 use keyward_core::permission::{Permission, PermissionCatalog};
+use keyward_core::ratelimit::RateWindow;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::scope;
@@ -158,6 +159,29 @@ pub fn complete_document(api: &mut utoipa::openapi::OpenApi, catalog: &Permissio
     document_request_examples(api);
     document_text_patterns(api);
     document_permission_names(api, catalog);
+    document_grant_rule(api);
+}
+
+/// A new key must be granted something: a group, permissions of its own, or
+/// both (`Invalid::NoGrant`). utoipa's object schema has no `anyOf` field,
+/// so the keyword goes in beside the object's own (its flattened
+/// extensions), which is where JSON Schema reads it.
+fn document_grant_rule(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(RefOr::T(Schema::Object(o))) = api
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("CreateApiKeyRequest"))
+    else {
+        return;
+    };
+    let rule = serde_json::json!([
+        { "required": ["group_id"], "properties": { "group_id": { "type": "integer" } } },
+        { "required": ["permissions"], "properties": { "permissions": { "minItems": 1 } } },
+    ]);
+    o.extensions
+        .get_or_insert_with(Default::default)
+        .insert("anyOf".to_owned(), rule);
 }
 
 /// The permissions a group or a key may be given: the deployment's catalog.
@@ -345,6 +369,18 @@ fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
                 permissions: vec!["invoices:read".into()],
                 expires_at: Some("2027-01-10".into()),
                 ip_allowlist: vec!["203.0.113.0/24".into(), "2001:db8::1".into()],
+                rate_limit: Some(vec![
+                    RateWindow {
+                        limit: 100,
+                        period_seconds: 1,
+                        burst: Some(20),
+                    },
+                    RateWindow {
+                        limit: 10_000,
+                        period_seconds: 3600,
+                        burst: None,
+                    },
+                ]),
             },
         ),
         example(
@@ -387,6 +423,11 @@ fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
                 description: Some("Read-only access for dashboards".into()),
                 kind: GroupKind::TenantApiKey,
                 permissions: vec!["customers:read".into(), "services:read".into()],
+                rate_limit: Some(vec![RateWindow {
+                    limit: 600,
+                    period_seconds: 60,
+                    burst: Some(60),
+                }]),
             },
         ),
         example(
@@ -403,6 +444,8 @@ fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
                 required_permissions: vec!["customers:read".into()],
                 client_ip: Some("203.0.113.7".into()),
                 route: Some("GET /customers".into()),
+                cost: Some(1),
+                peek: false,
             },
         ),
         example(
@@ -472,7 +515,8 @@ fn document_request_examples(api: &mut utoipa::openapi::OpenApi) {
 /// - a JSON body: 400 (not JSON, or not an object) and 413 (too large);
 /// - query parameters: 400 (a malformed query string); path parameters: 404.
 ///
-/// Every 429 carries `Retry-After`.
+/// Every 429 carries `Retry-After`; answers to API keys, the `RateLimit`
+/// header fields.
 fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
@@ -494,6 +538,28 @@ fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
         .schema(Some(Object::with_type(Type::Integer)))
         .description(Some("Seconds until the client may try again"))
         .build();
+    let rate_limit_headers = [
+        (
+            "RateLimit",
+            "For an API key with a rate limit: its most restrictive window's \
+             remaining budget and seconds until it is whole \
+             (`\"60s\";r=42;t=18`, draft-ietf-httpapi-ratelimit-headers)",
+        ),
+        (
+            "RateLimit-Policy",
+            "For an API key with a rate limit: its windows \
+             (`\"1s\";q=100;w=1;burst=20, \"3600s\";q=10000;w=3600`)",
+        ),
+    ]
+    .map(|(name, description)| {
+        (
+            name,
+            HeaderBuilder::new()
+                .schema(Some(Object::with_type(Type::String)))
+                .description(Some(description))
+                .build(),
+        )
+    });
     let tenant_header = ParameterBuilder::new()
         .name(crate::auth::TENANT_HEADER)
         .parameter_in(ParameterIn::Header)
@@ -541,8 +607,28 @@ fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
                 add(
                     op,
                     "429",
-                    "Too many failed attempts from this client or with this key",
+                    if uses("api_key") {
+                        "Too many failed attempts from this client or with this key, \
+                         or the API key is over its rate limit (`rate_limited`)"
+                    } else {
+                        "Too many failed attempts from this client or with this key"
+                    },
                 );
+            }
+            if uses("api_key") {
+                // A key with a rate limit: its budget on every answer that
+                // got past verification, and on the refusal.
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let RefOr::T(r) = response
+                        && (status.starts_with('2') || status == "429")
+                    {
+                        for (name, header) in &rate_limit_headers {
+                            r.headers
+                                .entry((*name).to_owned())
+                                .or_insert_with(|| RefOr::T(header.clone()));
+                        }
+                    }
+                }
             }
             if session {
                 let params = op.parameters.get_or_insert_with(Vec::new);

@@ -4,11 +4,12 @@ use crate::error::ApiError;
 use crate::json::JsonObject;
 use crate::json::json_body_response;
 use crate::state::AppState;
-use crate::verification::{ApiKeyAuth, client_ip};
+use crate::verification::{ApiKeyAuth, RateCharge, client_ip};
 use actix_web::web::{Data, Json};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use keyward_core::api::{ErrorEnvelope, VerifyRequest, VerifyResponse, WhoAmI};
 use keyward_core::fields::QueryText;
+use keyward_core::ratelimit::{Charge, RateWindow};
 use keyward_core::verify::ClientAddr;
 use keyward_core::{Field, Invalid, ValidationError};
 use std::net::IpAddr;
@@ -21,7 +22,7 @@ use std::net::IpAddr;
         (status = 200, description = "The key is valid", body = WhoAmI),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
         (status = 403, description = "The key may not be used from this address", body = ErrorEnvelope),
-        (status = 429, description = "Too many failed verifications from this address", body = ErrorEnvelope),
+        (status = 429, description = "Too many failed verifications from this address, or the key is over its rate limit (`rate_limited`)", body = ErrorEnvelope),
     ),
     security(("api_key" = []))
 )]
@@ -42,6 +43,9 @@ pub async fn whoami(auth: ApiKeyAuth) -> HttpResponse {
 
 /// Verify a key for a service in another language. The caller's key needs
 /// `api_keys:verify`; only keys of the caller's own tenant can be valid.
+/// A key with a rate limit is charged `cost` units (1 by default; nothing
+/// with `peek`), and `rate_limit` reports its budget; over its limit the
+/// verdict is `rate_limited`.
 #[utoipa::path(
     tag = "verification",
     operation_id = "verify_api_key",
@@ -50,7 +54,7 @@ pub async fn whoami(auth: ApiKeyAuth) -> HttpResponse {
         (status = 200, description = "The verdict (`valid` and a `code`)", body = VerifyResponse),
         (status = 401, description = "The caller's own key is not valid", body = ErrorEnvelope),
         (status = 403, description = "The caller's key lacks api_keys:verify", body = ErrorEnvelope),
-        (status = 422, description = "client_ip is not an IP address, or route is too long or holds control characters", body = ErrorEnvelope),
+        (status = 422, description = "client_ip is not an IP address, route is too long or holds control characters, or cost is out of range", body = ErrorEnvelope),
     ),
     security(("api_key" = []))
 )]
@@ -74,6 +78,29 @@ pub async fn verify_api_key(
         Some(r) => QueryText::parse(Field::Route, r.clone())?.into_string(),
         None => String::new(),
     };
+    let cost = match body.cost {
+        None => 1,
+        Some(c) => u32::try_from(c)
+            .ok()
+            .filter(|c| (1..=RateWindow::MAX_LIMIT).contains(c))
+            .ok_or_else(|| {
+                ValidationError::new(
+                    Field::Cost,
+                    Invalid::OutOfRange {
+                        min: 1,
+                        max: i64::from(RateWindow::MAX_LIMIT),
+                    },
+                )
+            })?,
+    };
+    let rate = RateCharge {
+        cost,
+        charge: if body.peek {
+            Charge::Peek
+        } else {
+            Charge::Consume
+        },
+    };
     let caller = &auth.0;
     let started = std::time::Instant::now();
     let verdict = state
@@ -86,6 +113,7 @@ pub async fn verify_api_key(
             caller.key_id,
             caller.tenant_id,
             &route,
+            rate,
         )
         .await;
     crate::verification::extractor::with_route(&req, |route| {

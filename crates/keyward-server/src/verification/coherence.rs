@@ -310,6 +310,7 @@ mod tests {
         Arc::new(KeyRecord {
             tenant_id: 1,
             name: name.into(),
+            rate_limit: None,
             permissions: PermissionSet::default(),
             ip_allowlist: IpAllowlist::default(),
             expires_at: None,

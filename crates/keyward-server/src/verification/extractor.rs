@@ -112,7 +112,17 @@ impl ApiKeyAuth {
         with_route(req, |route| {
             keys.record(route, Via::Header, &result, started)
         });
-        Ok(result?)
+        let principal = result?;
+        Self::remember_budget(req, &principal);
+        Ok(principal)
+    }
+
+    /// Keeps the key's rate-limit verdict in the request's extensions, for
+    /// [`super::rate_limit::rate_limit_headers`] to put on the response.
+    fn remember_budget(req: &HttpRequest, principal: &Principal) {
+        if let Some(v) = &principal.rate_limit {
+            req.extensions_mut().insert(v.clone());
+        }
     }
 
     /// Where the key is presented, for its access log: the request's
@@ -164,6 +174,9 @@ impl ApiKeyAuth {
         with_route(req, |route| {
             keys.record(route, Via::Header, &result, started)
         });
+        if let Ok(p) = &result {
+            Self::remember_budget(req, p);
+        }
         Some(result.map_err(ApiError::from))
     }
 }

@@ -26,6 +26,7 @@
 
 pub mod coherence;
 pub mod extractor;
+pub mod rate_limit;
 pub mod record_cache;
 pub mod secrets;
 pub mod tasks;
@@ -40,6 +41,7 @@ use crate::throttle::Throttle;
 use chrono::{DateTime, Utc};
 use coherence::{Coherence, Lookup};
 use keyward_core::key::{KeyId, ParsedKey};
+use keyward_core::ratelimit::{Charge, RateVerdict};
 use keyward_core::verify::ClientAddr;
 use keyward_core::verify::{
     AccessOutcome, DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies,
@@ -121,8 +123,28 @@ type KeyFailures = (Option<KeyId>, ClientAddr, KeyId);
 #[derive(Debug)]
 pub enum VerifyFailure {
     Denied(DenialReason),
-    Throttled { retry_after: u64 },
+    Throttled {
+        retry_after: u64,
+    },
+    /// A valid key over its rate limit.
+    RateLimited(Box<RateVerdict>),
     Internal(ApiError),
+}
+
+/// What a verification charges to the key's rate limit: `cost` units, or
+/// nothing with [`Charge::Peek`] (the verdict is the same either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateCharge {
+    pub cost: u32,
+    pub charge: Charge,
+}
+
+impl RateCharge {
+    /// One request.
+    pub const ONE: Self = Self {
+        cost: 1,
+        charge: Charge::Consume,
+    };
 }
 
 impl From<VerifyFailure> for ApiError {
@@ -143,6 +165,7 @@ impl From<VerifyFailure> for ApiError {
                 }),
             },
             VerifyFailure::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            VerifyFailure::RateLimited(verdict) => ApiError::RateLimited(verdict),
             VerifyFailure::Internal(e) => e,
         }
     }
@@ -183,6 +206,8 @@ pub struct KeyVerification {
     rehash: AtomicBool,
     /// Keys to re-digest under `current_secret`, by key.
     redigests: Mutex<HashMap<KeyId, crate::db::Redigest>>,
+    /// The budgets of keys with a rate limit.
+    limits: rate_limit::LocalLimiter,
 }
 
 impl KeyVerification {
@@ -222,6 +247,7 @@ impl KeyVerification {
             current_secret: AtomicU16::new(1),
             rehash: AtomicBool::new(true),
             redigests: Mutex::default(),
+            limits: rate_limit::LocalLimiter::new(capacity),
         }
     }
 
@@ -346,6 +372,7 @@ impl KeyVerification {
             now,
             VerifyScope::Direct,
             &site,
+            RateCharge::ONE,
         )
         .await
     }
@@ -371,6 +398,7 @@ impl KeyVerification {
                 now(),
                 VerifyScope::Direct,
                 &site,
+                RateCharge::ONE,
             ),
         }
     }
@@ -380,7 +408,7 @@ impl KeyVerification {
     /// unknown, whatever its state), and failures are counted per calling key
     /// and reported address, so that one service cannot throttle an address
     /// for everybody else. `route` is the calling service's route, for the
-    /// key's access log.
+    /// key's access log; `rate` what to charge to the key's rate limit.
     #[allow(clippy::too_many_arguments)]
     pub async fn verify_for<S: AsRef<str>>(
         &self,
@@ -391,6 +419,7 @@ impl KeyVerification {
         caller: KeyId,
         tenant_id: i64,
         route: &str,
+        rate: RateCharge,
     ) -> Result<Principal, VerifyFailure> {
         self.verify_scoped(
             presented,
@@ -399,10 +428,12 @@ impl KeyVerification {
             now,
             VerifyScope::OnBehalf { caller, tenant_id },
             &Site::on_behalf(route, caller),
+            rate,
         )
         .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn verify_scoped<S: AsRef<str>>(
         &self,
         presented: &str,
@@ -411,14 +442,17 @@ impl KeyVerification {
         now: DateTime<Utc>,
         scope: VerifyScope,
         site: &Site<'_>,
+        rate: RateCharge,
     ) -> Result<Principal, VerifyFailure> {
         let begun = self.begin(presented, client_ip, scope)?;
-        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site) {
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site, rate)
+        {
             return done;
         }
         self.request_loads.fetch_add(1, Ordering::Relaxed);
         let record = self.load(begun.id).await.map_err(VerifyFailure::Internal)?;
-        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site) {
+        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site, rate)
+        {
             return done;
         }
         // The entry was dropped again at once (a racing change or eviction):
@@ -431,6 +465,7 @@ impl KeyVerification {
             required,
             now,
             scope,
+            rate,
         );
         if let Some(u) = count {
             self.workers.mine().count(begun.id, u, client_ip, now, site);
@@ -487,6 +522,7 @@ impl KeyVerification {
 
     /// The steps with the record, from the thread's cache (copied from the
     /// shared cache on a miss); `None` when the record must be loaded.
+    #[allow(clippy::too_many_arguments)]
     fn verify_cached<S: AsRef<str>>(
         &self,
         begun: &Begun<'_>,
@@ -495,11 +531,12 @@ impl KeyVerification {
         now: DateTime<Utc>,
         scope: VerifyScope,
         site: &Site<'_>,
+        rate: RateCharge,
     ) -> Option<Result<Principal, VerifyFailure>> {
         let mut local = self.workers.mine();
         self.coherence.catch_up(&mut local);
         let decide = |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>| {
-            self.decide(begun, record, memo, client_ip, required, now, scope)
+            self.decide(begun, record, memo, client_ip, required, now, scope, rate)
         };
         if let Some(result) = local.with_record(&begun.id, now, client_ip, site, decide) {
             local.lookups.thread_hits += 1;
@@ -534,6 +571,7 @@ impl KeyVerification {
         required: &[S],
         now: DateTime<Utc>,
         scope: VerifyScope,
+        rate: RateCharge,
     ) -> (Result<Principal, VerifyFailure>, Option<Use>) {
         let record = match scope {
             VerifyScope::OnBehalf { tenant_id, .. } => record.filter(|r| r.tenant_id == tenant_id),
@@ -565,9 +603,31 @@ impl KeyVerification {
         let result =
             matched.and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now));
         match result {
-            Ok(principal) => {
+            Ok(mut principal) => {
                 if current {
                     self.maybe_redigest(&begun.parsed, r);
+                }
+                if let Some(policy) = &r.rate_limit {
+                    let decision = self.limits.check(
+                        r.key_id,
+                        policy,
+                        rate_limit::now_nanos(),
+                        rate.cost,
+                        rate.charge,
+                    );
+                    let verdict = RateVerdict {
+                        decision,
+                        policy: Arc::clone(policy),
+                    };
+                    if !decision.admitted {
+                        // The key's own use, refused: not a failure to
+                        // authenticate (the failure throttle is not told).
+                        return (
+                            Err(VerifyFailure::RateLimited(Box::new(verdict))),
+                            used(AccessOutcome::RateLimited, None),
+                        );
+                    }
+                    principal.rate_limit = Some(verdict);
                 }
                 (Ok(principal), used(AccessOutcome::Allowed, None))
             }

@@ -18,6 +18,7 @@ mod input;
 mod metrics;
 mod operations;
 mod permissions;
+mod rate_limits;
 mod tenants;
 mod transport;
 mod verification;

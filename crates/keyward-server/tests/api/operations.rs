@@ -184,6 +184,13 @@ async fn the_openapi_document_names_every_status_and_resolves_every_reference() 
         .find(|p| p["name"] == "q")
         .unwrap();
     assert!(q["schema"]["pattern"].is_string(), "{q}");
+    // A new key is granted something: a group or permissions of its own
+    // (the server's 422 `permissions` otherwise, in `permissions::*`).
+    let grant = schemas["CreateApiKeyRequest"]["anyOf"].as_array().unwrap();
+    let required: Vec<&Value> = grant.iter().map(|b| &b["required"][0]).collect();
+    assert_eq!(required, ["group_id", "permissions"]);
+    assert_eq!(grant[0]["properties"]["group_id"]["type"], "integer");
+    assert_eq!(grant[1]["properties"]["permissions"]["minItems"], 1);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The create and edit dialog of a group: name, description, kind (fixed
-//! once created) and permission checkboxes from the deployment's catalog,
-//! where `admin` covers every permission.
+//! once created), permission checkboxes from the deployment's catalog,
+//! where `admin` covers every permission, and the rate limit of its keys.
 
 use super::{GroupActions, kind_label};
 use crate::components::dialog_footer::{Confirm, DialogFooter};
@@ -8,6 +8,9 @@ use crate::components::form::{FormError, FormState};
 use crate::components::guidance::{AdminLevelWarning, is_admin_level};
 use crate::components::modal::Modal;
 use crate::components::permissions::{permission_checkbox, toggle};
+use crate::components::rate_limit::{
+    RateLimitField, parse_windows, rate_limit_error, windows_text,
+};
 use crate::components::toast::use_toasts;
 use keyward_core::api::{
     CreateGroupRequest, GroupView, PermissionCatalogView, PermissionInfo, UpdateGroupRequest,
@@ -18,7 +21,12 @@ use keyward_core::{Field, ValidationError};
 use leptos::prelude::*;
 
 /// The fields of the dialog (server errors about others are general).
-const FIELDS: &[Field] = &[Field::Name, Field::Description, Field::Permissions];
+const FIELDS: &[Field] = &[
+    Field::Name,
+    Field::Description,
+    Field::Permissions,
+    Field::RateLimit,
+];
 
 /// A create or an update, as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +42,8 @@ pub(super) struct GroupValues {
     description: String,
     kind: GroupKind,
     permissions: Vec<String>,
+    /// The text form of the rate limit (empty: none).
+    rate_limit: String,
 }
 
 pub(super) type GroupForm = FormState<GroupValues>;
@@ -51,6 +61,7 @@ impl GroupValues {
                 .unwrap_or_default(),
             kind: editing.map_or(GroupKind::TenantApiKey, |g| g.kind),
             permissions: editing.map(|g| g.permissions.clone()).unwrap_or_default(),
+            rate_limit: windows_text(editing.and_then(|g| g.rate_limit.as_deref())),
         }
     }
 
@@ -69,12 +80,14 @@ impl GroupValues {
             .ok()?
             .map(|d| d.as_str().to_owned());
         let permissions = self.permission_set(catalog).ok()?;
+        let rate_limit = parse_windows(&self.rate_limit)?;
         let Some(g) = editing else {
             return Some(GroupWrite::Create(CreateGroupRequest {
                 name,
                 description,
                 kind: self.kind,
                 permissions,
+                rate_limit,
             }));
         };
         let mut before = g.permissions.clone();
@@ -87,6 +100,7 @@ impl GroupValues {
                 name: (name != g.name).then_some(name),
                 description: (description != g.description).then_some(description),
                 permissions: (before != after).then_some(permissions),
+                rate_limit: (rate_limit != g.rate_limit).then_some(rate_limit),
             },
         ))
     }
@@ -143,6 +157,18 @@ pub(super) fn GroupFormDialog(
                 <DescriptionField form=form/>
                 <KindField form=form is_edit=is_edit/>
                 <PermissionsField form=form entries=entries catalog=checked/>
+                <RateLimitField
+                    id="group-rate-limit".to_owned()
+                    value=form.value(|v| v.rate_limit.clone())
+                    on_input=Callback::new(move |text: String| {
+                        form.edit(Field::RateLimit, |v| v.rate_limit = text)
+                    })
+                    error=Signal::derive(move || {
+                        form.error(Field::RateLimit, |v| rate_limit_error(&v.rate_limit))
+                    })
+                    hint="It applies to the group's keys that have no limit of their own; leave empty for none."
+                        .to_owned()
+                />
                 <FormError form=form/>
                 <DialogFooter on_dismiss=on_close confirm=save/>
             </form>
@@ -314,6 +340,7 @@ mod tests {
             description: Some("Read-only".to_owned()),
             kind: GroupKind::TenantApiKey,
             permissions: vec!["invoices:read".to_owned(), "customers:read".to_owned()],
+            rate_limit: parse_windows("600/m burst 60").unwrap(),
             key_count: 1,
             created_at: at,
             updated_at: at,
@@ -352,5 +379,14 @@ mod tests {
         assert_eq!(req.description, Some(None));
         assert_eq!(req.name, None);
         assert_eq!(req.permissions, None);
+        assert_eq!(req.rate_limit, None, "the limit is unchanged");
+        assert_eq!(v.rate_limit, "600/m burst 60");
+        v.rate_limit = "lots".to_owned();
+        assert_eq!(v.write(Some(&g), &catalog()), None, "not a rate limit");
+        v.rate_limit.clear();
+        let Some(GroupWrite::Update(4, req)) = v.write(Some(&g), &catalog()) else {
+            panic!("a valid edit was refused");
+        };
+        assert_eq!(req.rate_limit, Some(None), "removed");
     }
 }

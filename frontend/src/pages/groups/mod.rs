@@ -12,6 +12,7 @@ use crate::api::{self, ApiError};
 use crate::components::form::FormState;
 use crate::components::icons::{PencilIcon, TrashIcon};
 use crate::components::key_form::permissions_text;
+use crate::components::rate_limit::summary;
 use crate::components::states::{Loading, error_view, set_title};
 use crate::components::toast::use_toasts;
 use crate::format;
@@ -213,7 +214,13 @@ fn group_row(group: GroupView, actions: GroupActions) -> impl IntoView {
                 {group.description.clone().map(|d| view! { <span class="cell-sub">{d}</span> })}
             </td>
             <td data-label="Kind">{kind_label(group.kind)}</td>
-            <td data-label="Permissions">{permissions_text(&group.permissions)}</td>
+            <td data-label="Permissions">
+                {permissions_text(&group.permissions)}
+                {group
+                    .rate_limit
+                    .as_deref()
+                    .map(|w| view! { <span class="cell-sub mono">{format!("Rate limit {}", summary(w))}</span> })}
+            </td>
             <td data-label="Keys">{group.key_count.to_string()}</td>
             <td data-label="Updated">
                 <time datetime=group.updated_at.to_rfc3339() title=format::precise(group.updated_at)>
