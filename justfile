@@ -103,6 +103,11 @@ bench-verify *ARGS:
     cargo build --release -p keyward-server
     python3 scripts/bench_verify.py {{ARGS}}
 
+# Rate limits across 4 instances on one PostgreSQL and one Redis (release build): a key at 3x its limit for 60 s, then Redis stopped mid-run; see docs/RATE-LIMITS.md.
+bench-rate-limits *ARGS:
+    cargo build --release -p keyward-server
+    python3 scripts/bench_rate_limits.py {{ARGS}}
+
 # The abuse benchmark (release build, wrk): sign-in floods and a valid key under an unknown-key flood, SQLite then PostgreSQL; see docs/SECURITY.md.
 bench-abuse *ARGS:
     command -v wrk >/dev/null || { if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi; }

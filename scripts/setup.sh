@@ -5,7 +5,8 @@
 #                             and wasm-opt;
 #   scripts/setup.sh --test   also what `just test` needs: clippy, rustfmt,
 #                             cargo-deny, schemathesis (tests/fuzz), Chromium
-#                             and brotli (CI runs this).
+#                             and brotli, and a Redis on 127.0.0.1:6379 when
+#                             none answers there (CI runs this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +61,14 @@ if [ "$mode" = test ]; then
         target/fuzz-venv/bin/pip install --quiet --disable-pip-version-check --no-deps \
             -r tests/fuzz/requirements.txt
         cp tests/fuzz/requirements.txt target/fuzz-venv/requirements.txt
+    fi
+    # Redis for the rate-limit tests (docs/RATE-LIMITS.md): the machine's
+    # on 127.0.0.1:6379, else one started here (nothing persisted).
+    if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+        if ! command -v redis-server >/dev/null; then
+            if [ "$(id -u)" -eq 0 ]; then apt-get install -y redis-server; else sudo apt-get install -y redis-server; fi
+        fi
+        redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes
     fi
     bash scripts/setup-frontend.sh --test
 else

@@ -36,6 +36,7 @@
 //!     permissions: catalog.permission_set(&["invoices:read"]).unwrap(),
 //!     ip_allowlist: IpAllowlist::default(),
 //!     expires_at: None,
+//!     rate_limit: keyward_core::ratelimit::RatePolicy::parse_lines("100/s burst 20").unwrap(),
 //! };
 //! let (key, secret) = generate(1, KeyQuota::default(), 0, input, "admin", &format, &hasher, now, &mut rng).unwrap();
 //! assert!(secret.expose().starts_with("sk_live_"));

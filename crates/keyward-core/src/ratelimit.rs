@@ -68,9 +68,9 @@ impl RateWindow {
     fn nanos(&self, units: u128, round_up: bool) -> u64 {
         let limit = u128::from(self.limit.max(1));
         let n = if round_up {
-            units.div_ceil(limit)
+            div(units + limit - 1, limit)
         } else {
-            units / limit
+            div(units, limit)
         };
         u64::try_from(n).unwrap_or(u64::MAX)
     }
@@ -136,10 +136,20 @@ impl RateWindow {
 }
 
 /// A validated policy: 1 to [`MAX_WINDOWS`](Self::MAX_WINDOWS) windows of
-/// distinct periods, shortest first.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct RatePolicy(Vec<RateWindow>);
+/// distinct periods, shortest first (serialised as the list of windows).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RatePolicy {
+    windows: Vec<RateWindow>,
+    /// The `RateLimit-Policy` field value, made once (every answer to a
+    /// key with a limit carries it).
+    header: Box<str>,
+}
+
+impl Serialize for RatePolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.windows.serialize(s)
+    }
+}
 
 impl RatePolicy {
     pub const MAX_WINDOWS: usize = 4;
@@ -172,7 +182,8 @@ impl RatePolicy {
         {
             return bad(Invalid::BadRateWindow);
         }
-        Ok(Self(windows))
+        let header = policy_header(&windows).into_boxed_str();
+        Ok(Self { windows, header })
     }
 
     /// The API's `rate_limit` field: no windows (`[]`) is no limit of its
@@ -211,7 +222,7 @@ impl RatePolicy {
 
     /// The text form, one window a line (shortest period first).
     pub fn to_lines(&self) -> String {
-        self.0
+        self.windows
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
@@ -219,39 +230,26 @@ impl RatePolicy {
     }
 
     pub fn windows(&self) -> &[RateWindow] {
-        &self.0
+        &self.windows
     }
 
     /// The windows, as the API shows them.
     pub fn to_windows(&self) -> Vec<RateWindow> {
-        self.0.clone()
+        self.windows.clone()
     }
 
     /// A fresh state: every window idle (its whole burst available).
     pub fn idle_state(&self) -> GcraState {
         GcraState {
-            windows: self.0.clone(),
-            tats: vec![0; self.0.len()],
+            windows: self.windows.clone(),
+            tats: vec![0; self.windows.len()],
         }
     }
 
     /// The `RateLimit-Policy` field value: one item per window,
     /// `"<period>s";q=<limit>;w=<period>` (and `;burst=` when not the limit).
-    pub fn policy_header(&self) -> String {
-        self.0
-            .iter()
-            .map(|w| {
-                let mut item = format!(
-                    "\"{}s\";q={};w={}",
-                    w.period_seconds, w.limit, w.period_seconds
-                );
-                if w.burst() != w.limit {
-                    item.push_str(&format!(";burst={}", w.burst()));
-                }
-                item
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+    pub fn policy_header(&self) -> &str {
+        &self.header
     }
 
     /// Charges `cost` at `now` (or only looks, with [`Charge::Peek`]):
@@ -261,49 +259,54 @@ impl RatePolicy {
     /// window's arrival time is never later than `now` plus its tolerance
     /// (a state from another clock's origin is clamped, not trusted).
     pub fn check(&self, state: &mut GcraState, now: u64, cost: u32, charge: Charge) -> Decision {
-        if state.windows != self.0 {
+        if state.windows != self.windows {
             *state = self.idle_state();
         }
         let mut admitted = true;
         let mut fits = true;
-        let mut new_tats = Vec::with_capacity(self.0.len());
-        let mut reports = Vec::with_capacity(self.0.len());
-        for (w, &tat) in self.0.iter().zip(&state.tats) {
+        // No allocation on this path: at most MAX_WINDOWS windows.
+        let mut new_tats = [0u128; Self::MAX_WINDOWS];
+        let mut worst: Option<WindowReport> = None;
+        for (i, (w, &tat)) in self.windows.iter().zip(&state.tats).enumerate() {
             let (now_u, tol) = (w.units(now), w.tolerance());
             let start = tat.clamp(now_u, now_u + tol);
             let new_tat = start + w.period_nanos() * u128::from(cost);
             let ok = new_tat - now_u <= tol;
             fits &= cost <= w.burst();
             admitted &= ok;
-            new_tats.push(new_tat);
+            if let Some(slot) = new_tats.get_mut(i) {
+                *slot = new_tat;
+            }
             // The budget after this request when admitted, else as it is.
             let after = if ok { new_tat } else { start } - now_u;
-            reports.push(WindowReport {
+            let report = WindowReport {
                 window: *w,
-                remaining: u32::try_from((tol - after) / w.period_nanos()).unwrap_or(u32::MAX),
+                remaining: u32::try_from(div(tol - after, w.period_nanos())).unwrap_or(u32::MAX),
                 reset_nanos: w.nanos(after, true),
                 wait_nanos: w.nanos(new_tat - now_u - tol.min(new_tat - now_u), true),
-            });
+            };
+            // The binding window: the longest wait, then the least
+            // remaining, then the latest reset.
+            let rank =
+                |r: &WindowReport| (r.wait_nanos, std::cmp::Reverse(r.remaining), r.reset_nanos);
+            if worst.is_none_or(|b| rank(&report) >= rank(&b)) {
+                worst = Some(report);
+            }
         }
         if admitted && charge == Charge::Consume {
-            state.tats = new_tats;
+            let n = state.tats.len();
+            state.tats.copy_from_slice(&new_tats[..n]);
         }
-        // The binding window: the longest wait, then the least remaining,
-        // then the latest reset.
-        let worst = reports
-            .iter()
-            .max_by_key(|r| (r.wait_nanos, std::cmp::Reverse(r.remaining), r.reset_nanos))
-            .copied()
-            .unwrap_or(WindowReport {
-                window: RateWindow {
-                    limit: 1,
-                    period_seconds: 1,
-                    burst: None,
-                },
-                remaining: 0,
-                reset_nanos: 0,
-                wait_nanos: 0,
-            });
+        let worst = worst.unwrap_or(WindowReport {
+            window: RateWindow {
+                limit: 1,
+                period_seconds: 1,
+                burst: None,
+            },
+            remaining: 0,
+            reset_nanos: 0,
+            wait_nanos: 0,
+        });
         Decision {
             admitted,
             window: worst.window,
@@ -322,6 +325,34 @@ impl<'de> Deserialize<'de> for RatePolicy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Self::new(Vec::<RateWindow>::deserialize(d)?).map_err(serde::de::Error::custom)
     }
+}
+
+/// `a / b`, by a 64-bit division when both fit (the usual case: a
+/// window's tolerance is `period · burst` units); a 128-bit division
+/// costs several times more, and this runs on every verification of a key
+/// with a limit.
+fn div(a: u128, b: u128) -> u128 {
+    match (u64::try_from(a), u64::try_from(b)) {
+        (Ok(a), Ok(b)) if b != 0 => u128::from(a / b),
+        _ => a / b.max(1),
+    }
+}
+
+fn policy_header(windows: &[RateWindow]) -> String {
+    windows
+        .iter()
+        .map(|w| {
+            let mut item = format!(
+                "\"{}s\";q={};w={}",
+                w.period_seconds, w.limit, w.period_seconds
+            );
+            if w.burst() != w.limit {
+                item.push_str(&format!(";burst={}", w.burst()));
+            }
+            item
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether a check charges the budget or only reports it.

@@ -141,8 +141,8 @@ impl ResponseError for ApiError {
             resp.insert_header((RETRY_AFTER, v));
         }
         if let Self::RateLimited(verdict) = self {
-            for header in crate::verification::rate_limit::headers(verdict) {
-                resp.insert_header(header);
+            for (name, value) in crate::verification::rate_limit::header_pairs(verdict) {
+                resp.insert_header((name, value));
             }
         }
         if let Self::MethodNotAllowed { allow } = self

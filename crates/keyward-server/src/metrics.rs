@@ -66,6 +66,7 @@ pub fn outcome_of(result: &Result<Principal, VerifyFailure>) -> &'static str {
         Err(VerifyFailure::Denied(reason)) => reason.as_str(),
         Err(VerifyFailure::Throttled { .. }) => "throttled",
         Err(VerifyFailure::RateLimited(_)) => "rate_limited",
+        Err(VerifyFailure::Pending(_)) => "error",
         Err(VerifyFailure::Internal(_)) => "error",
     }
 }

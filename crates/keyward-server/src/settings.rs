@@ -106,6 +106,27 @@ pub struct Settings {
     /// REST API names such as `view_customer`). Empty: the built-in
     /// catalog (docs/API.md). `admin` is always added.
     pub permissions: Vec<keyward_core::permission::CatalogEntrySpec>,
+    /// Share per-key rate limits between instances through this Redis
+    /// (`redis://127.0.0.1:6379/0`); without it each instance keeps the
+    /// budgets in memory (docs/RATE-LIMITS.md).
+    pub redis_url: Option<String>,
+    /// The prefix of Keyward's keys in that Redis.
+    pub redis_prefix: String,
+    /// While Redis cannot be reached: `local` (each instance enforces the
+    /// limits on its own) or `refuse` (keys with a limit get 429).
+    pub rate_limit_fallback: RateLimitFallback,
+}
+
+/// What rate limits do while Redis cannot be reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitFallback {
+    /// Each instance enforces every limit on its own (a key may get up to
+    /// one limit per instance).
+    #[default]
+    Local,
+    /// Keys with a limit are refused (429, `Retry-After: 1`).
+    Refuse,
 }
 
 /// Secrets (the hashing secrets, the bootstrap password, the metrics token,
@@ -173,6 +194,12 @@ impl std::fmt::Debug for Settings {
             )
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_token", &redact(&self.metrics_token))
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(redact_url_password),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("rate_limit_fallback", &self.rate_limit_fallback)
             .field("permissions", &self.permissions.len())
             .finish()
     }
@@ -236,6 +263,9 @@ impl Default for Settings {
             metrics_listen: None,
             metrics_token: None,
             permissions: Vec::new(),
+            redis_url: None,
+            redis_prefix: "keyward".into(),
+            rate_limit_fallback: RateLimitFallback::Local,
         }
     }
 }
@@ -416,6 +446,7 @@ mod tests {
             "metrics_listen",
             "metrics_token",
             "permissions",
+            "redis_url",
         ];
         let parsed: serde_json::Value = Figment::from(Toml::string(&lines.join("\n")))
             .extract::<Settings>()
@@ -434,10 +465,18 @@ mod tests {
             database_url: Some("postgres://kw:s3cret@db/keyward".into()),
             metrics_token: Some("scrape-token-sesame-1234".into()),
             hashing_secrets: vec![format!("2:{}", "abcd".repeat(16))],
+            redis_url: Some("redis://:r3dispass@cache:6379/0".into()),
             ..Settings::default()
         };
         let dbg = format!("{s:?}");
-        for secret in ["00ff00ff", "hunter2", "s3cret", "sesame", "abcdabcd"] {
+        for secret in [
+            "00ff00ff",
+            "hunter2",
+            "s3cret",
+            "sesame",
+            "abcdabcd",
+            "r3dispass",
+        ] {
             assert!(!dbg.contains(secret), "{dbg}");
         }
         assert!(dbg.contains("postgres://kw:[redacted]@db/keyward"));

@@ -10,6 +10,7 @@ use crate::os_rng;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry::{RequestId, X_REQUEST_ID};
+use crate::verification::redis_limit::SharedLimiter;
 use crate::verification::{AccessLogPolicy, KeyVerification};
 use actix_web::ResponseError;
 use actix_web::dev::{Server, Service, ServiceResponse};
@@ -147,7 +148,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let (secret, keyring) = load_keyring(&settings)?;
     let db = Db::connect(&settings).await?;
     let metrics = Arc::new(Metrics::default());
-    let keys = Arc::new(KeyVerification::new(
+    let keys = KeyVerification::new(
         Verifier::with_keyring(format, keyring),
         trusted,
         db.clone(),
@@ -159,7 +160,19 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
             flush_every: Duration::from_millis(settings.access_log_flush_interval_ms),
         },
         Arc::clone(&metrics),
-    ));
+    );
+    let keys = Arc::new(match &settings.redis_url {
+        Some(url) => keys.with_shared_limits(
+            SharedLimiter::new(
+                url,
+                &settings.redis_prefix,
+                settings.rate_limit_fallback,
+                usize::try_from(settings.cache_capacity).unwrap_or(100_000),
+            )
+            .map_err(|e| StartupError::Setting(format!("redis_url: {e}")))?,
+        ),
+        None => keys,
+    });
     keys.set_rehash_on_verify(settings.rehash_on_verify);
     let problems = keys.sync_secret_versions().await.map_err(ApiError::from)?;
     if !problems.is_empty() {

@@ -330,7 +330,9 @@ pub fn verify_response(
             rate_limit: Some(RateLimitStatus::of(&v)),
             ..denied(VerifyCode::RateLimited)
         },
-        Err(VerifyFailure::Internal(e)) => return Err(e),
+        Err(f @ (VerifyFailure::Internal(_) | VerifyFailure::Pending(_))) => {
+            return Err(f.into());
+        }
     })
 }
 

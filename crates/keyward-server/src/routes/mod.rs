@@ -547,7 +547,7 @@ fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
         ),
         (
             "RateLimit-Policy",
-            "For an API key with a rate limit: its windows \
+            "For an API key over its rate limit: its windows \
              (`\"1s\";q=100;w=1;burst=20, \"3600s\";q=10000;w=3600`)",
         ),
     ]
@@ -623,6 +623,9 @@ fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
                         && (status.starts_with('2') || status == "429")
                     {
                         for (name, header) in &rate_limit_headers {
+                            if *name == "RateLimit-Policy" && status != "429" {
+                                continue;
+                            }
                             r.headers
                                 .entry((*name).to_owned())
                                 .or_insert_with(|| RefOr::T(header.clone()));

@@ -93,14 +93,14 @@ pub async fn verify_api_key(
                 )
             })?,
     };
-    let rate = RateCharge {
+    let rate = RateCharge::new(
         cost,
-        charge: if body.peek {
+        if body.peek {
             Charge::Peek
         } else {
             Charge::Consume
         },
-    };
+    );
     let caller = &auth.0;
     let started = std::time::Instant::now();
     let verdict = state

@@ -15,6 +15,11 @@
 //! - [`extractor`]: [`ApiKeyAuth`], the actix-web extractor any service
 //!   can use to require a key in `X-API-Key` (and, with [`KeyAuthConfig`]
 //!   in the route's `app_data`, permissions).
+//! - [`rate_limit`] and [`redis_limit`]: per-key rate limits, charged
+//!   after every other check passed — budgets in process, or leased from
+//!   Redis in batches (a request waits for Redis only when its instance's
+//!   lease is spent: [`VerifyFailure::Pending`] sends it down the
+//!   asynchronous path). See `docs/RATE-LIMITS.md`.
 //!
 //! Invalidation: mutations drop the entry on this instance before they
 //! respond, and announce it on PostgreSQL (`LISTEN/NOTIFY`, see
@@ -28,6 +33,7 @@ pub mod coherence;
 pub mod extractor;
 pub mod rate_limit;
 pub mod record_cache;
+pub mod redis_limit;
 pub mod secrets;
 pub mod tasks;
 pub mod worker_cache;
@@ -41,7 +47,7 @@ use crate::throttle::Throttle;
 use chrono::{DateTime, Utc};
 use coherence::{Coherence, Lookup};
 use keyward_core::key::{KeyId, ParsedKey};
-use keyward_core::ratelimit::{Charge, RateVerdict};
+use keyward_core::ratelimit::{Charge, Decision, RatePolicy, RateVerdict};
 use keyward_core::verify::ClientAddr;
 use keyward_core::verify::{
     AccessOutcome, DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies,
@@ -128,6 +134,9 @@ pub enum VerifyFailure {
     },
     /// A valid key over its rate limit.
     RateLimited(Box<RateVerdict>),
+    /// The key's budget is in Redis and must be asked for (only between
+    /// the steps of a verification: never returned by the public methods).
+    Pending(Arc<RatePolicy>),
     Internal(ApiError),
 }
 
@@ -135,16 +144,30 @@ pub enum VerifyFailure {
 /// nothing with [`Charge::Peek`] (the verdict is the same either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateCharge {
-    pub cost: u32,
-    pub charge: Charge,
+    cost: u32,
+    charge: Charge,
+    /// The shared limiter's decision, once asked (see [`VerifyFailure::Pending`]).
+    decided: Option<Decision>,
 }
 
 impl RateCharge {
     /// One request.
-    pub const ONE: Self = Self {
-        cost: 1,
-        charge: Charge::Consume,
-    };
+    pub const ONE: Self = Self::new(1, Charge::Consume);
+
+    pub const fn new(cost: u32, charge: Charge) -> Self {
+        Self {
+            cost,
+            charge,
+            decided: None,
+        }
+    }
+}
+
+/// Where the budgets are kept: in this process, or in Redis with local leases.
+#[derive(Debug)]
+pub enum Limits {
+    Local(rate_limit::LocalLimiter),
+    Shared(redis_limit::SharedLimiter),
 }
 
 impl From<VerifyFailure> for ApiError {
@@ -166,6 +189,7 @@ impl From<VerifyFailure> for ApiError {
             },
             VerifyFailure::Throttled { retry_after } => ApiError::Throttled { retry_after },
             VerifyFailure::RateLimited(verdict) => ApiError::RateLimited(verdict),
+            VerifyFailure::Pending(_) => ApiError::internal("a rate limit was left undecided"),
             VerifyFailure::Internal(e) => e,
         }
     }
@@ -207,7 +231,7 @@ pub struct KeyVerification {
     /// Keys to re-digest under `current_secret`, by key.
     redigests: Mutex<HashMap<KeyId, crate::db::Redigest>>,
     /// The budgets of keys with a rate limit.
-    limits: rate_limit::LocalLimiter,
+    limits: Limits,
 }
 
 impl KeyVerification {
@@ -247,7 +271,22 @@ impl KeyVerification {
             current_secret: AtomicU16::new(1),
             rehash: AtomicBool::new(true),
             redigests: Mutex::default(),
-            limits: rate_limit::LocalLimiter::new(capacity),
+            limits: Limits::Local(rate_limit::LocalLimiter::new(capacity)),
+        }
+    }
+
+    /// Keeps the rate-limit budgets in Redis (several instances) instead
+    /// of in this process.
+    pub fn with_shared_limits(mut self, shared: redis_limit::SharedLimiter) -> Self {
+        self.limits = Limits::Shared(shared);
+        self
+    }
+
+    /// The Redis calls of the shared limiter and how many failed, if it is used.
+    pub fn redis_calls(&self) -> Option<(u64, u64)> {
+        match &self.limits {
+            Limits::Shared(s) => Some(s.calls()),
+            Limits::Local(_) => None,
         }
     }
 
@@ -391,7 +430,7 @@ impl KeyVerification {
     ) -> Option<Result<Principal, VerifyFailure>> {
         match self.begin(presented, client_ip, VerifyScope::Direct) {
             Err(failure) => Some(Err(failure)),
-            Ok(begun) => self.verify_cached(
+            Ok(begun) => match self.verify_cached(
                 &begun,
                 client_ip,
                 required,
@@ -399,7 +438,11 @@ impl KeyVerification {
                 VerifyScope::Direct,
                 &site,
                 RateCharge::ONE,
-            ),
+            )? {
+                // Redis must be asked: the asynchronous path does.
+                Err(VerifyFailure::Pending(_)) => None,
+                done => Some(done),
+            },
         }
     }
 
@@ -445,20 +488,56 @@ impl KeyVerification {
         rate: RateCharge,
     ) -> Result<Principal, VerifyFailure> {
         let begun = self.begin(presented, client_ip, scope)?;
-        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site, rate)
-        {
-            return done;
+        let mut rate = rate;
+        loop {
+            let result =
+                match self.verify_cached(&begun, client_ip, required, now, scope, site, rate) {
+                    Some(done) => done,
+                    None => {
+                        self.verify_loaded(&begun, client_ip, required, now, scope, site, rate)
+                            .await
+                    }
+                };
+            match result {
+                Err(VerifyFailure::Pending(policy)) if rate.decided.is_none() => {
+                    rate.decided = Some(self.ask(begun.id, &policy, rate).await);
+                }
+                other => return other,
+            }
         }
+    }
+
+    /// Asks the shared limiter (Redis) for the key's budget.
+    async fn ask(&self, key: KeyId, policy: &RatePolicy, rate: RateCharge) -> Decision {
+        let now = rate_limit::now_nanos();
+        match &self.limits {
+            Limits::Shared(s) => s.ask(key, policy, now, rate.cost, rate.charge).await,
+            Limits::Local(l) => l.check(key, policy, now, rate.cost, rate.charge),
+        }
+    }
+
+    /// [`Self::verify_scoped`] for a key whose record is not cached: one
+    /// database read.
+    #[allow(clippy::too_many_arguments)]
+    async fn verify_loaded<S: AsRef<str>>(
+        &self,
+        begun: &Begun<'_>,
+        client_ip: ClientAddr,
+        required: &[S],
+        now: DateTime<Utc>,
+        scope: VerifyScope,
+        site: &Site<'_>,
+        rate: RateCharge,
+    ) -> Result<Principal, VerifyFailure> {
         self.request_loads.fetch_add(1, Ordering::Relaxed);
         let record = self.load(begun.id).await.map_err(VerifyFailure::Internal)?;
-        if let Some(done) = self.verify_cached(&begun, client_ip, required, now, scope, site, rate)
-        {
+        if let Some(done) = self.verify_cached(begun, client_ip, required, now, scope, site, rate) {
             return done;
         }
         // The entry was dropped again at once (a racing change or eviction):
         // decide on the record just read, which is at least as new.
         let (result, count) = self.decide(
-            &begun,
+            begun,
             record.as_deref(),
             &mut None,
             client_ip,
@@ -608,13 +687,23 @@ impl KeyVerification {
                     self.maybe_redigest(&begun.parsed, r);
                 }
                 if let Some(policy) = &r.rate_limit {
-                    let decision = self.limits.check(
-                        r.key_id,
-                        policy,
-                        rate_limit::now_nanos(),
-                        rate.cost,
-                        rate.charge,
-                    );
+                    let now = rate_limit::now_nanos();
+                    let decision = match (&self.limits, rate.decided) {
+                        (_, Some(decided)) => decided,
+                        (Limits::Local(l), None) => {
+                            l.check(r.key_id, policy, now, rate.cost, rate.charge)
+                        }
+                        (Limits::Shared(s), None) => {
+                            match s.check_local(r.key_id, policy, now, rate.cost, rate.charge) {
+                                redis_limit::Local::Decided(d) => d,
+                                // Nothing counted yet: the request is decided
+                                // again once Redis has answered.
+                                redis_limit::Local::Ask => {
+                                    return (Err(VerifyFailure::Pending(Arc::clone(policy))), None);
+                                }
+                            }
+                        }
+                    };
                     let verdict = RateVerdict {
                         decision,
                         policy: Arc::clone(policy),

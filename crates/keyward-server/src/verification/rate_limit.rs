@@ -10,7 +10,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use keyward_core::key::KeyId;
@@ -22,23 +22,44 @@ use std::sync::Mutex;
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
-/// The header fields of a verdict: `RateLimit` and `RateLimit-Policy`
-/// always, `Retry-After` when the request was refused and waiting helps.
-pub fn headers(v: &RateVerdict) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(3);
-    let value = |s: String| HeaderValue::from_str(&s).ok();
-    if let Some(h) = value(v.decision.header()) {
-        out.push((RATELIMIT, h));
+/// Puts the header fields of a verdict on a response: `RateLimit`
+/// always; on a refusal also `RateLimit-Policy` and, when waiting helps,
+/// `Retry-After`. (Admitted answers leave the policy out: it is the same on
+/// every answer, and the bytes count at this rate.)
+pub fn insert_headers(v: &RateVerdict, headers: &mut HeaderMap) {
+    if let Some(h) = ratelimit_value(&v.decision) {
+        headers.insert(RATELIMIT, h);
     }
-    if let Some(h) = value(v.policy.policy_header()) {
-        out.push((RATELIMIT_POLICY, h));
+    if v.decision.admitted {
+        return;
     }
-    if !v.decision.admitted
-        && let Some(h) = v.decision.retry_after_seconds().map(HeaderValue::from)
-    {
-        out.push((RETRY_AFTER, h));
+    if let Ok(h) = HeaderValue::from_str(v.policy.policy_header()) {
+        headers.insert(RATELIMIT_POLICY, h);
     }
-    out
+    if let Some(h) = v.decision.retry_after_seconds().map(HeaderValue::from) {
+        headers.insert(RETRY_AFTER, h);
+    }
+}
+
+/// The `RateLimit` value, [`Decision::header`] written without the
+/// formatting machinery (it is on every answer to a key with a limit).
+fn ratelimit_value(d: &Decision) -> Option<HeaderValue> {
+    let mut n = itoa::Buffer::new();
+    let mut v = Vec::with_capacity(48);
+    v.push(b'"');
+    v.extend_from_slice(n.format(d.window.period_seconds).as_bytes());
+    v.extend_from_slice(b"s\";r=");
+    v.extend_from_slice(n.format(d.remaining).as_bytes());
+    v.extend_from_slice(b";t=");
+    v.extend_from_slice(n.format(d.reset_seconds()).as_bytes());
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
+}
+
+/// [`insert_headers`] as name-value pairs (for a response being built).
+pub fn header_pairs(v: &RateVerdict) -> Vec<(HeaderName, HeaderValue)> {
+    let mut map = HeaderMap::new();
+    insert_headers(v, &mut map);
+    map.into_iter().collect()
 }
 
 /// Middleware (`actix_web::middleware::from_fn(rate_limit_headers)`): a
@@ -50,13 +71,11 @@ pub async fn rate_limit_headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
-    let verdict = res.request().extensions().get::<RateVerdict>().cloned();
+    let verdict = res.request().extensions_mut().remove::<RateVerdict>();
     if let Some(v) = verdict
         && !res.headers().contains_key(RATELIMIT)
     {
-        for (name, value) in headers(&v) {
-            res.headers_mut().insert(name, value);
-        }
+        insert_headers(&v, res.headers_mut());
     }
     Ok(res)
 }
@@ -83,12 +102,14 @@ const SHARDS: usize = 64;
 pub struct LocalLimiter {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    budgets: HashMap<KeyId, (GcraState, u64)>,
+    /// Only keys that passed verification are here: no caller picks them,
+    /// so a fast hasher is safe.
+    budgets: HashMap<KeyId, (GcraState, u64), foldhash::fast::RandomState>,
     /// Insertions, to find the oldest budget when full.
     clock: u64,
 }
@@ -98,7 +119,7 @@ impl LocalLimiter {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -189,6 +210,16 @@ mod tests {
             burst: None,
         }])
         .unwrap()
+    }
+
+    #[test]
+    fn the_header_is_the_cores() {
+        let p = policy(3, 60);
+        let l = LocalLimiter::new(10);
+        for _ in 0..4 {
+            let d = l.check(key(7), &p, 1_000 * S + 17, 1, Charge::Consume);
+            assert_eq!(ratelimit_value(&d).unwrap(), d.header().as_str());
+        }
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct Opts {
     pub hashing_secret_poll_seconds: u64,
     /// The permission catalog (empty: the built-in one).
     pub permissions: Vec<keyward_core::permission::CatalogEntrySpec>,
+    /// Rate limits through this Redis (under `redis_prefix`).
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub rate_limit_fallback: keyward_server::settings::RateLimitFallback,
 }
 
 impl Default for Opts {
@@ -95,8 +99,21 @@ impl Default for Opts {
             hashing_secrets: Vec::new(),
             hashing_secret_poll_seconds: Settings::default().hashing_secret_poll_seconds,
             permissions: Vec::new(),
+            redis_url: None,
+            redis_prefix: Settings::default().redis_prefix,
+            rate_limit_fallback: Default::default(),
         }
     }
+}
+
+/// The test Redis (`KEYWARD_TEST_REDIS_URL`, default 127.0.0.1:6379).
+pub fn redis_url() -> String {
+    std::env::var("KEYWARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A prefix no other test uses: each test's Redis keys are its own.
+pub fn redis_prefix() -> String {
+    format!("keyward-test-{}", random_suffix())
 }
 
 /// The settings of a test app on port 0 over `database_url`, with the
@@ -140,6 +157,9 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         hashing_secrets: opts.hashing_secrets,
         hashing_secret_poll_seconds: opts.hashing_secret_poll_seconds,
         permissions: opts.permissions,
+        redis_url: opts.redis_url,
+        redis_prefix: opts.redis_prefix,
+        rate_limit_fallback: opts.rate_limit_fallback,
         ..test_settings(dir.path(), &database_url)
     };
     let app = Application::build(settings).await.expect("app builds");

@@ -67,7 +67,7 @@ async fn a_key_over_its_limit_gets_429_with_the_rate_limit_fields_and_others_are
             header(&r, "ratelimit"),
             Some(format!("\"60s\";r={remaining};t={reset}").as_str())
         );
-        assert_eq!(header(&r, "ratelimit-policy"), Some("\"60s\";q=3;w=60"));
+        assert_eq!(header(&r, "ratelimit-policy"), None, "on refusals only");
     }
     for _ in 0..4 {
         let r = whoami(&app, &limited).await;
@@ -181,7 +181,7 @@ async fn a_group_limit_applies_to_its_keys_unless_a_key_has_its_own_and_edits_ap
     assert_eq!(statuses(follows.clone(), 3).await, [200, 200, 200]);
     assert_eq!(statuses(own.clone(), 1).await, [429], "its own still holds");
     let r = whoami(&app, &follows).await;
-    assert_eq!(header(&r, "ratelimit-policy"), Some("\"1s\";q=1000;w=1"));
+    assert_eq!(header(&r, "ratelimit"), Some("\"1s\";r=999;t=1"));
 
     // Removed from the group: no limit at all.
     let (s, _) = app
@@ -376,5 +376,134 @@ async fn the_verify_endpoint_reports_the_budget_charges_a_cost_or_only_peeks() {
             "validation_failed",
             Some("cost"),
         );
+    }
+}
+
+fn with_redis(prefix: &str) -> Opts {
+    Opts {
+        redis_url: Some(redis_url()),
+        redis_prefix: prefix.to_owned(),
+        ..Opts::default()
+    }
+}
+
+async fn statuses(app: &TestApp, secret: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(whoami(app, secret).await.status().as_u16());
+    }
+    out
+}
+
+#[tokio::test]
+async fn through_redis_a_limit_holds_with_the_same_answers() {
+    let app = spawn_with(with_redis(&redis_prefix())).await;
+    let g = app.group(&app.admin, "Readers", &["customers:read"]).await;
+    let (_, secret) = app
+        .key(
+            &app.admin,
+            "Shared",
+            g,
+            json!({"rate_limit": [window(3, 3600)]}),
+        )
+        .await;
+    let r = whoami(&app, &secret).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        header(&r, "ratelimit")
+            .unwrap()
+            .starts_with("\"3600s\";r=2;")
+    );
+    assert_eq!(statuses(&app, &secret, 3).await, [200, 200, 429]);
+    let r = whoami(&app, &secret).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(header(&r, "retry-after").is_some());
+    assert_eq!(header(&r, "ratelimit-policy"), Some("\"3600s\";q=3;w=3600"));
+    let (calls, failures) = app.state.keys.redis_calls().unwrap();
+    assert!(
+        calls >= 1 && failures == 0,
+        "{calls} calls, {failures} failed"
+    );
+}
+
+/// Two instances sharing one database and one Redis admit the key's limit
+/// together, not each.
+#[tokio::test]
+async fn two_instances_share_one_budget_through_redis() {
+    if backend() != "postgres" {
+        eprintln!(
+            "two instances share a database only on PostgreSQL; run with KEYWARD_TEST_BACKEND=postgres"
+        );
+        return;
+    }
+    let prefix = redis_prefix();
+    let a = spawn_with(with_redis(&prefix)).await;
+    let b = spawn_with(Opts {
+        database_url: Some(a.database_url.clone()),
+        ..with_redis(&prefix)
+    })
+    .await;
+    let g = a.group(&a.admin, "Readers", &["customers:read"]).await;
+    let (_, secret) = a
+        .key(
+            &a.admin,
+            "Shared",
+            g,
+            json!({"rate_limit": [window(6, 3600)]}),
+        )
+        .await;
+    // B learns of the new key from A's notification.
+    let started = std::time::Instant::now();
+    let mut admitted = 0;
+    while whoami(&b, &secret).await.status() == StatusCode::UNAUTHORIZED {
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    admitted += 1;
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        if whoami(app, &secret).await.status() == StatusCode::OK {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 6, "one budget for both instances");
+}
+
+/// Redis unreachable: no 5xx; `refuse` answers 429 for keys with a limit
+/// and lets the others through; `local` enforces the limit in process.
+#[tokio::test]
+async fn without_redis_the_configured_fallback_answers_and_nothing_fails() {
+    use keyward_server::settings::RateLimitFallback;
+    for (fallback, expected) in [
+        (RateLimitFallback::Refuse, [429, 429, 429]),
+        (RateLimitFallback::Local, [200, 200, 429]),
+    ] {
+        let app = spawn_with(Opts {
+            redis_url: Some("redis://127.0.0.1:1/0".into()),
+            rate_limit_fallback: fallback,
+            ..Opts::default()
+        })
+        .await;
+        let g = app.group(&app.admin, "Readers", &["customers:read"]).await;
+        let (_, limited) = app
+            .key(
+                &app.admin,
+                "Limited",
+                g,
+                json!({"rate_limit": [window(2, 3600)]}),
+            )
+            .await;
+        let (_, free) = app.key(&app.admin, "Free", g, json!({})).await;
+        assert_eq!(statuses(&app, &limited, 3).await, expected, "{fallback:?}");
+        let r = whoami(&app, &limited).await;
+        assert!(header(&r, "retry-after").is_some());
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+        assert_eq!(
+            statuses(&app, &free, 2).await,
+            [200, 200],
+            "no limit, no Redis"
+        );
+        assert!(app.state.keys.redis_calls().unwrap().1 >= 1);
     }
 }
