@@ -580,6 +580,20 @@ impl Collector for ServerCollector {
             ],
         )?;
 
+        // Rate-limit leases from Redis (only with `redis_url`).
+        if let Some((calls, failed)) = self.keys.redis_calls() {
+            encode_values(
+                &mut encoder,
+                "rate_limit_redis_calls",
+                "Calls to Redis for rate-limit leases, by result (failed: an error or no answer in time; the fallback decided)",
+                MetricType::Counter,
+                [
+                    ([("result", "ok")], calls.saturating_sub(failed)),
+                    ([("result", "failed")], failed),
+                ],
+            )?;
+        }
+
         // Usage flushes.
         {
             let d = encoder.encode_descriptor(

@@ -383,8 +383,28 @@ fn with_redis(prefix: &str) -> Opts {
     Opts {
         redis_url: Some(redis_url()),
         redis_prefix: prefix.to_owned(),
+        metrics_token: Some(METRICS_TOKEN.into()),
         ..Opts::default()
     }
+}
+
+const METRICS_TOKEN: &str = "metrics-token-0123456789";
+
+/// The value of the metric line that starts with `series`.
+async fn metric(app: &TestApp, series: &str) -> Option<f64> {
+    let body = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 async fn statuses(app: &TestApp, secret: &str, n: usize) -> Vec<u16> {
@@ -423,6 +443,16 @@ async fn through_redis_a_limit_holds_with_the_same_answers() {
     assert!(
         calls >= 1 && failures == 0,
         "{calls} calls, {failures} failed"
+    );
+    let ok = metric(&app, "keyward_rate_limit_redis_calls_total{result=\"ok\"}").await;
+    assert!(ok >= Some(1.0), "{ok:?}");
+    assert_eq!(
+        metric(
+            &app,
+            "keyward_rate_limit_redis_calls_total{result=\"failed\"}"
+        )
+        .await,
+        Some(0.0)
     );
 }
 
