@@ -108,6 +108,12 @@ bench-rate-limits *ARGS:
     cargo build --release -p keyward-server
     python3 scripts/bench_rate_limits.py {{ARGS}}
 
+# Webhooks (release build, wrk): delivery throughput to a receiver on loopback, and the verification ratios with endpoints configured, SQLite then PostgreSQL; see docs/WEBHOOKS.md.
+bench-webhooks *ARGS:
+    command -v wrk >/dev/null || { if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi; }
+    cargo build --release -p keyward-server
+    python3 scripts/bench_webhooks.py {{ARGS}}
+
 # The abuse benchmark (release build, wrk): sign-in floods and a valid key under an unknown-key flood, SQLite then PostgreSQL; see docs/SECURITY.md.
 bench-abuse *ARGS:
     command -v wrk >/dev/null || { if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi; }

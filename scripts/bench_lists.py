@@ -52,6 +52,11 @@ QUERIES = [
     ("search: description (customer 4240)", "/v1/api-keys?q=customer%204240"),
     ("search: key id fragment", "/v1/api-keys?q=00099999"),
     ("search: masked key (sk_live_…0042)", "/v1/api-keys?q=sk_live_%E2%80%A60042"),
+    ("search: 20,000 names, by last use", "/v1/api-keys?q=grafana&sort=last_used_at&order=desc"),
+    ("search: 20,000 names, by creator, page 300", "/v1/api-keys?q=grafana&sort=created_by&order=asc&page=300"),
+    ("search: 20,000 names + expired, by expiry", "/v1/api-keys?q=grafana&expiration=expired&sort=expires_at&order=asc"),
+    ("search: 20,000 names, last page", "/v1/api-keys?q=grafana&page=800"),
+    ("search: every key ('key'), page 2,000 by name", "/v1/api-keys?q=key&sort=name&order=asc&page=2000"),
     ("search: two characters (names starting 'gr')", "/v1/api-keys?q=gr"),
     ("search + active + by name", "/v1/api-keys?q=orders%20key%2042&status=active&sort=name&order=asc"),
 ]
@@ -108,6 +113,11 @@ def run_backend(backend, requests, queries):
         t0 = time.perf_counter()
         seed(backend, env, tmp, group)
         seeded = time.perf_counter() - t0
+        # The first search of a large tenant reads its keys into the
+        # in-process index (docs/LISTS.md); later ones read what changed.
+        t0 = time.perf_counter()
+        bv.call("GET", "/v1/api-keys?q=grafana", token)
+        first = (time.perf_counter() - t0) * 1000
         out = []
         for label, path in queries:
             for _ in range(3):
@@ -119,7 +129,17 @@ def run_backend(backend, requests, queries):
                 times.append((time.perf_counter() - t) * 1000)
             times.sort()
             out.append((label, percentile(times, 50), percentile(times, 95), page["total"]))
-        return out, seeded
+        # A search right after a write: the index reads the changed row.
+        key = bv.call("GET", "/v1/api-keys?q=grafana", token)["items"][0]["id"]
+        times = []
+        for i in range(requests):
+            bv.call("PATCH", f"/v1/api-keys/{key}", token, {"name": f"Grafana key renamed {i}"})
+            t = time.perf_counter()
+            page = bv.call("GET", "/v1/api-keys?q=grafana&sort=name&order=asc&page=400", token)
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        out.append(("search after a write, by name, page 400", percentile(times, 50), percentile(times, 95), page["total"]))
+        return out, seeded, first
     finally:
         bv.stop(server, tmp, dbname)
 
@@ -132,8 +152,9 @@ def main():
     queries = [q for q in QUERIES if args.only in q[0]]
     ok = True
     for backend in args.backends.split(","):
-        rows, seeded = run_backend(backend, args.requests, queries)
-        print(f"\n## {backend}: {N:,} keys in the tenant (seeded in {seeded:.0f} s), {args.requests} requests a query, ms\n")
+        rows, seeded, first = run_backend(backend, args.requests, queries)
+        print(f"\n## {backend}: {N:,} keys in the tenant (seeded in {seeded:.0f} s), {args.requests} requests a query, ms")
+        print(f"(the first search, which reads the tenant into the in-process index: {first:.0f} ms)\n")
         print("| query | p50 | p95 | matching | p95 ≤ 20 ms |\n| --- | ---: | ---: | ---: | --- |")
         for label, p50, p95, total in rows:
             met = p95 <= TARGET_MS

@@ -149,8 +149,11 @@ def scraper(stop_event, stats):
         m = re.search(rb'keyward_verifications_total\{route="/v1/whoami",via="x_api_key",outcome="allowed"\} (\d+)', body)
         stats["allowed"] = int(m.group(1)) if m else 0
 
-def run_backend(backend, rounds, duration, metrics, redis=None, only="abcde"):
+def run_backend(backend, rounds, duration, metrics, redis=None, only="abcde", env=None, setup=None):
+    """`env`: more server settings; `setup(token)`: called once the keys
+    exist, before the warm-up (scripts/bench_webhooks.py adds endpoints)."""
     extra = {"KEYWARD_METRICS_TOKEN": METRICS_TOKEN} if metrics else {}
+    extra |= env or {}
     if redis:
         extra |= {"KEYWARD_REDIS_URL": redis, "KEYWARD_REDIS_PREFIX": f"keyward-bench-{random.randrange(1 << 32):08x}"}
     server, env, tmp, dbname, token = start(backend, extra)
@@ -175,6 +178,8 @@ def run_backend(backend, rounds, duration, metrics, redis=None, only="abcde"):
             if name == "valid":
                 d = os.path.join(tmp, "none"); os.makedirs(d)
                 files["none"] = lua(path, d, header="X-Bench-Nonce")
+        if setup:
+            setup(token)
         wrk("/v1/whoami", files["valid"], 2)  # warm-up: fills the cache
         wrk("/v1/whoami", files["limited"], 2)
         time.sleep(3)  # lets the warm-up's usage flush pass

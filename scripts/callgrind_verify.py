@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per request (callgrind) for one server binary: /healthz and
-whoami with valid, unknown and malformed keys, on one worker, SQLite.
+whoami with valid, unknown and malformed keys and valid keys with a rate
+limit, on one worker, SQLite (CALLGRIND_KEEP=DIR keeps the profiles).
 Instruction counts do not depend on what else the machine is doing, so two
 builds can be compared on a busy machine (docs/VERIFICATION.md).
 
@@ -37,11 +38,16 @@ def call(m, p, tok=None, body=None, hdr=None):
     return r.status, (json.loads(d) if d else None)
 tok = call("POST", "/v1/auth/login", body={"username": "admin", "password": "benchmark password 1"})[1]["token"]
 g = call("POST", "/v1/groups", tok, {"name": "Bench", "kind": "tenant_api_key", "permissions": ["customers:read"]})[1]["id"]
+call("PATCH", "/v1/tenants/1", tok, {"key_limit": 100})
 valid = [call("POST", "/v1/api-keys", tok, {"name": f"k{i}", "group_id": g})[1]["secret"] for i in range(8)]
+m = call("POST", "/v1/groups", tok, {"name": "Metered", "kind": "tenant_api_key", "permissions": ["customers:read"],
+                                     "rate_limit": [{"limit": 1000000, "period_seconds": 1}]})[1]["id"]
+limited = [call("POST", "/v1/api-keys", tok, {"name": f"m{i}", "group_id": m})[1]["secret"] for i in range(8)]
 r = random.Random(7)
 sets = {"a": ("/healthz", ["x"] * 50, "X-Bench-Nonce"), "b": ("/v1/whoami", valid, "X-API-Key"),
         "c": ("/v1/whoami", [forged(r) for _ in range(50)], "X-API-Key"),
-        "d": ("/v1/whoami", ["sk_live_" + "".join(r.choice(A) for _ in range(r.randrange(5, 60))) for _ in range(50)], "X-API-Key")}
+        "d": ("/v1/whoami", ["sk_live_" + "".join(r.choice(A) for _ in range(r.randrange(5, 60))) for _ in range(50)], "X-API-Key"),
+        "e": ("/v1/whoami", limited, "X-API-Key")}
 for k, (p, keys, h) in sets.items():  # warm-up
     for key in keys: call("GET", p, hdr={h: key})
 time.sleep(3)
@@ -54,6 +60,10 @@ for k, (p, keys, h) in sets.items():
     time.sleep(0.5)
 srv.terminate(); srv.wait()
 import shutil
+keep = os.environ.get("CALLGRIND_KEEP")
+if keep:
+    os.makedirs(keep, exist_ok=True)
+    for f in glob.glob(out + "*"): shutil.copy(f, keep)
 for f in sorted(glob.glob(out + "*")):
     s = open(f, errors="replace").read()
     m = re.search(r"^desc: Trigger: dump (\w)", s, re.M)
@@ -62,4 +72,4 @@ for f in sorted(glob.glob(out + "*")):
 print(json.dumps({k: round(v) for k, v in sorted(res.items())}))
 shutil.rmtree(tmp, ignore_errors=True)
 a = res.get("a")
-if a: print(" ".join(f"{k}-a={res[k]-a:+.0f}" for k in "bcd" if k in res))
+if a: print(" ".join(f"{k}-a={res[k]-a:+.0f}" for k in "bcde" if k in res))

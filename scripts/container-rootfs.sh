@@ -17,6 +17,12 @@ ldd "$bin" | awk '/=> \// { print $3 } /^\s*\/[^ ]+ \(/ { print $1 }' | sort -u 
     mkdir -p "$out$(dirname "$lib")"
     cp -L "$lib" "$out$lib"
 done
+# The CA bundle, for HTTPS webhook deliveries (without it they fail with a
+# certificate error; the server logs that at start).
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    mkdir -p "$out/etc/ssl/certs"
+    cp -L /etc/ssl/certs/ca-certificates.crt "$out/etc/ssl/certs/"
+fi
 printf 'root:x:0:0:root:/:/sbin/nologin\nkeyward:x:65532:65532:keyward:/data:/sbin/nologin\n' >"$out/etc/passwd"
 printf 'root:x:0:\nkeyward:x:65532:\n' >"$out/etc/group"
 if [ -f "$spa/index.html" ]; then

@@ -16,8 +16,11 @@ use keyward_core::api::{
     CreateTenantRequest, CreateUserRequest, ErrorBody, ErrorEnvelope, GroupList, GroupView,
     ListApiKeysQuery, LoginRequest, LoginResponse, Me, PasswordResetView, PermissionCatalogView,
     ResetPasswordRequest, RotateApiKeyRequest, TenantList, TenantView, UpdateApiKeyRequest,
-    UpdateGroupRequest, UpdateTenantRequest, UpdateUserRequest, UserList, UserView,
+    UpdateGroupRequest, UpdateTenantRequest, UpdateUserRequest, UpdateWebhookRequest, UserList,
+    UserView, WebhookDeliveryPage, WebhookDeliveryView, WebhookEndpointList, WebhookEndpointSecret,
+    WebhookEndpointView, WebhookEventCatalog,
 };
+use keyward_core::api::{CreateWebhookRequest, DeliveryQuery};
 use keyward_core::{ErrorCode, Field};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -434,6 +437,68 @@ pub async fn update_group(
 pub async fn delete_group(session: Session, id: i64) -> Result<(), ApiError> {
     let path = format!("/v1/groups/{id}");
     request::<(), ()>(session, Method::DELETE, &path, None).await
+}
+
+// ---------------------------------------------------------------- webhooks
+
+pub async fn webhooks(session: Session) -> Result<WebhookEndpointList, ApiError> {
+    get(session, "/v1/webhooks").await
+}
+
+pub async fn webhook_events(session: Session) -> Result<WebhookEventCatalog, ApiError> {
+    get(session, "/v1/webhook-events").await
+}
+
+pub async fn create_webhook(
+    session: Session,
+    body: &CreateWebhookRequest,
+) -> Result<WebhookEndpointSecret, ApiError> {
+    request(session, Method::POST, "/v1/webhooks", Some(body)).await
+}
+
+pub async fn update_webhook(
+    session: Session,
+    id: i64,
+    body: &UpdateWebhookRequest,
+) -> Result<WebhookEndpointView, ApiError> {
+    let path = format!("/v1/webhooks/{id}");
+    request(session, Method::PATCH, &path, Some(body)).await
+}
+
+pub async fn delete_webhook(session: Session, id: i64) -> Result<(), ApiError> {
+    let path = format!("/v1/webhooks/{id}");
+    request::<(), ()>(session, Method::DELETE, &path, None).await
+}
+
+pub async fn rotate_webhook_secret(
+    session: Session,
+    id: i64,
+) -> Result<WebhookEndpointSecret, ApiError> {
+    let path = format!("/v1/webhooks/{id}/rotate-secret");
+    request::<(), _>(session, Method::POST, &path, None).await
+}
+
+pub async fn test_webhook(session: Session, id: i64) -> Result<WebhookDeliveryView, ApiError> {
+    let path = format!("/v1/webhooks/{id}/test");
+    request::<(), _>(session, Method::POST, &path, None).await
+}
+
+pub async fn webhook_deliveries(
+    session: Session,
+    id: i64,
+    query: &DeliveryQuery,
+) -> Result<WebhookDeliveryPage, ApiError> {
+    let path = format!("/v1/webhooks/{id}/deliveries{}", query_string(query));
+    get(session, &path).await
+}
+
+pub async fn redeliver(
+    session: Session,
+    id: i64,
+    delivery_id: i64,
+) -> Result<WebhookDeliveryView, ApiError> {
+    let path = format!("/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver");
+    request::<(), _>(session, Method::POST, &path, None).await
 }
 
 #[cfg(test)]

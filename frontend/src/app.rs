@@ -13,6 +13,7 @@ use crate::pages::groups::GroupsPage;
 use crate::pages::key_details::KeyDetailsPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
+use crate::pages::notifications::NotificationsPage;
 use crate::pages::tenants::{TENANTS_PATH, TenantUsersPage, TenantsPage};
 use crate::session::{AuthState, Session, use_session};
 
@@ -57,6 +58,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("api-keys/:id") view=KeyDetailsPage/>
                     <Route path=path!("groups") view=GroupsPage/>
                     <Route path=path!("audit") view=AuditLogPage/>
+                    <Route path=path!("notifications") view=NotificationsPage/>
                     <Route path=path!("tenants") view=TenantsPage/>
                     <Route path=path!("tenants/:id/users") view=TenantUsersPage/>
                 </ParentRoute>
@@ -167,6 +169,11 @@ fn Header() -> impl IntoView {
                 <NavLink href=LIST_PATH current=is_key_path label="API keys"/>
                 <NavLink href="/groups" current=|p| p == "/groups" label="Authorization groups"/>
                 <NavLink href=AUDIT_PATH current=|p| p == AUDIT_PATH label="Audit log"/>
+                <NavLink
+                    href="/notifications"
+                    current=|p| p == "/notifications"
+                    label="Notifications"
+                />
                 {move || {
                     session
                         .is_super_user()

@@ -70,6 +70,11 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::LoginSucceeded => "Signed in",
         AuditAction::LoginFailed => "Sign-in failed",
         AuditAction::Logout => "Signed out",
+        AuditAction::WebhookCreated => "Webhook endpoint added",
+        AuditAction::WebhookUpdated => "Webhook endpoint edited",
+        AuditAction::WebhookSecretRotated => "Webhook secret rotated",
+        AuditAction::WebhookDisabled => "Webhook endpoint disabled after failures",
+        AuditAction::WebhookDeleted => "Webhook endpoint deleted",
     }
 }
 

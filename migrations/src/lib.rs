@@ -27,6 +27,8 @@ mod m20261202_000010_hashing_secret_versions;
 mod m20261203_000011_search_by_status;
 mod m20261203_000012_key_permissions;
 mod m20261203_000013_rate_limits;
+mod m20261203_000014_key_list_changes;
+mod m20261203_000015_webhooks;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -49,6 +51,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_search_by_status::Migration),
             Box::new(m20261203_000012_key_permissions::Migration),
             Box::new(m20261203_000013_rate_limits::Migration),
+            Box::new(m20261203_000014_key_list_changes::Migration),
+            Box::new(m20261203_000015_webhooks::Migration),
         ]
     }
 }

@@ -54,6 +54,89 @@ async fn each_migration_comes_and_goes_on_its_own() {
     assert!(!own_copy.contains("content"), "{own_copy}");
 
     // One at a time, newest first: each takes away what it added, only that.
+    // 15: webhook endpoints, their deliveries, and the expiry notices given
+    // (each once: a second insert of one notice is refused).
+    for table in [
+        "webhook_endpoints",
+        "webhook_deliveries",
+        "key_notices",
+        "key_networks",
+    ] {
+        assert!(schema.has_table(table).await.unwrap(), "{table}");
+    }
+    let notice = "INSERT INTO key_notices (tenant_id, key_id, kind, threshold, due_at, created_at) \
+                  VALUES (1, 'K00000000001', 'expiring', 7, '2026-01-08T00:00:00Z', '2026-01-01T00:00:00Z')";
+    db.execute_unprepared(notice).await.unwrap();
+    assert!(db.execute_unprepared(notice).await.is_err(), "told once");
+    Migrator::down(&db, Some(1)).await.unwrap();
+    for table in [
+        "webhook_endpoints",
+        "webhook_deliveries",
+        "key_notices",
+        "key_networks",
+    ] {
+        assert!(!schema.has_table(table).await.unwrap(), "{table}");
+    }
+    // 14: which keys changed, for the key lists' in-process index: inserts
+    // and updates number the tenant's rows upwards, deletions count.
+    assert!(schema.has_column("api_keys", "list_seq").await.unwrap());
+    assert!(
+        schema
+            .has_column("tenant_key_counts", "list_resets")
+            .await
+            .unwrap()
+    );
+    let run = async |sql: &str| db.execute_unprepared(sql).await.unwrap();
+    let number = async |sql: &str| {
+        db.query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
+            .await
+            .unwrap()
+            .map(|row| row.try_get_by_index::<i64>(0).unwrap())
+            .unwrap()
+    };
+    run(
+        "INSERT INTO tenants (name, key_limit, created_at, updated_at)
+         VALUES ('Seq', 10, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+    )
+    .await;
+    let tenant = number("SELECT id FROM tenants WHERE name = 'Seq'").await;
+    for (i, id) in ["S00000000001", "S00000000002"].iter().enumerate() {
+        run(&format!(
+            "INSERT INTO api_keys (key_id, tenant_id, name, permissions, ip_allowlist, prefix, \
+             last4, digest, digest_version, created_by, created_at, updated_at) VALUES \
+             ('{id}', {tenant}, 'k{i}', 'customers:read', '', 'sk_', '000{i}', x'00', 1, 'a', \
+             '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+        ))
+        .await;
+    }
+    let seq = async |id: &str| {
+        number(&format!(
+            "SELECT list_seq FROM api_keys WHERE key_id = '{id}'"
+        ))
+        .await
+    };
+    assert_eq!(
+        (seq("S00000000001").await, seq("S00000000002").await),
+        (1, 2)
+    );
+    run("UPDATE api_keys SET name = 'renamed' WHERE key_id = 'S00000000001'").await;
+    assert_eq!(
+        seq("S00000000001").await,
+        3,
+        "an update numbers the row anew"
+    );
+    run("DELETE FROM api_keys WHERE key_id = 'S00000000002'").await;
+    let resets = format!("SELECT list_resets FROM tenant_key_counts WHERE tenant_id = {tenant}");
+    assert_eq!(number(&resets).await, 1, "a deletion is counted");
+    run("DELETE FROM api_keys WHERE key_id = 'S00000000001'").await;
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!schema.has_column("api_keys", "list_seq").await.unwrap());
+    assert!(
+        !schema
+            .has_column("tenant_key_counts", "list_resets")
+            .await
+            .unwrap()
+    );
     // 13: rate-limit policies of keys and groups.
     assert!(schema.has_column("api_keys", "rate_limit").await.unwrap());
     assert!(

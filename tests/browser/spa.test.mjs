@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -219,6 +221,34 @@ async function closeSecretModal() {
   await page.getByTestId('secret').waitFor({ state: 'detached' });
 }
 
+/** A webhook receiver on 127.0.0.1: every request's headers and raw body. */
+async function startReceiver() {
+  const got = [];
+  const srv = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('thanks');
+    });
+  });
+  await new Promise((ok) => srv.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${srv.address().port}/hooks`, got, close: () => srv.close() };
+}
+
+/** Standard Webhooks verification, as docs/WEBHOOKS.md gives it for JavaScript. */
+function verifyWebhook(secret, headers, rawBody) {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const id = headers['webhook-id'], ts = headers['webhook-timestamp'];
+  if (Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
+  const mac = createHmac('sha256', key).update(`${id}.${ts}.`).update(rawBody).digest();
+  return headers['webhook-signature'].split(' ').some((s) => {
+    const sig = Buffer.from(s.replace(/^v1,/, ''), 'base64');
+    return s.startsWith('v1,') && sig.length === mac.length && timingSafeEqual(sig, mac);
+  });
+}
+
 // ------------------------------------------------------------------ server and browser
 
 function startServer() {
@@ -233,6 +263,9 @@ function startServer() {
       KEYWARD_SPA_DIR: dist,
       KEYWARD_USAGE_FLUSH_INTERVAL_MS: '200',
       KEYWARD_ACCESS_LOG_FLUSH_INTERVAL_MS: '200',
+      // The webhook receiver of the tests listens on this machine's loopback.
+      KEYWARD_WEBHOOK_ALLOW_NETWORKS: '["127.0.0.0/8"]',
+      KEYWARD_WEBHOOK_POLL_INTERVAL_MS: '100',
     });
     server = spawn(serverBin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(
@@ -1322,5 +1355,72 @@ describe('Keyward SPA', () => {
     const who = await api('GET', '/v1/whoami', { headers: { 'X-API-Key': secret } });
     assert.equal(who.status, 200, 'its own limit replaces the spent one');
     assert.deepEqual(takeConsoleErrors(/status of 429/), []);
+  });
+  test('notifications: an endpoint is added with its events, its secret shown once, a signed test event delivered and logged, then disabled and deleted', async () => {
+    const receiver = await startReceiver();
+    try {
+      await page.goto(`${base}/api-keys`);
+      await page.getByTestId('widget-expiring').click();
+      await page.waitForURL(/expiration=expiring_soon/);
+
+      await page.getByRole('link', { name: 'Notifications' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Notifications' }).waitFor();
+      await page.getByTestId('empty').waitFor();
+      await page.getByTestId('new-endpoint').click();
+      const dialog = page.getByRole('dialog', { name: 'Add a webhook endpoint' });
+      await dialog.getByLabel('URL').fill('ftp://example.com/');
+      await dialog.getByText('URL must be an http or https URL with a host, and no user name, password or fragment.').waitFor();
+      await dialog.getByLabel('URL').fill(receiver.url);
+      await dialog.getByLabel('Description').fill('On-call channel');
+      await dialog.getByTestId('some-events').check();
+      await dialog.getByRole('button', { name: 'Save endpoint' }).click();
+      await dialog.getByText('Events is required.').waitFor();
+      await dialog.locator('input[value="api_key.expiring"]').check();
+      await dialog.locator('input[value="api_key.revoked"]').check();
+      await shot('42-webhook-endpoint-form');
+      await dialog.getByRole('button', { name: 'Save endpoint' }).click();
+      const shown = page.getByRole('dialog', { name: 'Signing secret' });
+      await shown.waitFor();
+      const secret = await page.getByTestId('secret').inputValue();
+      assert.match(secret, /^whsec_[A-Za-z0-9+/]{32}$/);
+      await closeSecretModal();
+
+      const endpointRow = page.locator('tr[data-testid="endpoint-row"]', { hasText: receiver.url });
+      await endpointRow.getByText('api_key.revoked, api_key.expiring').waitFor();
+      await endpointRow.getByText('Enabled').waitFor();
+      await endpointRow.getByRole('button', { name: 'Send test event' }).click();
+      const deliveries = page.getByTestId('deliveries');
+      await deliveries.waitFor();
+      for (let i = 0; i < 50 && receiver.got.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(receiver.got.length, 1, 'the test event reached the receiver');
+      const [msg] = receiver.got;
+      assert.ok(verifyWebhook(secret, msg.headers, msg.body), 'signed with the secret shown');
+      assert.equal(JSON.parse(msg.body.toString()).type, 'webhook.test');
+      const delivered = deliveries.locator('tr[data-testid="delivery-row"]', { hasText: 'Delivered' });
+      for (let i = 0; i < 50 && (await delivered.count()) === 0; i++) {
+        await deliveries.getByTestId('refresh-deliveries').click();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await delivered.getByText(/HTTP 200 in \d+ ms/).waitFor();
+      await shot('43-webhook-deliveries');
+
+      await endpointRow.getByRole('button', { name: 'Disable' }).click();
+      await endpointRow.getByText('Disabled').waitFor();
+      await endpointRow.getByRole('button', { name: 'Enable' }).click();
+      await endpointRow.getByText('Enabled').waitFor();
+      await endpointRow.getByRole('button', { name: `Delete endpoint ${receiver.url}` }).click();
+      const confirm = page.getByRole('dialog', { name: 'Delete webhook endpoint' });
+      await confirm.getByText(receiver.url).waitFor();
+      await confirm.getByRole('button', { name: 'Delete' }).click();
+      await page.getByTestId('empty').waitFor();
+      const audit = await ok('GET', '/v1/audit-events?per_page=100', { token: adminToken });
+      const actions = audit.items.filter((a) => a.target_type === 'webhook').map((a) => a.action);
+      assert.deepEqual(actions.slice(0, 4), ['webhook_deleted', 'webhook_updated', 'webhook_updated', 'webhook_created']);
+      assert.deepEqual(takeConsoleErrors(), []);
+    } finally {
+      receiver.close();
+    }
   });
 });

@@ -11,15 +11,17 @@ pub enum AuditTarget {
     Tenant,
     User,
     Session,
+    Webhook,
 }
 
 impl AuditTarget {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ApiKey,
         Self::Group,
         Self::Tenant,
         Self::User,
         Self::Session,
+        Self::Webhook,
     ];
 
     /// The stored (and API) form.
@@ -30,6 +32,7 @@ impl AuditTarget {
             Self::Tenant => "tenant",
             Self::User => "user",
             Self::Session => "session",
+            Self::Webhook => "webhook",
         }
     }
 

@@ -7,9 +7,20 @@
 //! group, holding a permission it lacks, and it may not touch (edit,
 //! rotate) a key or group that already holds more than it does. `admin`
 //! covers every permission, so only a holder of `admin` grants `admin`.
+//!
+//! The same holds for rate limits: an API key with a limit may not give a
+//! key (by its own limit or by its group's) a looser one, nor edit or
+//! rotate a key, or edit a group, whose limit is looser than its own — else
+//! a limited key could mint or free an unlimited one. "At least as strict"
+//! is checked window by window: each window of the grantor's limit must be
+//! matched by a window of the same period with no larger limit and no
+//! larger burst (more windows only restrict further). Two keys limited
+//! alike each have their own budget, as two keys a tenant admin makes do;
+//! the tenant's key quota bounds how many there are.
 
 use crate::error::ErrorCode;
 use crate::permission::{Permission, PermissionSet};
+use crate::ratelimit::{RatePolicy, RateWindow};
 
 /// Who is granting, as far as delegation is concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,8 +28,9 @@ pub enum Grantor {
     /// A signed-in user (tenant admin or super user), the server or the CLI:
     /// every permission of the tenant.
     Unlimited,
-    /// A principal limited to the permissions it holds (an API key).
-    Holds(PermissionSet),
+    /// A principal limited to what it holds (an API key): its permissions
+    /// and its rate limit (`None`: it has none).
+    Holds(PermissionSet, Option<RatePolicy>),
 }
 
 impl Grantor {
@@ -26,8 +38,50 @@ impl Grantor {
     pub fn check(&self, requested: &PermissionSet) -> Result<(), NotHeld> {
         match self {
             Self::Unlimited => Ok(()),
-            Self::Holds(held) => check_grant(held, requested),
+            Self::Holds(held, _) => check_grant(held, requested),
         }
+    }
+
+    /// Whether this grantor may give a key (or act on a key or group
+    /// limited by) the rate limit `requested` (`None`: no limit).
+    pub fn check_rate_limit(&self, requested: Option<&RatePolicy>) -> Result<(), LooserLimit> {
+        match self {
+            Self::Holds(_, Some(held)) => check_limit(held, requested),
+            Self::Holds(_, None) | Self::Unlimited => Ok(()),
+        }
+    }
+}
+
+/// The rule for limits: every window of `held` is matched in `requested`
+/// by a window of the same period with no larger limit or burst. Returns
+/// the first window of `held` that is not.
+pub fn check_limit(held: &RatePolicy, requested: Option<&RatePolicy>) -> Result<(), LooserLimit> {
+    let covered = |h: &RateWindow| {
+        requested.is_some_and(|r| {
+            r.windows().iter().any(|w| {
+                w.period_seconds == h.period_seconds && w.limit <= h.limit && w.burst() <= h.burst()
+            })
+        })
+    };
+    match held.windows().iter().find(|h| !covered(h)) {
+        None => Ok(()),
+        Some(w) => Err(LooserLimit { window: *w }),
+    }
+}
+
+/// A limit refused because it is looser than the grantor's own `window`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "This API key is limited to {window}, so the keys it creates or manages must be limited at least as strictly: by a window of the same period with no larger limit or burst."
+)]
+pub struct LooserLimit {
+    pub window: RateWindow,
+}
+
+impl LooserLimit {
+    /// Always [`ErrorCode::Forbidden`].
+    pub const fn code(&self) -> ErrorCode {
+        ErrorCode::Forbidden
     }
 }
 
@@ -102,10 +156,44 @@ mod tests {
         assert_eq!(check_grant(&none, &PermissionSet::default()), Ok(()));
         assert_eq!(Grantor::Unlimited.check(&set(&["admin"])), Ok(()));
         assert!(
-            Grantor::Holds(set(&["api_keys:manage"]))
+            Grantor::Holds(set(&["api_keys:manage"]), None)
                 .check(&set(&["admin"]))
                 .is_err()
         );
+    }
+
+    fn limit(text: &str) -> RatePolicy {
+        RatePolicy::parse_lines(text).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_limited_grantor_grants_only_limits_at_least_as_strict() {
+        let held = limit("100/s burst 20\n10000/h");
+        let by = Grantor::Holds(PermissionSet::default(), Some(held.clone()));
+        assert_eq!(by.check_rate_limit(Some(&held)), Ok(()), "its own");
+        let stricter = limit("50/s burst 5\n10000/h\n100000/d");
+        assert_eq!(by.check_rate_limit(Some(&stricter)), Ok(()));
+        let e = by.check_rate_limit(None).unwrap_err();
+        assert!(held.windows().contains(&e.window));
+        assert!(e.to_string().contains(&e.window.to_string()), "{e}");
+        let e = by.check_rate_limit(Some(&limit("10000/h"))).unwrap_err();
+        assert!(e.to_string().contains("100/s burst 20"), "{e}");
+        // A larger burst, a missing window, a larger limit: each refused.
+        for looser in [
+            "100/s burst 30\n10000/h",
+            "100/s burst 20",
+            "50/s burst 5\n20000/h",
+        ] {
+            assert!(
+                by.check_rate_limit(Some(&limit(looser))).is_err(),
+                "{looser}"
+            );
+        }
+        // A window of another period does not stand in for one of this period.
+        assert!(by.check_rate_limit(Some(&limit("1/m\n10000/h"))).is_err());
+        let unlimited = Grantor::Holds(PermissionSet::default(), None);
+        assert_eq!(unlimited.check_rate_limit(None), Ok(()));
+        assert_eq!(Grantor::Unlimited.check_rate_limit(None), Ok(()));
     }
 
     proptest! {

@@ -107,10 +107,12 @@ pub enum Field {
     Route,
     RateLimit,
     Cost,
+    Url,
+    Events,
 }
 
 impl Field {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::Name,
         Self::Description,
         Self::GroupId,
@@ -133,6 +135,8 @@ impl Field {
         Self::Route,
         Self::RateLimit,
         Self::Cost,
+        Self::Url,
+        Self::Events,
     ];
 
     /// The field's name in API requests (`snake_case`).
@@ -160,6 +164,8 @@ impl Field {
             Self::Route => "route",
             Self::RateLimit => "rate_limit",
             Self::Cost => "cost",
+            Self::Url => "url",
+            Self::Events => "events",
         }
     }
 
@@ -188,6 +194,8 @@ impl Field {
             Self::Route => "Route",
             Self::RateLimit => "Rate limit",
             Self::Cost => "Cost",
+            Self::Url => "URL",
+            Self::Events => "Events",
         }
     }
 }
@@ -250,6 +258,12 @@ pub enum Invalid {
     BadRateWindow,
     #[error("line {line}: \"{value}\" is not a rate (write 100/s, 10000/h or 60/1m burst 10)")]
     BadRateLine { line: usize, value: String },
+    #[error("must be an http or https URL with a host, and no user name, password or fragment")]
+    BadUrl,
+    #[error("\"{value}\" is not an event of the webhook catalog")]
+    UnknownEvent { value: String },
+    #[error("names an address webhooks may not reach (loopback, private, link-local or reserved)")]
+    ForbiddenAddress,
     #[error("is not valid")]
     Malformed,
 }

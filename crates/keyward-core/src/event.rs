@@ -85,6 +85,29 @@ pub enum DomainEvent {
         user_id: i64,
         session_id: i64,
     },
+    WebhookCreated {
+        tenant_id: i64,
+        endpoint_id: i64,
+    },
+    /// `changed`: `url`, `description`, `events`, `enabled`.
+    WebhookUpdated {
+        tenant_id: i64,
+        endpoint_id: i64,
+        changed: Vec<String>,
+    },
+    WebhookSecretRotated {
+        tenant_id: i64,
+        endpoint_id: i64,
+    },
+    /// Turned off by the server after a run of failed deliveries.
+    WebhookDisabled {
+        tenant_id: i64,
+        endpoint_id: i64,
+    },
+    WebhookDeleted {
+        tenant_id: i64,
+        endpoint_id: i64,
+    },
 }
 
 impl DomainEvent {
@@ -106,6 +129,11 @@ impl DomainEvent {
             Self::PasswordReset { .. } => "password_reset",
             Self::SessionStarted { .. } => "session_started",
             Self::SessionEnded { .. } => "session_ended",
+            Self::WebhookCreated { .. } => "webhook_created",
+            Self::WebhookUpdated { .. } => "webhook_updated",
+            Self::WebhookSecretRotated { .. } => "webhook_secret_rotated",
+            Self::WebhookDisabled { .. } => "webhook_disabled",
+            Self::WebhookDeleted { .. } => "webhook_deleted",
         }
     }
 
@@ -125,7 +153,12 @@ impl DomainEvent {
             | Self::UserUpdated { tenant_id, .. }
             | Self::PasswordReset { tenant_id, .. }
             | Self::SessionStarted { tenant_id, .. }
-            | Self::SessionEnded { tenant_id, .. } => *tenant_id,
+            | Self::SessionEnded { tenant_id, .. }
+            | Self::WebhookCreated { tenant_id, .. }
+            | Self::WebhookUpdated { tenant_id, .. }
+            | Self::WebhookSecretRotated { tenant_id, .. }
+            | Self::WebhookDisabled { tenant_id, .. }
+            | Self::WebhookDeleted { tenant_id, .. } => *tenant_id,
         }
     }
 
@@ -145,6 +178,11 @@ impl DomainEvent {
                 AuditTarget::User
             }
             Self::SessionStarted { .. } | Self::SessionEnded { .. } => AuditTarget::Session,
+            Self::WebhookCreated { .. }
+            | Self::WebhookUpdated { .. }
+            | Self::WebhookSecretRotated { .. }
+            | Self::WebhookDisabled { .. }
+            | Self::WebhookDeleted { .. } => AuditTarget::Webhook,
         }
     }
 
@@ -168,6 +206,11 @@ impl DomainEvent {
             Self::SessionStarted { session_id, .. } | Self::SessionEnded { session_id, .. } => {
                 session_id.to_string()
             }
+            Self::WebhookCreated { endpoint_id, .. }
+            | Self::WebhookUpdated { endpoint_id, .. }
+            | Self::WebhookSecretRotated { endpoint_id, .. }
+            | Self::WebhookDisabled { endpoint_id, .. }
+            | Self::WebhookDeleted { endpoint_id, .. } => endpoint_id.to_string(),
         }
     }
 }
@@ -247,6 +290,27 @@ mod tests {
                 user_id: 3,
                 session_id: 9,
             },
+            DomainEvent::WebhookCreated {
+                tenant_id: 1,
+                endpoint_id: 4,
+            },
+            DomainEvent::WebhookUpdated {
+                tenant_id: 1,
+                endpoint_id: 4,
+                changed: vec!["url".into()],
+            },
+            DomainEvent::WebhookSecretRotated {
+                tenant_id: 1,
+                endpoint_id: 4,
+            },
+            DomainEvent::WebhookDisabled {
+                tenant_id: 1,
+                endpoint_id: 4,
+            },
+            DomainEvent::WebhookDeleted {
+                tenant_id: 1,
+                endpoint_id: 4,
+            },
         ]
     }
 
@@ -285,5 +349,9 @@ mod tests {
         assert_eq!(events[11].target_id(), "3");
         assert_eq!(events[13].target(), AuditTarget::Session);
         assert_eq!(events[13].target_id(), "9");
+        for e in &events[15..] {
+            assert_eq!(e.target(), AuditTarget::Webhook);
+            assert_eq!(e.target_id(), "4");
+        }
     }
 }

@@ -187,7 +187,7 @@ impl KeyFormat {
 }
 
 /// Fills `out` with uniformly distributed base62 characters (rejection sampling).
-fn fill_base62<R: CryptoRng + ?Sized>(rng: &mut R, out: &mut [u8]) {
+pub(crate) fn fill_base62<R: CryptoRng + ?Sized>(rng: &mut R, out: &mut [u8]) {
     let mut buf = [0u8; 64];
     let mut filled = 0;
     while filled < out.len() {

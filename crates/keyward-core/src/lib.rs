@@ -69,5 +69,6 @@ pub mod status;
 pub mod tenant;
 pub mod user;
 pub mod verify;
+pub mod webhook;
 
 pub use error::{ErrorCode, Field, Invalid, ValidationError};

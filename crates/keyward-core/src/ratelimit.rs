@@ -262,6 +262,21 @@ impl RatePolicy {
         if state.windows != self.windows {
             *state = self.idle_state();
         }
+        match (&self.windows[..], &mut state.tats[..]) {
+            ([w], [tat]) => check_window(w, tat, now, cost, charge),
+            _ => self.check_windows(state, now, cost, charge),
+        }
+    }
+
+    /// [`Self::check`] over any number of windows (the state is this
+    /// policy's).
+    fn check_windows(
+        &self,
+        state: &mut GcraState,
+        now: u64,
+        cost: u32,
+        charge: Charge,
+    ) -> Decision {
         let mut admitted = true;
         let mut fits = true;
         // No allocation on this path: at most MAX_WINDOWS windows.
@@ -331,6 +346,37 @@ impl<'de> Deserialize<'de> for RatePolicy {
 /// window's tolerance is `period · burst` units); a 128-bit division
 /// costs several times more, and this runs on every verification of a key
 /// with a limit.
+/// [`RatePolicy::check`] of a policy of one window (most policies): the
+/// same arithmetic as [`RatePolicy::check_windows`], without ranking
+/// windows (it runs on every request of a key with a limit).
+fn check_window(w: &RateWindow, tat: &mut u128, now: u64, cost: u32, charge: Charge) -> Decision {
+    let (now_u, tol) = (w.units(now), w.tolerance());
+    let start = (*tat).clamp(now_u, now_u + tol);
+    let new_tat = start + w.period_nanos() * u128::from(cost);
+    let admitted = new_tat - now_u <= tol;
+    if admitted && charge == Charge::Consume {
+        *tat = new_tat;
+    }
+    let after = if admitted { new_tat } else { start } - now_u;
+    Decision {
+        admitted,
+        window: *w,
+        remaining: if admitted {
+            u32::try_from(div(tol - after, w.period_nanos())).unwrap_or(u32::MAX)
+        } else {
+            0
+        },
+        reset_nanos: w.nanos(after, true),
+        retry_after_nanos: if admitted {
+            Some(0)
+        } else if cost <= w.burst() {
+            Some(w.nanos(new_tat - now_u - tol, true))
+        } else {
+            None
+        },
+    }
+}
+
 fn div(a: u128, b: u128) -> u128 {
     match (u64::try_from(a), u64::try_from(b)) {
         (Ok(a), Ok(b)) if b != 0 => u128::from(a / b),
@@ -661,6 +707,28 @@ mod tests {
             p.sort_unstable();
             p.windows(2).all(|x| x[0] != x[1])
         })
+    }
+
+    proptest! {
+        /// A policy of one window decides as the general path does, step by
+        /// step (the fast path is the same arithmetic).
+        #[test]
+        fn one_window_decides_as_the_general_path(
+            ws in windows(),
+            steps in prop::collection::vec((0u64..400_000_000, 1u32..60, any::<bool>()), 1..200),
+        ) {
+            let p = RatePolicy::new(ws[..1].to_vec()).unwrap();
+            let (mut fast, mut general) = (p.idle_state(), p.idle_state());
+            let mut now = 5 * S;
+            for (gap, cost, peek) in steps {
+                now += gap;
+                let charge = if peek { Charge::Peek } else { Charge::Consume };
+                let a = p.check(&mut fast, now, cost, charge);
+                let b = p.check_windows(&mut general, now, cost, charge);
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(&fast, &general);
+            }
+        }
     }
 
     proptest! {

@@ -5,7 +5,7 @@ use crate::db::DbError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
-use keyward_core::delegation::NotHeld;
+use keyward_core::delegation::{LooserLimit, NotHeld};
 use keyward_core::group::GroupInUse;
 use keyward_core::lifecycle::LifecycleError;
 use keyward_core::ratelimit::RateVerdict;
@@ -189,6 +189,13 @@ impl From<DbError> for ApiError {
 /// A grant beyond what the API key holds (see [`keyward_core::delegation`]).
 impl From<NotHeld> for ApiError {
     fn from(e: NotHeld) -> Self {
+        Self::Forbidden(e.to_string())
+    }
+}
+
+/// A rate limit looser than the API key's own (see [`keyward_core::delegation`]).
+impl From<LooserLimit> for ApiError {
+    fn from(e: LooserLimit) -> Self {
         Self::Forbidden(e.to_string())
     }
 }

@@ -315,6 +315,11 @@ impl Metrics {
         self.invalidations[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many change notices of `kind` this instance has applied.
+    pub fn invalidations(&self, kind: Invalidation) -> u64 {
+        self.invalidations[kind as usize].load(Ordering::Relaxed)
+    }
+
     /// The notification listener connected (`true`) or lost its connection.
     pub fn listener_connected(&self, up: bool) {
         self.listener.store(i64::from(up), Ordering::Relaxed);

@@ -54,6 +54,13 @@ pub struct Settings {
     pub bootstrap_password: Option<String>,
     /// Verification cache: the most key records held.
     pub cache_capacity: u64,
+    /// Key lists: the most keys held in memory, over all tenants, to answer
+    /// text searches of large tenants without reading every match from the
+    /// database (about 250 bytes a key; 0 turns the index off).
+    pub list_index_keys: u64,
+    /// Key lists: tenants with at least this many keys are searched in
+    /// memory (smaller ones are searched in the database, as quickly).
+    pub list_index_min_keys: u64,
     /// Verification cache: a safety-net lifetime of each entry, in seconds
     /// (1 to 3600: it bounds how long a change that bypassed invalidation
     /// goes unnoticed).
@@ -115,6 +122,42 @@ pub struct Settings {
     /// While Redis cannot be reached: `local` (each instance enforces the
     /// limits on its own) or `refuse` (keys with a limit get 429).
     pub rate_limit_fallback: RateLimitFallback,
+    /// Networks webhook deliveries may reach besides public addresses
+    /// (CIDR ranges, e.g. `["10.20.0.0/16"]` for an internal receiver).
+    /// Loopback, private, link-local (cloud metadata) and reserved
+    /// addresses are refused otherwise (docs/WEBHOOKS.md).
+    pub webhook_allow_networks: Vec<String>,
+    /// How long one delivery attempt may take (connect, send, answer).
+    pub webhook_timeout_seconds: u64,
+    /// The delays between a delivery's attempts (seconds, each spread by
+    /// ±10 %); after the last, the delivery has failed.
+    pub webhook_retry_schedule_seconds: Vec<u64>,
+    /// An endpoint is disabled after this many failed attempts in a row…
+    pub webhook_disable_after_failures: u32,
+    /// …that span at least this long (seconds) without a success.
+    pub webhook_disable_after_seconds: u64,
+    /// Days before a key's expiry at which `api_key.expiring` is sent.
+    pub webhook_expiry_notice_days: Vec<u32>,
+    /// Seconds before a rotation's grace period ends at which
+    /// `api_key.expiring` (reason `rotation_grace`) is sent.
+    pub webhook_grace_notice_seconds: u32,
+    /// How often expiries are looked for (seconds).
+    pub webhook_scan_interval_seconds: u64,
+    /// How often due deliveries are looked for (milliseconds; a change
+    /// made on this instance wakes the worker at once).
+    pub webhook_poll_interval_ms: u64,
+    /// Attempts in flight at once on this instance.
+    pub webhook_concurrency: u32,
+    /// Days a finished delivery stays in its endpoint's log.
+    pub webhook_delivery_retention_days: u32,
+    /// `api_key.denied_spike`: refusals of one key (wrong secret, revoked,
+    /// expired, address or permission refused, throttled) in one window…
+    pub webhook_denied_threshold: u32,
+    /// …of this many seconds.
+    pub webhook_denied_window_seconds: u64,
+    /// `api_key.new_address`: a successful use from a network (/24, /64)
+    /// the key was not used from in this many days.
+    pub webhook_new_address_days: u32,
 }
 
 /// What rate limits do while Redis cannot be reached.
@@ -165,6 +208,8 @@ impl std::fmt::Debug for Settings {
             .field("bootstrap_password", &redact(&self.bootstrap_password))
             .field("cache_capacity", &self.cache_capacity)
             .field("cache_ttl_seconds", &self.cache_ttl_seconds)
+            .field("list_index_keys", &self.list_index_keys)
+            .field("list_index_min_keys", &self.list_index_min_keys)
             .field("usage_flush_interval_ms", &self.usage_flush_interval_ms)
             .field(
                 "failed_verifications_per_minute",
@@ -201,6 +246,44 @@ impl std::fmt::Debug for Settings {
             .field("redis_prefix", &self.redis_prefix)
             .field("rate_limit_fallback", &self.rate_limit_fallback)
             .field("permissions", &self.permissions.len())
+            .field("webhook_allow_networks", &self.webhook_allow_networks)
+            .field("webhook_timeout_seconds", &self.webhook_timeout_seconds)
+            .field(
+                "webhook_retry_schedule_seconds",
+                &self.webhook_retry_schedule_seconds,
+            )
+            .field(
+                "webhook_disable_after_failures",
+                &self.webhook_disable_after_failures,
+            )
+            .field(
+                "webhook_disable_after_seconds",
+                &self.webhook_disable_after_seconds,
+            )
+            .field(
+                "webhook_expiry_notice_days",
+                &self.webhook_expiry_notice_days,
+            )
+            .field(
+                "webhook_grace_notice_seconds",
+                &self.webhook_grace_notice_seconds,
+            )
+            .field(
+                "webhook_scan_interval_seconds",
+                &self.webhook_scan_interval_seconds,
+            )
+            .field("webhook_poll_interval_ms", &self.webhook_poll_interval_ms)
+            .field("webhook_concurrency", &self.webhook_concurrency)
+            .field(
+                "webhook_delivery_retention_days",
+                &self.webhook_delivery_retention_days,
+            )
+            .field("webhook_denied_threshold", &self.webhook_denied_threshold)
+            .field(
+                "webhook_denied_window_seconds",
+                &self.webhook_denied_window_seconds,
+            )
+            .field("webhook_new_address_days", &self.webhook_new_address_days)
             .finish()
     }
 }
@@ -245,6 +328,8 @@ impl Default for Settings {
             bootstrap_password: None,
             cache_capacity: 100_000,
             cache_ttl_seconds: 30,
+            list_index_keys: 500_000,
+            list_index_min_keys: 10_000,
             usage_flush_interval_ms: 2_000,
             failed_verifications_per_minute: 30,
             failed_logins_per_window: 5,
@@ -266,6 +351,20 @@ impl Default for Settings {
             redis_url: None,
             redis_prefix: "keyward".into(),
             rate_limit_fallback: RateLimitFallback::Local,
+            webhook_allow_networks: Vec::new(),
+            webhook_timeout_seconds: 10,
+            webhook_retry_schedule_seconds: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+            webhook_disable_after_failures: 20,
+            webhook_disable_after_seconds: 5 * 86_400,
+            webhook_expiry_notice_days: vec![30, 7, 1],
+            webhook_grace_notice_seconds: 3600,
+            webhook_scan_interval_seconds: 60,
+            webhook_poll_interval_ms: 1000,
+            webhook_concurrency: 16,
+            webhook_delivery_retention_days: 30,
+            webhook_denied_threshold: 50,
+            webhook_denied_window_seconds: 300,
+            webhook_new_address_days: 30,
         }
     }
 }
@@ -327,6 +426,10 @@ impl Settings {
             ("audit_retention_days", self.audit_retention_days),
             ("usage_retention_days", self.usage_retention_days),
             ("session_retention_days", self.session_retention_days),
+            (
+                "webhook_delivery_retention_days",
+                self.webhook_delivery_retention_days,
+            ),
         ] {
             if !(1..=36_500).contains(&days) {
                 return Err(format!("{name} must be between 1 and 36500 (got {days})"));
@@ -354,7 +457,87 @@ impl Settings {
             );
         }
         self.catalog()?;
+        self.webhook_networks()?;
+        for (name, value, range) in [
+            (
+                "webhook_timeout_seconds",
+                self.webhook_timeout_seconds,
+                1..=300,
+            ),
+            (
+                "webhook_scan_interval_seconds",
+                self.webhook_scan_interval_seconds,
+                1..=3600,
+            ),
+            (
+                "webhook_poll_interval_ms",
+                self.webhook_poll_interval_ms,
+                10..=60_000,
+            ),
+            (
+                "webhook_concurrency",
+                u64::from(self.webhook_concurrency),
+                1..=256,
+            ),
+            (
+                "webhook_disable_after_failures",
+                u64::from(self.webhook_disable_after_failures),
+                1..=100_000,
+            ),
+            (
+                "webhook_denied_threshold",
+                u64::from(self.webhook_denied_threshold),
+                1..=1_000_000_000,
+            ),
+            (
+                "webhook_denied_window_seconds",
+                self.webhook_denied_window_seconds,
+                10..=86_400,
+            ),
+            (
+                "webhook_new_address_days",
+                u64::from(self.webhook_new_address_days),
+                1..=365,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(format!(
+                    "{name} must be between {} and {} (got {value})",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        let schedule = &self.webhook_retry_schedule_seconds;
+        if schedule.len() > 20 || schedule.iter().any(|s| *s > 7 * 86_400) {
+            return Err(
+                "webhook_retry_schedule_seconds may hold at most 20 delays of at most 604800 seconds"
+                    .into(),
+            );
+        }
+        let days = &self.webhook_expiry_notice_days;
+        if days.len() > 10 || days.iter().any(|d| !(1..=365).contains(d)) {
+            return Err(
+                "webhook_expiry_notice_days may hold at most 10 thresholds of 1 to 365 days".into(),
+            );
+        }
+        if self.webhook_grace_notice_seconds > 7 * 86_400 {
+            return Err("webhook_grace_notice_seconds must be at most 604800".into());
+        }
         Ok(())
+    }
+
+    /// The networks webhook deliveries may reach besides public addresses.
+    pub fn webhook_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.webhook_allow_networks
+            .iter()
+            .map(|n| {
+                let n = n.trim();
+                n.parse::<ipnet::IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("webhook_allow_networks: \"{n}\" is not a CIDR range"))
+            })
+            .collect()
     }
 
     /// The configured permission catalog, or the built-in one.

@@ -192,6 +192,10 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         keys,
         passwords: Passwords::new(settings.password_hash_concurrency)?,
         csrf: CsrfKey::new(secret.to_hex().as_bytes())?,
+        webhooks: Arc::new(
+            crate::app::webhooks::Webhooks::new(&settings, secret.to_hex().as_bytes())
+                .map_err(StartupError::Setting)?,
+        ),
         settings,
     })
 }
@@ -234,6 +238,7 @@ impl Application {
             state.db.clone(),
             crate::app::retention::RetentionPolicy::of(&state.settings),
         );
+        crate::app::webhooks::spawn(state.clone());
         crate::app::sessions::spawn_attempt_pruner(
             state.db.clone(),
             state.settings.sign_in_policy(),

@@ -19,6 +19,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What `GET /metrics` encodes.
     pub registry: Arc<prometheus_client::registry::Registry>,
+    /// Webhook delivery and expiry notices (`app::webhooks`).
+    pub webhooks: Arc<crate::app::webhooks::Webhooks>,
 }
 
 impl AppState {

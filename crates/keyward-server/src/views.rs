@@ -336,6 +336,48 @@ pub fn verify_response(
     })
 }
 
+/// A webhook endpoint (never its secret).
+pub fn endpoint_view(e: &crate::db::EndpointRecord) -> keyward_core::api::WebhookEndpointView {
+    keyward_core::api::WebhookEndpointView {
+        id: e.id,
+        url: e.url.clone(),
+        description: e.description.clone(),
+        events: e.events.events().to_vec(),
+        enabled: e.enabled,
+        disabled_reason: e.disabled_reason.clone(),
+        failure_run: e.failure_run,
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+    }
+}
+
+/// A delivery and its latest attempt.
+pub fn delivery_view(
+    d: &crate::db::DeliveryRecord,
+) -> Result<keyward_core::api::WebhookDeliveryView, ApiError> {
+    use keyward_core::api::DeliveryStatus;
+    let corrupt = |what: &str| ApiError::internal(format!("{what} of delivery {}", d.id));
+    Ok(keyward_core::api::WebhookDeliveryView {
+        id: d.id,
+        endpoint_id: d.endpoint_id,
+        message_id: d.message_id.clone(),
+        event_type: keyward_core::webhook::WebhookEvent::parse(&d.event_type)
+            .ok_or_else(|| corrupt("event type"))?,
+        key_id: d.key_id.clone(),
+        status: d.status,
+        attempts: d.attempts,
+        next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
+        last_attempt_at: d.last_attempt_at,
+        last_status: d.last_status,
+        last_latency_ms: d.last_latency_ms,
+        last_response: d.last_response.clone(),
+        last_error: d.last_error.clone(),
+        created_at: d.created_at,
+        delivered_at: d.delivered_at,
+        payload: serde_json::from_str(&d.payload).map_err(|_| corrupt("payload"))?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,40 +64,8 @@ pub fn SecretModal(
 
     move || {
         secret.get().map(|s| {
-            let value = s.secret.clone();
             let name = s.api_key.name.clone();
             let masked = s.api_key.masked_key.clone();
-            let input = NodeRef::<Input>::new();
-            let state = RwSignal::new(CopyState::Idle);
-            let copy = move |_| {
-                let text = value.clone();
-                spawn_local(async move {
-                    let outcome = match clipboard_write(&text).await {
-                        Ok(()) => Ok(()),
-                        Err(api_error) => match input.get_untracked() {
-                            Some(el) => exec_copy(&el).map_err(|e| (api_error, e)),
-                            None => Err((api_error, JsValue::from_str("no text field"))),
-                        },
-                    };
-                    match outcome {
-                        Ok(()) => {
-                            state.set(CopyState::Copied);
-                            set_timeout(
-                                move || {
-                                    state.try_set(CopyState::Idle);
-                                },
-                                Duration::from_secs(3),
-                            );
-                        }
-                        Err((api, fallback)) => {
-                            leptos::logging::warn!(
-                                "copy failed: clipboard API {api:?}, fallback {fallback:?}"
-                            );
-                            state.set(CopyState::Failed);
-                        }
-                    }
-                });
-            };
             view! {
                 <Modal title=title id="secret" on_close=close class="modal-secret">
                     <p class="warning" role="note">
@@ -109,45 +77,7 @@ pub fn SecretModal(
                     <label class="field-label" for="secret-value">
                         "API key for " <strong>{name}</strong>
                     </label>
-                    <div class="secret-row">
-                        <input
-                            id="secret-value"
-                            class="secret"
-                            data-testid="secret"
-                            type="text"
-                            readonly
-                            spellcheck="false"
-                            autocomplete="off"
-                            value=s.secret.clone()
-                            node_ref=input
-                            on:focus=move |_| {
-                                if let Some(el) = input.get_untracked() {
-                                    el.select();
-                                }
-                            }
-                        />
-                        <button
-                            type="button"
-                            class="button button-primary"
-                            data-autofocus
-                            on:click=copy
-                        >
-                            <CopyIcon/>
-                            {move || match state.get() {
-                                CopyState::Copied => "Copied",
-                                _ => "Copy to clipboard",
-                            }}
-                        </button>
-                    </div>
-                    <p class="copy-status" role="status" aria-live="polite">
-                        {move || match state.get() {
-                            CopyState::Idle => "",
-                            CopyState::Copied => "Copied to the clipboard.",
-                            CopyState::Failed => {
-                                "Copying failed: select the key and copy it with Ctrl+C (⌘C)."
-                            }
-                        }}
-                    </p>
+                    <CopyableSecret value=s.secret.clone() what="key"/>
                     <p class="hint">
                         "Send it in the " <code>{keyward_core::api::headers::API_KEY}</code> " header of your requests."
                     </p>
@@ -155,5 +85,83 @@ pub fn SecretModal(
                 </Modal>
             }
         })
+    }
+}
+
+/// A secret in a read-only field with a copy button (the Clipboard API,
+/// else select + the legacy copy command) and its outcome announced.
+#[component]
+pub fn CopyableSecret(
+    value: String,
+    /// What it is, in the fallback's sentence ("key", "secret").
+    what: &'static str,
+) -> impl IntoView {
+    let input = NodeRef::<Input>::new();
+    let state = RwSignal::new(CopyState::Idle);
+    let text = value.clone();
+    let copy = move |_| {
+        let text = text.clone();
+        spawn_local(async move {
+            let outcome = match clipboard_write(&text).await {
+                Ok(()) => Ok(()),
+                Err(api_error) => match input.get_untracked() {
+                    Some(el) => exec_copy(&el).map_err(|e| (api_error, e)),
+                    None => Err((api_error, JsValue::from_str("no text field"))),
+                },
+            };
+            match outcome {
+                Ok(()) => {
+                    state.set(CopyState::Copied);
+                    set_timeout(
+                        move || {
+                            state.try_set(CopyState::Idle);
+                        },
+                        Duration::from_secs(3),
+                    );
+                }
+                Err((api, fallback)) => {
+                    leptos::logging::warn!(
+                        "copy failed: clipboard API {api:?}, fallback {fallback:?}"
+                    );
+                    state.set(CopyState::Failed);
+                }
+            }
+        });
+    };
+    view! {
+        <div class="secret-row">
+            <input
+                id="secret-value"
+                class="secret"
+                data-testid="secret"
+                type="text"
+                readonly
+                spellcheck="false"
+                autocomplete="off"
+                value=value
+                node_ref=input
+                on:focus=move |_| {
+                    if let Some(el) = input.get_untracked() {
+                        el.select();
+                    }
+                }
+            />
+            <button type="button" class="button button-primary" data-autofocus on:click=copy>
+                <CopyIcon/>
+                {move || match state.get() {
+                    CopyState::Copied => "Copied",
+                    _ => "Copy to clipboard",
+                }}
+            </button>
+        </div>
+        <p class="copy-status" role="status" aria-live="polite">
+            {move || match state.get() {
+                CopyState::Idle => String::new(),
+                CopyState::Copied => "Copied to the clipboard.".to_owned(),
+                CopyState::Failed => {
+                    format!("Copying failed: select the {what} and copy it with Ctrl+C (⌘C).")
+                }
+            }}
+        </p>
     }
 }

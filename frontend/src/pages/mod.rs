@@ -7,4 +7,5 @@ pub mod groups;
 pub mod key_details;
 pub mod login;
 pub mod not_found;
+pub mod notifications;
 pub mod tenants;

@@ -26,10 +26,15 @@ pub enum AuditAction {
     LoginSucceeded,
     LoginFailed,
     Logout,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookSecretRotated,
+    WebhookDisabled,
+    WebhookDeleted,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 21] = [
         Self::ApiKeyCreated,
         Self::ApiKeyUpdated,
         Self::ApiKeyRotated,
@@ -46,6 +51,11 @@ impl AuditAction {
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::Logout,
+        Self::WebhookCreated,
+        Self::WebhookUpdated,
+        Self::WebhookSecretRotated,
+        Self::WebhookDisabled,
+        Self::WebhookDeleted,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -66,6 +76,11 @@ impl AuditAction {
             Self::LoginSucceeded => "login_succeeded",
             Self::LoginFailed => "login_failed",
             Self::Logout => "logout",
+            Self::WebhookCreated => "webhook_created",
+            Self::WebhookUpdated => "webhook_updated",
+            Self::WebhookSecretRotated => "webhook_secret_rotated",
+            Self::WebhookDisabled => "webhook_disabled",
+            Self::WebhookDeleted => "webhook_deleted",
         }
     }
 
@@ -83,7 +98,7 @@ pub struct AuditEventView {
     /// `user:<name>`, `api_key:<id>` or `system`.
     pub actor: String,
     pub action: AuditAction,
-    /// `api_key`, `group`, `tenant`, `user` or `session`.
+    /// `api_key`, `group`, `tenant`, `user`, `session` or `webhook`.
     pub target_type: String,
     pub target_id: Option<String>,
     pub changed_fields: Vec<String>,

@@ -17,6 +17,7 @@ pub mod headers;
 pub mod keys;
 pub mod tenants;
 pub mod verify;
+pub mod webhooks;
 
 pub use audit::{
     AUDIT_EXPORT_MAX_ROWS, AuditAction, AuditEventView, AuditExportQuery, AuditPage, AuditQuery,
@@ -42,3 +43,8 @@ pub use tenants::{
     UserView,
 };
 pub use verify::{RateLimitStatus, VerifyRequest, VerifyResponse, WhoAmI};
+pub use webhooks::{
+    CreateWebhookRequest, DeliveryQuery, DeliveryStatus, UpdateWebhookRequest, WebhookData,
+    WebhookDeliveryPage, WebhookDeliveryView, WebhookEndpointList, WebhookEndpointSecret,
+    WebhookEndpointView, WebhookEventCatalog, WebhookEventInfo, WebhookPayload,
+};

@@ -98,10 +98,17 @@ pub async fn update(
         .ok_or_else(not_found)?;
     let by = grantor(&tx, origin, tenant_id).await?;
     by.check(&group.permissions)?;
+    // A group limited more loosely than the key may not be touched, nor
+    // its limit loosened past the key's (its keys without a limit of
+    // their own follow it).
+    by.check_rate_limit(group.rate_limit.as_ref())?;
     if let Some(permissions) = &patch.permissions {
         by.check(permissions)?;
     }
-    if let Grantor::Holds(_) = &by {
+    if let Some(limit) = &patch.rate_limit {
+        by.check_rate_limit(limit.as_ref())?;
+    }
+    if let Grantor::Holds(..) = &by {
         // Editing a group changes what its keys hold: an API key may do
         // that only to keys within its own permissions (their own included).
         by.check(&tx.own_permissions_in_group(tenant_id, group_id).await?)?;

@@ -1,6 +1,6 @@
 //! API keys: generate, edit, rotate, revoke; the list and the details.
 
-use super::{Origin, commit, effective_permissions, grantor};
+use super::{Origin, commit, grantor, holdings};
 pub use crate::db::{AccessFilter, KeyFilter};
 use crate::db::{AccessRecord, AuditRecord, KeyGroup, KeyRow, Tx};
 use crate::error::ApiError;
@@ -93,27 +93,30 @@ pub struct KeyDetails {
 }
 
 /// A live group of the tenant that keys may use and that `by` may grant,
-/// with its name.
+/// with its name and rate limit.
 async fn choose_group(
     tx: &Tx,
     by: &Grantor,
     tenant_id: i64,
     group_id: i64,
-) -> Result<(GroupChoice, String), ApiError> {
+) -> Result<(GroupChoice, String, Option<RatePolicy>), ApiError> {
     let g = tx
         .live_group(tenant_id, group_id)
         .await?
         .ok_or(ValidationError::new(Field::GroupId, Invalid::NoSuchGroup))?;
     let choice = GroupChoice::new(g.id, g.kind)?;
     by.check(&g.permissions)?;
-    Ok((choice, g.name))
+    Ok((choice, g.name, g.rate_limit))
 }
 
 /// Refuses when `by` may not act on the key: an API key may edit or rotate
-/// only a key whose permissions (its group's and its own) are within its own.
+/// only a key whose permissions (its group's and its own) are within its
+/// own, and whose rate limit is at least as strict as its own.
 async fn check_may_manage(tx: &Tx, by: &Grantor, key: &ApiKey) -> Result<(), ApiError> {
-    if let Grantor::Holds(_) = by {
-        by.check(&effective_permissions(tx, key).await?)?;
+    if let Grantor::Holds(..) = by {
+        let (permissions, rate_limit) = holdings(tx, key).await?;
+        by.check(&permissions)?;
+        by.check_rate_limit(rate_limit.as_ref())?;
     }
     Ok(())
 }
@@ -132,11 +135,15 @@ pub async fn create(
     for _ in 0..3 {
         let tx = state.db.begin_tenant_write(tenant_id).await?;
         let by = grantor(&tx, origin, tenant_id).await?;
-        let group = match draft.group_id {
-            Some(id) => Some(choose_group(&tx, &by, tenant_id, id).await?.0),
-            None => None,
+        let (group, group_limit) = match draft.group_id {
+            Some(id) => {
+                let (choice, _, limit) = choose_group(&tx, &by, tenant_id, id).await?;
+                (Some(choice), limit)
+            }
+            None => (None, None),
         };
         by.check(&draft.permissions)?;
+        by.check_rate_limit(draft.rate_limit.as_ref().or(group_limit.as_ref()))?;
         let quota = tx.tenant(tenant_id).await?.quota;
         let used = tx.count_live_keys(tenant_id).await?;
         let input = NewKey {
@@ -229,6 +236,10 @@ pub async fn edit(
         rate_limit: edit.rate_limit,
     };
     let changed = row.key.edit(patch, now)?;
+    if let Grantor::Holds(..) = &by {
+        // The limit the key ends with (its own, else its group's).
+        by.check_rate_limit(holdings(&tx, &row.key).await?.1.as_ref())?;
+    }
     let (mut audit, mut events) = (None, Vec::new());
     if !changed.is_empty() {
         tx.update_key(&row.key).await?;
@@ -352,6 +363,15 @@ pub async fn delete(
     let tx = state.db.begin_tenant_write(tenant_id).await?;
     let row = tx.key(tenant_id, key_id).await?;
     row.key.check_deletable(now)?;
+    // Told while the key can still be read (the generic path reads it after).
+    let told = super::webhooks::enqueue_key(
+        &tx,
+        &row,
+        keyward_core::webhook::WebhookEvent::KeyDeleted,
+        keyward_core::api::WebhookData::default(),
+        now,
+    )
+    .await?;
     tx.delete_key(tenant_id, key_id).await?;
     let audit = key_audit(
         origin,
@@ -364,7 +384,11 @@ pub async fn delete(
         tenant_id,
         key_id: *key_id,
     }];
-    commit(state, tx, Some(audit), events, now).await
+    let events = commit(state, tx, Some(audit), events, now).await?;
+    if told {
+        state.webhooks.wake();
+    }
+    Ok(events)
 }
 
 /// A page of the tenant's keys, the dashboard counts and the quota.

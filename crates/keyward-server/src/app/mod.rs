@@ -17,6 +17,7 @@ pub mod retention;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use crate::db::{AuditEntry, DbError, Tx};
 use crate::error::ApiError;
@@ -28,6 +29,7 @@ use keyward_core::delegation::Grantor;
 use keyward_core::event::DomainEvent;
 use keyward_core::key::KeyId;
 use keyward_core::permission::PermissionSet;
+use keyward_core::ratelimit::RatePolicy;
 
 /// Who started a change, as the audit log records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,43 +82,49 @@ impl Origin {
 
 /// What the origin may grant in the tenant, read in the change's
 /// transaction (under the tenant's write lock, so a concurrent change to
-/// the key's group is seen): an API key holds its group's permissions, and
-/// nothing once revoked or when its group is gone; anyone else is
-/// unlimited.
+/// the key's group is seen): an API key holds its group's permissions and
+/// its rate limit, and nothing once revoked or when its group is gone;
+/// anyone else is unlimited.
 async fn grantor(tx: &Tx, origin: &Origin, tenant_id: i64) -> Result<Grantor, ApiError> {
     let Some(key_id) = &origin.api_key else {
         return Ok(Grantor::Unlimited);
     };
     let row = match tx.key(tenant_id, key_id).await {
         Ok(row) => row,
-        Err(DbError::NotFound(_)) => return Ok(Grantor::Holds(PermissionSet::default())),
+        Err(DbError::NotFound(_)) => return Ok(Grantor::Holds(PermissionSet::default(), None)),
         Err(e) => return Err(e.into()),
     };
     if row.key.is_revoked() {
-        return Ok(Grantor::Holds(PermissionSet::default()));
+        return Ok(Grantor::Holds(PermissionSet::default(), None));
     }
-    Ok(Grantor::Holds(effective_permissions(tx, &row.key).await?))
+    let (permissions, rate_limit) = holdings(tx, &row.key).await?;
+    Ok(Grantor::Holds(permissions, rate_limit))
 }
 
 /// What a key holds: its own permissions and those of its group (if the
-/// group is live).
-async fn effective_permissions(
+/// group is live), and its rate limit (its own, else its live group's).
+async fn holdings(
     tx: &Tx,
     key: &keyward_core::lifecycle::ApiKey,
-) -> Result<PermissionSet, ApiError> {
+) -> Result<(PermissionSet, Option<RatePolicy>), ApiError> {
     let group = match key.group_id {
-        Some(id) => tx
-            .live_group(key.tenant_id, id)
-            .await?
-            .map(|g| g.permissions),
+        Some(id) => tx.live_group(key.tenant_id, id).await?,
         None => None,
     };
-    Ok(key.permissions.union(group.as_ref()))
+    let (group_permissions, group_limit) = match group {
+        Some(g) => (Some(g.permissions), g.rate_limit),
+        None => (None, None),
+    };
+    Ok((
+        key.permissions.union(group_permissions.as_ref()),
+        key.rate_limit.clone().or(group_limit),
+    ))
 }
 
-/// Writes the change's audit record and events, announces key changes to
-/// other instances (delivered at commit), commits, then lets this
-/// instance's caches consume the events. Returns the events.
+/// Writes the change's audit record, events and webhook deliveries,
+/// announces key changes to other instances (delivered at commit),
+/// commits, then lets this instance's caches consume the events (and
+/// wakes its webhook worker). Returns the events.
 async fn commit(
     state: &AppState,
     tx: Tx,
@@ -129,7 +137,11 @@ async fn commit(
     }
     tx.record_events(&events, now).await?;
     events::announce(&tx, &events).await?;
+    let deliveries = webhooks::enqueue_events(&tx, &events, now).await?;
     tx.commit().await?;
     events::dispatch(&state.keys, &events);
+    if deliveries {
+        state.webhooks.wake();
+    }
     Ok(events)
 }

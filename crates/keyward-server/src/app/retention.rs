@@ -18,6 +18,12 @@ pub struct RetentionPolicy {
     pub usage: Duration,
     pub access_log: Duration,
     pub domain_events: Duration,
+    pub webhook_deliveries: Duration,
+    /// Expiry notices are kept past the scans' look-back (the largest
+    /// notice threshold) and a day more.
+    pub key_notices: Duration,
+    /// A network a key was not used from for this long is new again.
+    pub key_networks: Duration,
     pub every: Duration,
 }
 
@@ -30,6 +36,17 @@ impl RetentionPolicy {
             usage: days(s.usage_retention_days),
             access_log: days(s.access_log_retention_days),
             domain_events: days(s.event_retention_days),
+            webhook_deliveries: days(s.webhook_delivery_retention_days),
+            // Past every scan's look-back (the notice horizon), and a day.
+            key_notices: crate::app::webhooks::scan_lookback(
+                &keyward_core::webhook::NoticePolicy::new(
+                    &s.webhook_expiry_notice_days,
+                    s.webhook_grace_notice_seconds,
+                ),
+            ) + Duration::days(1),
+            // Kept a year at least: a key whose networks were all pruned
+            // takes its next one as its first (no alert).
+            key_networks: days(s.webhook_new_address_days.max(365)),
             every: Duration::seconds(
                 i64::try_from(s.retention_interval_seconds.max(1)).unwrap_or(i64::MAX),
             ),
@@ -44,6 +61,9 @@ impl RetentionPolicy {
             usage_day: (now - self.usage).date_naive(),
             access_log: now - self.access_log,
             domain_events: now - self.domain_events,
+            webhook_deliveries: now - self.webhook_deliveries,
+            key_notices: now - self.key_notices,
+            key_networks: now - self.key_networks,
         }
     }
 }
@@ -85,6 +105,9 @@ pub fn spawn(db: Db, policy: RetentionPolicy) {
                     usage_days = p.usage_days,
                     access_log = p.access_log,
                     domain_events = p.domain_events,
+                    webhook_deliveries = p.webhook_deliveries,
+                    key_notices = p.key_notices,
+                    key_networks = p.key_networks,
                     "pruned rows past their retention"
                 ),
                 Err(e) => tracing::warn!(error = %e, "cannot prune rows past their retention"),

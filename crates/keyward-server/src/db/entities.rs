@@ -304,3 +304,118 @@ pub mod hashing_secret {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod webhook_endpoint {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_endpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub url: String,
+        pub description: Option<String>,
+        /// Newline-separated event names; empty: every event.
+        pub events: String,
+        pub enabled: bool,
+        /// The signing secret, encrypted (`webhooks::SecretBox`).
+        pub secret_sealed: String,
+        pub failure_run: i32,
+        pub failing_since: Option<DateTimeUtc>,
+        pub disabled_reason: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("WebhookEndpoint")
+                .field("id", &self.id)
+                .field("tenant_id", &self.tenant_id)
+                .finish_non_exhaustive()
+        }
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_delivery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub endpoint_id: i64,
+        pub message_id: String,
+        pub event_type: String,
+        pub key_id: Option<String>,
+        pub payload: String,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: DateTimeUtc,
+        pub lease_until: Option<DateTimeUtc>,
+        pub last_attempt_at: Option<DateTimeUtc>,
+        pub last_status: Option<i32>,
+        pub last_latency_ms: Option<i32>,
+        pub last_response: Option<String>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub delivered_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod key_notice {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "key_notices")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub key_id: String,
+        pub kind: String,
+        pub threshold: i64,
+        pub due_at: DateTimeUtc,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod key_network {
+    use sea_orm::entity::prelude::*;
+
+    /// A network a key was used from, and when last.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "key_networks")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub key_id: String,
+        pub network: String,
+        pub first_seen: DateTimeUtc,
+        pub last_seen: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -4,7 +4,7 @@
 use super::entities::{api_key, auth_group, key_access_log, key_usage};
 use super::error::OnUnique;
 use super::groups::permissions as group_permissions;
-use super::{Db, DbError, Tx, lines};
+use super::{Db, DbError, KeyListIndex, Tx, lines};
 use chrono::{DateTime, Utc};
 use keyward_core::Field;
 use keyward_core::api::{SortField, SortOrder};
@@ -62,7 +62,7 @@ fn credential(
     })
 }
 
-fn to_row(m: api_key::Model) -> Result<KeyRow, DbError> {
+pub(super) fn to_row(m: api_key::Model) -> Result<KeyRow, DbError> {
     let id = &m.key_id;
     let previous = match (
         &m.previous_digest,
@@ -159,16 +159,17 @@ const SEARCH_ROWID_ID_MASK: i64 = SEARCH_ROWID_REVOKED - 1;
 /// key or key id) and a key's last four characters (a masked key, or four
 /// characters).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct SearchTerms {
+pub(super) struct SearchTerms {
     /// Trimmed; matched case-insensitively anywhere in name or description.
-    text: String,
-    id_exact: Option<String>,
-    id_fragment: Option<String>,
-    last4: Option<String>,
+    pub(super) text: String,
+    pub(super) id_exact: Option<String>,
+    /// Matched case-insensitively anywhere in key ids.
+    pub(super) id_fragment: Option<String>,
+    pub(super) last4: Option<String>,
 }
 
 impl SearchTerms {
-    fn of(q: &str, prefix: &str) -> Option<Self> {
+    pub(super) fn of(q: &str, prefix: &str) -> Option<Self> {
         let q = q.trim();
         if q.is_empty() {
             return None;
@@ -331,7 +332,12 @@ impl SearchTerms {
                 [self.like_pattern()],
             ));
             if let Some(f) = &self.id_fragment {
-                cond = cond.add(api_key::Column::KeyId.like(format!("%{f}%")));
+                // The trigram index serves ILIKE too; either case, as SQLite's
+                // trigram index (and the in-process index) match.
+                cond = cond.add(Expr::cust_with_values(
+                    "api_keys.key_id ILIKE $1",
+                    [format!("%{f}%")],
+                ));
             }
         } else if let Some((sql, values, _)) = self.fts_ids(tenant_id, status) {
             cond = cond.add(Expr::cust_with_values(
@@ -492,9 +498,27 @@ impl Db {
     }
 
     /// A page of the tenant's keys and the number matching the filters
-    /// (from `counts` unless a search narrows them).
+    /// (from `counts` unless a search narrows them). Searches of large
+    /// tenants are answered by the key lists' in-process index.
     pub async fn list_keys(
         &self,
+        tenant_id: i64,
+        f: &KeyFilter,
+        offset: u64,
+        limit: u64,
+        now: DateTime<Utc>,
+        counts: &StatusMatrix,
+    ) -> Result<(Vec<KeyRow>, u64), DbError> {
+        self.list_keys_with(Some(&*self.lists), tenant_id, f, offset, limit, now, counts)
+            .await
+    }
+
+    /// [`Db::list_keys`] with the given in-process index, or with none (the
+    /// database alone): the two answer alike, which the tests compare.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn list_keys_with(
+        &self,
+        index: Option<&KeyListIndex>,
         tenant_id: i64,
         f: &KeyFilter,
         offset: u64,
@@ -505,6 +529,13 @@ impl Db {
         use api_key::Column as C;
         let postgres = self.is_postgres();
         let search = f.q.as_deref().and_then(|q| SearchTerms::of(q, &f.prefix));
+        if let (Some(index), Some(terms)) = (index, &search)
+            && let Some((ids, total)) = index
+                .search(self, tenant_id, f, terms, offset, limit, now, counts.total)
+                .await?
+        {
+            return Ok((self.keys_in_order(tenant_id, &ids).await?, total));
+        }
         let base = api_key::Entity::find().filter(C::TenantId.eq(tenant_id));
         // SQLite, a text search of the trigram index with no filter but the
         // status: nothing but the index decides which keys match.
@@ -607,6 +638,26 @@ impl Db {
             .map(to_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((rows, total))
+    }
+
+    /// The tenant's keys of these row ids, in their order (a key deleted
+    /// meanwhile is left out).
+    async fn keys_in_order(&self, tenant_id: i64, ids: &[i64]) -> Result<Vec<KeyRow>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: std::collections::HashMap<i64, api_key::Model> = api_key::Entity::find()
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        ids.iter()
+            .filter_map(|id| found.remove(id))
+            .map(to_row)
+            .collect()
     }
 
     /// The tenant's keys by revocation and expiry state at `now`: the kept

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod groups;
 mod hashing;
+mod key_lists;
 mod keys;
 mod listener;
 mod retention;
@@ -25,6 +26,7 @@ mod sign_in;
 mod tenants;
 mod usage;
 mod users;
+mod webhooks;
 
 pub use access_log::{AccessFilter, AccessRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
@@ -32,12 +34,14 @@ pub use error::DbError;
 pub use events::OutboxEvent;
 pub use groups::KeyGroup;
 pub use hashing::{Redigest, SecretVersion};
+pub use key_lists::KeyListIndex;
 pub use keys::{KeyFilter, KeyRow};
 pub use listener::{ChangeNotice, NOTIFY_CHANNEL};
 pub use retention::{Cutoffs, Pruned};
 pub use sign_in::CountedAttempt;
 pub use usage::{DailyUsage, UsageBatch};
 pub use users::{Credentials, SessionRecord, UserRecord};
+pub use webhooks::{Attempt, Claimed, DeliveryRecord, EndpointRecord, Message, Sighting};
 
 use crate::settings::Settings;
 use keyward_core::key::KeyId;
@@ -54,6 +58,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// Large tenants' key list columns, for text searches.
+    lists: std::sync::Arc<KeyListIndex>,
 }
 
 /// One write transaction. Dropped without [`Tx::commit`], it rolls back.
@@ -112,7 +118,11 @@ impl Db {
             .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
         let conn = sea_orm::Database::connect(opts).await?;
         Migrator::up(&conn, None).await?;
-        Ok(Self { conn })
+        let lists = KeyListIndex::new(settings.list_index_keys, settings.list_index_min_keys);
+        Ok(Self {
+            conn,
+            lists: std::sync::Arc::new(lists),
+        })
     }
 
     /// The connection pool's state, for the metrics.

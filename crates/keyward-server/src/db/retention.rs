@@ -2,7 +2,8 @@
 //! one instance of several run a periodic job once per period.
 
 use super::entities::{
-    audit_event, domain_event, key_access_log, key_usage, maintenance_run, session,
+    audit_event, domain_event, key_access_log, key_network, key_notice, key_usage, maintenance_run,
+    session, webhook_delivery,
 };
 use super::{Db, DbError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -21,6 +22,9 @@ pub struct Pruned {
     pub usage_days: u64,
     pub access_log: u64,
     pub domain_events: u64,
+    pub webhook_deliveries: u64,
+    pub key_notices: u64,
+    pub key_networks: u64,
 }
 
 /// The cutoffs of a retention run: rows older than these go.
@@ -33,6 +37,12 @@ pub struct Cutoffs {
     pub usage_day: NaiveDate,
     pub access_log: DateTime<Utc>,
     pub domain_events: DateTime<Utc>,
+    /// Finished (delivered or failed) deliveries made before this.
+    pub webhook_deliveries: DateTime<Utc>,
+    /// Expiry notices due before this (past every scan's look-back).
+    pub key_notices: DateTime<Utc>,
+    /// Networks keys were last used from before this (new again anyway).
+    pub key_networks: DateTime<Utc>,
 }
 
 impl Db {
@@ -88,6 +98,26 @@ impl Db {
                 .prune_by_id::<domain_event::Entity>(
                     domain_event::Column::Id,
                     Condition::all().add(domain_event::Column::OccurredAt.lt(c.domain_events)),
+                )
+                .await?,
+            webhook_deliveries: self
+                .prune_by_id::<webhook_delivery::Entity>(
+                    webhook_delivery::Column::Id,
+                    Condition::all()
+                        .add(webhook_delivery::Column::Status.ne("pending"))
+                        .add(webhook_delivery::Column::CreatedAt.lt(c.webhook_deliveries)),
+                )
+                .await?,
+            key_notices: self
+                .prune_by_id::<key_notice::Entity>(
+                    key_notice::Column::Id,
+                    Condition::all().add(key_notice::Column::DueAt.lt(c.key_notices)),
+                )
+                .await?,
+            key_networks: self
+                .prune_by_id::<key_network::Entity>(
+                    key_network::Column::Id,
+                    Condition::all().add(key_network::Column::LastSeen.lt(c.key_networks)),
                 )
                 .await?,
         })

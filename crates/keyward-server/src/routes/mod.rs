@@ -9,6 +9,7 @@ pub mod groups;
 pub mod health;
 pub mod tenants;
 pub mod verify;
+pub mod webhooks;
 
 use crate::verification::KeyAuthConfig;
 use keyward_core::permission::{Permission, PermissionCatalog};
@@ -41,6 +42,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "groups", description = "Authorization groups and the permission catalog"),
         (name = "tenants", description = "Tenants, key limits and users (super users)"),
         (name = "audit", description = "Audit events"),
+        (name = "webhooks", description = "Signed webhooks: endpoints, deliveries, expiry notices (docs/WEBHOOKS.md)"),
         (name = "verification", description = "Key verification for integrators and other services"),
         (name = "health", description = "Liveness and readiness"),
         (name = "crm", description = "Seed 000's REST API as written there (`/crm/api-keys`), for existing scripts: the same use cases as `/v1`, with its names"),
@@ -122,6 +124,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(tenants::reset_user_password)
                 .service(audit::list_audit_events)
                 .service(audit::export_audit_events)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::list_webhook_events)
+                .service(webhooks::create_webhook)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_webhook_secret)
+                .service(webhooks::test_webhook)
+                .service(webhooks::list_webhook_deliveries)
+                .service(webhooks::redeliver_webhook)
                 .service(
                     scope::scope("/keys")
                         .app_data(KeyAuthConfig::require([Permission::API_KEYS_VERIFY]))
@@ -198,6 +210,12 @@ fn document_permission_names(api: &mut utoipa::openapi::OpenApi, catalog: &Permi
         .flat_map(|e| std::iter::once(&e.permission).chain(&e.aliases))
         .map(|p| p.as_str().into())
         .collect();
+    // Webhook filters name the catalog's events, test events aside.
+    let subscribable: Vec<serde_json::Value> = keyward_core::webhook::WebhookEvent::ALL
+        .into_iter()
+        .filter(|e| *e != keyward_core::webhook::WebhookEvent::Test)
+        .map(|e| e.as_str().into())
+        .collect();
     for (schema, field, names) in [
         ("CreateGroupRequest", "permissions", &names),
         ("UpdateGroupRequest", "permissions", &names),
@@ -205,6 +223,8 @@ fn document_permission_names(api: &mut utoipa::openapi::OpenApi, catalog: &Permi
         ("UpdateApiKeyRequest", "permissions", &names),
         ("CrmCreateApiKeyRequest", "permissions", &names_and_aliases),
         ("CrmUpdateApiKeyRequest", "permissions", &names_and_aliases),
+        ("CreateWebhookRequest", "events", &subscribable),
+        ("UpdateWebhookRequest", "events", &subscribable),
     ] {
         if let Some(o) = property(api, schema, field).and_then(string_schema) {
             o.enum_values = Some(names.clone());
@@ -293,6 +313,8 @@ fn document_text_patterns(api: &mut utoipa::openapi::OpenApi) {
         ("CrmUpdateApiKeyRequest", "description", &description),
         ("CrmCreateApiKeyRequest", "expiry_date", &expiry),
         ("CrmUpdateApiKeyRequest", "expiry_date", &expiry),
+        ("CreateWebhookRequest", "description", &description),
+        ("UpdateWebhookRequest", "description", &description),
     ];
     for (schema, field, pattern) in trimmed {
         if let Some(o) = property(api, schema, field).and_then(string_schema) {
@@ -303,6 +325,12 @@ fn document_text_patterns(api: &mut utoipa::openapi::OpenApi) {
     }
     if let Some(o) = property(api, "VerifyRequest", "route").and_then(string_schema) {
         o.pattern = Some(query.clone());
+    }
+    let url = patterns::webhook_url();
+    for schema in ["CreateWebhookRequest", "UpdateWebhookRequest"] {
+        if let Some(o) = property(api, schema, "url").and_then(string_schema) {
+            o.pattern = Some(url.clone());
+        }
     }
     let address_filter = patterns::address_filter();
     for op in api.paths.paths.values_mut().flat_map(operations) {
@@ -474,6 +502,22 @@ fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
             "update_user",
             UpdateUserRequest {
                 disabled: Some(true),
+                ..Default::default()
+            },
+        ),
+        example(
+            "create_webhook",
+            CreateWebhookRequest {
+                url: "https://hooks.example.com/keyward".into(),
+                description: Some("On-call channel".into()),
+                events: vec!["api_key.expiring".into(), "api_key.revoked".into()],
+                enabled: Some(true),
+            },
+        ),
+        example(
+            "update_webhook",
+            UpdateWebhookRequest {
+                enabled: Some(true),
                 ..Default::default()
             },
         ),

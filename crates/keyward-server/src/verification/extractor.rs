@@ -4,6 +4,7 @@
 //! route's `app_data` holds one, the [`KeyAuthConfig`] naming the
 //! permissions required.
 
+use super::rate_limit::AdmittedBudget;
 use super::{KeyVerification, Site};
 use crate::error::ApiError;
 use crate::metrics::{RouteLabel, Via};
@@ -117,11 +118,12 @@ impl ApiKeyAuth {
         Ok(principal)
     }
 
-    /// Keeps the key's rate-limit verdict in the request's extensions, for
-    /// [`super::rate_limit::rate_limit_headers`] to put on the response.
+    /// Keeps the key's remaining budget (its `RateLimit` value) in the
+    /// request's extensions, for [`super::rate_limit::rate_limit_headers`]
+    /// to put on the response.
     fn remember_budget(req: &HttpRequest, principal: &Principal) {
-        if let Some(v) = &principal.rate_limit {
-            req.extensions_mut().insert(v.clone());
+        if let Some(budget) = principal.rate_limit.as_ref().and_then(AdmittedBudget::of) {
+            req.extensions_mut().insert(budget);
         }
     }
 

@@ -500,7 +500,7 @@ impl KeyVerification {
                 };
             match result {
                 Err(VerifyFailure::Pending(policy)) if rate.decided.is_none() => {
-                    rate.decided = Some(self.ask(begun.id, &policy, rate).await);
+                    rate.decided = Some(self.ask(begun.id, &policy, rate, now).await);
                 }
                 other => return other,
             }
@@ -508,8 +508,14 @@ impl KeyVerification {
     }
 
     /// Asks the shared limiter (Redis) for the key's budget.
-    async fn ask(&self, key: KeyId, policy: &RatePolicy, rate: RateCharge) -> Decision {
-        let now = rate_limit::now_nanos();
+    async fn ask(
+        &self,
+        key: KeyId,
+        policy: &RatePolicy,
+        rate: RateCharge,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let now = rate_limit::nanos_at(now);
         match &self.limits {
             Limits::Shared(s) => s.ask(key, policy, now, rate.cost, rate.charge).await,
             Limits::Local(l) => l.check(key, policy, now, rate.cost, rate.charge),
@@ -687,7 +693,7 @@ impl KeyVerification {
                     self.maybe_redigest(&begun.parsed, r);
                 }
                 if let Some(policy) = &r.rate_limit {
-                    let now = rate_limit::now_nanos();
+                    let now = rate_limit::nanos_at(now);
                     let decision = match (&self.limits, rate.decided) {
                         (_, Some(decided)) => decided,
                         (Limits::Local(l), None) => {

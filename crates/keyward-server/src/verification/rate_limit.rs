@@ -42,17 +42,40 @@ pub fn insert_headers(v: &RateVerdict, headers: &mut HeaderMap) {
 }
 
 /// The `RateLimit` value, [`Decision::header`] written without the
-/// formatting machinery (it is on every answer to a key with a limit).
+/// formatting machinery (it is on every answer to a key with a limit):
+/// on the stack, then copied once into the value's own allocation.
 fn ratelimit_value(d: &Decision) -> Option<HeaderValue> {
-    let mut n = itoa::Buffer::new();
-    let mut v = Vec::with_capacity(48);
-    v.push(b'"');
-    v.extend_from_slice(n.format(d.window.period_seconds).as_bytes());
-    v.extend_from_slice(b"s\";r=");
-    v.extend_from_slice(n.format(d.remaining).as_bytes());
-    v.extend_from_slice(b";t=");
-    v.extend_from_slice(n.format(d.reset_seconds()).as_bytes());
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
+    let (mut p, mut r, mut t) = (
+        itoa::Buffer::new(),
+        itoa::Buffer::new(),
+        itoa::Buffer::new(),
+    );
+    let mut v = [0u8; 48];
+    let mut len = 0;
+    for part in [
+        b"\"".as_slice(),
+        p.format(d.window.period_seconds).as_bytes(),
+        b"s\";r=",
+        r.format(d.remaining).as_bytes(),
+        b";t=",
+        t.format(d.reset_seconds()).as_bytes(),
+    ] {
+        let end = len + part.len();
+        v.get_mut(len..end)?.copy_from_slice(part);
+        len = end;
+    }
+    HeaderValue::from_bytes(&v[..len]).ok()
+}
+
+/// An admitted request's `RateLimit` value, made when its key was
+/// verified and put on its response by [`rate_limit_headers`].
+#[derive(Clone, Debug)]
+pub struct AdmittedBudget(HeaderValue);
+
+impl AdmittedBudget {
+    pub fn of(v: &RateVerdict) -> Option<Self> {
+        ratelimit_value(&v.decision).map(Self)
+    }
 }
 
 /// [`insert_headers`] as name-value pairs (for a response being built).
@@ -64,29 +87,30 @@ pub fn header_pairs(v: &RateVerdict) -> Vec<(HeaderName, HeaderValue)> {
 
 /// Middleware (`actix_web::middleware::from_fn(rate_limit_headers)`): a
 /// response to a request whose key has a rate limit carries the budget it
-/// left (the verdict [`super::ApiKeyAuth`] put in the request's extensions).
-/// Refusals carry theirs already.
+/// left (the value [`super::ApiKeyAuth`] put in the request's extensions
+/// when it admitted the key). Refusals carry theirs already.
 pub async fn rate_limit_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
-    let verdict = res.request().extensions_mut().remove::<RateVerdict>();
-    if let Some(v) = verdict
+    let budget = res.request().extensions_mut().remove::<AdmittedBudget>();
+    if let Some(AdmittedBudget(value)) = budget
         && !res.headers().contains_key(RATELIMIT)
     {
-        insert_headers(&v, res.headers_mut());
+        res.headers_mut().insert(RATELIMIT, value);
     }
     Ok(res)
 }
 
-/// Nanoseconds since the Unix epoch (the scale every instance shares; a
+/// The request's time (milliseconds, as `crate::now` reads it) in
+/// nanoseconds since the Unix epoch, the scale every instance shares (a
 /// clock stepping back is clamped by the core, never trusted beyond a
-/// window's tolerance).
-pub fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+/// window's tolerance); a verification reads the clock once.
+pub fn nanos_at(t: chrono::DateTime<chrono::Utc>) -> u64 {
+    u64::try_from(t.timestamp_millis())
+        .unwrap_or(0)
+        .saturating_mul(1_000_000)
 }
 
 const SHARDS: usize = 64;

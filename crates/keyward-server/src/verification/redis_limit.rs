@@ -122,7 +122,7 @@ pub struct SharedLimiter {
     hasher: std::collections::hash_map::RandomState,
     fallback: RateLimitFallback,
     local: LocalLimiter,
-    /// Until then Redis is taken as unreachable (nanoseconds, `now_nanos` scale).
+    /// Until then Redis is taken as unreachable (nanoseconds since the Unix epoch, [`super::rate_limit::nanos_at`]).
     down_until: AtomicU64,
     calls: AtomicU64,
     failures: AtomicU64,
@@ -418,7 +418,7 @@ mod tests {
     //! Against the Redis on 127.0.0.1:6379 (`KEYWARD_TEST_REDIS_URL`),
     //! each test under a prefix of its own.
     use super::*;
-    use crate::verification::rate_limit::now_nanos;
+    use crate::verification::rate_limit::nanos_at;
 
     fn redis_url() -> String {
         std::env::var("KEYWARD_TEST_REDIS_URL")
@@ -452,7 +452,7 @@ mod tests {
         cost: u32,
         charge: Charge,
     ) -> Decision {
-        let now = now_nanos();
+        let now = nanos_at(crate::now());
         match l.check_local(k, p, now, cost, charge) {
             Local::Decided(d) => d,
             Local::Ask => l.ask(k, p, now, cost, charge).await,

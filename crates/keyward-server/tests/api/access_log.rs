@@ -250,6 +250,9 @@ async fn the_access_log_keeps_the_newest_rows_per_key_and_prunes_by_age() {
             usage_day: epoch.date_naive(),
             access_log: chrono::Utc::now() + chrono::Duration::days(1),
             domain_events: epoch,
+            webhook_deliveries: epoch,
+            key_notices: epoch,
+            key_networks: epoch,
         })
         .await
         .unwrap();

@@ -23,14 +23,17 @@ async fn as_key(
     json_of(r.send().await.unwrap()).await
 }
 
+/// A `403 forbidden` whose message says `what`.
 #[track_caller]
-fn assert_refused_for(got: &(StatusCode, Value), permission: &str) {
+fn assert_forbidden_saying(got: &(StatusCode, Value), what: &str) {
     assert_error(got, StatusCode::FORBIDDEN, "forbidden", None);
     let message = got.1["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains(&format!("\"{permission}\"")),
-        "the message names {permission}: {message}"
-    );
+    assert!(message.contains(what), "the message says {what}: {message}");
+}
+
+#[track_caller]
+fn assert_refused_for(got: &(StatusCode, Value), permission: &str) {
+    assert_forbidden_saying(got, &format!("\"{permission}\""));
 }
 
 #[tokio::test]
@@ -228,4 +231,131 @@ async fn signed_in_tenant_admins_and_super_users_keep_granting_admin() {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
+}
+
+#[track_caller]
+fn assert_limit_refused(got: &(StatusCode, Value), window: &str) {
+    assert_forbidden_saying(got, &format!("limited to {window},"));
+}
+
+#[tokio::test]
+async fn a_rate_limited_managing_key_cannot_mint_free_or_rotate_a_looser_key() {
+    let app = spawn_app().await;
+    let limited = json!([{"limit": 100, "period_seconds": 1, "burst": 20}]);
+    let prov = app
+        .group(
+            &app.admin,
+            "Provisioning",
+            &["api_keys:manage", "customers:read"],
+        )
+        .await;
+    let (s, g) = app
+        .patch(
+            &format!("/v1/groups/{prov}"),
+            &app.admin,
+            json!({"rate_limit": limited}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+    let read = app.group(&app.admin, "Read", &["customers:read"]).await;
+    let (manager, secret) = app.key(&app.admin, "Ansible", prov, json!({})).await;
+    let (free_key, _) = app.key(&app.admin, "Unlimited", read, json!({})).await;
+    let post =
+        async |body: Value| as_key(&app, Method::POST, "/v1/api-keys", &secret, Some(body)).await;
+
+    // A key without a limit (its group has none), or a looser one: refused.
+    assert_limit_refused(
+        &post(json!({"name": "Free", "group_id": read})).await,
+        "100/s burst 20",
+    );
+    let looser = json!([{"limit": 100, "period_seconds": 1, "burst": 50}]);
+    assert_limit_refused(
+        &post(json!({"name": "Loose", "group_id": read, "rate_limit": looser})).await,
+        "100/s burst 20",
+    );
+    // As strict or stricter, by its own limit or by its group's: created.
+    let stricter =
+        json!([{"limit": 10, "period_seconds": 1}, {"limit": 1000, "period_seconds": 3600}]);
+    let (s, k) = post(json!({"name": "Strict", "group_id": read, "rate_limit": stricter})).await;
+    assert_eq!(s, StatusCode::CREATED, "{k}");
+    let strict = k["api_key"]["id"].as_str().unwrap().to_owned();
+    let (s, k) = post(json!({"name": "Sibling", "group_id": prov})).await;
+    assert_eq!(s, StatusCode::CREATED, "{k}");
+
+    // Freeing a key, itself included, or moving one to an unlimited group: refused.
+    for (id, body) in [
+        (&strict, json!({"rate_limit": null})),
+        (&strict, json!({"rate_limit": looser})),
+        (&manager, json!({"rate_limit": null, "group_id": read})),
+    ] {
+        let path = format!("/v1/api-keys/{id}");
+        assert_limit_refused(
+            &as_key(&app, Method::PATCH, &path, &secret, Some(body)).await,
+            "100/s burst 20",
+        );
+    }
+    // Touching a looser key: editing or rotating it (which would hand over its secret).
+    let path = format!("/v1/api-keys/{free_key}");
+    assert_limit_refused(
+        &as_key(
+            &app,
+            Method::PATCH,
+            &path,
+            &secret,
+            Some(json!({"name": "Mine"})),
+        )
+        .await,
+        "100/s burst 20",
+    );
+    let got = as_key(
+        &app,
+        Method::POST,
+        &format!("/v1/api-keys/{free_key}/rotate"),
+        &secret,
+        Some(json!({"grace_period_seconds": 0})),
+    )
+    .await;
+    assert_limit_refused(&got, "100/s burst 20");
+    assert!(got.1["secret"].is_null());
+    // Loosening its own group: refused; renaming it: allowed.
+    let group = format!("/v1/groups/{prov}");
+    assert_limit_refused(
+        &as_key(
+            &app,
+            Method::PATCH,
+            &group,
+            &secret,
+            Some(json!({"rate_limit": null})),
+        )
+        .await,
+        "100/s burst 20",
+    );
+    let (s, g) = as_key(
+        &app,
+        Method::PATCH,
+        &group,
+        &secret,
+        Some(json!({"description": "CI"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+
+    // Nothing changed: the limits are as the admin left them.
+    let (_, d) = app.get(&format!("/v1/api-keys/{strict}"), &app.admin).await;
+    assert_eq!(d["api_key"]["rate_limit"], stricter);
+    let (_, d) = app
+        .get(&format!("/v1/api-keys/{manager}"), &app.admin)
+        .await;
+    assert_eq!(d["api_key"]["effective_rate_limit"], limited);
+    let (_, keys) = app.get("/v1/api-keys", &app.admin).await;
+    assert_eq!(keys["total"], 4, "two keys minted, none else: {keys}");
+    // A signed-in admin is not limited by any of this.
+    let (s, _) = app
+        .patch(
+            &format!("/v1/api-keys/{strict}"),
+            &app.admin,
+            json!({"rate_limit": null}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
 }

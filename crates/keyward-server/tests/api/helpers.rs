@@ -80,6 +80,8 @@ pub struct Opts {
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub rate_limit_fallback: keyward_server::settings::RateLimitFallback,
+    /// Any other setting, changed last.
+    pub tweak: Option<fn(&mut Settings)>,
 }
 
 impl Default for Opts {
@@ -102,6 +104,7 @@ impl Default for Opts {
             redis_url: None,
             redis_prefix: Settings::default().redis_prefix,
             rate_limit_fallback: Default::default(),
+            tweak: None,
         }
     }
 }
@@ -143,7 +146,7 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         Some(u) => u,
         None => fresh_database(dir.path()).await,
     };
-    let settings = Settings {
+    let mut settings = Settings {
         trusted_proxies: opts.trusted_proxies,
         failed_verifications_per_minute: opts.failed_verifications_per_minute,
         workers: opts.workers,
@@ -162,6 +165,9 @@ pub async fn spawn_with(opts: Opts) -> TestApp {
         rate_limit_fallback: opts.rate_limit_fallback,
         ..test_settings(dir.path(), &database_url)
     };
+    if let Some(tweak) = opts.tweak {
+        tweak(&mut settings);
+    }
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let metrics_port = app.metrics_port();
@@ -310,6 +316,29 @@ impl TestApp {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{u}");
         (id, self.login(&user, ADMIN_PASSWORD).await)
+    }
+
+    /// On PostgreSQL, waits until this instance's listener is up and has
+    /// applied at least `keys` key-change notices (its own changes come
+    /// back to it as notices too; one applied after a key was cached
+    /// drops it again). Nothing to wait for on SQLite.
+    pub async fn notices_applied(&self, keys: u64) {
+        use keyward_server::metrics::Invalidation;
+        if backend() != "postgres" {
+            return;
+        }
+        let m = self.state.keys.metrics();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while m.invalidations(Invalidation::Reconnected) == 0
+            || m.invalidations(Invalidation::Key) < keys
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the listener applied {} key notices, not {keys}",
+                m.invalidations(Invalidation::Key)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until the usage flusher has written (it runs every 100 ms here).

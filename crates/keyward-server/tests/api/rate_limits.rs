@@ -103,15 +103,23 @@ async fn a_key_over_its_limit_gets_429_with_the_rate_limit_fields_and_others_are
         .iter()
         .filter(|r| r["outcome"] == "rate_limited")
         .collect();
-    assert_eq!(limited_rows.len(), 1, "{log}");
-    assert_eq!(limited_rows[0]["count"], 4);
+    // One run per flush interval (100 ms here): the four refusals make one
+    // row, or more when a flush fell between them on a busy machine.
+    let refused: u64 = limited_rows
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(refused, 4, "{log}");
     let (s, filtered) = app
         .get(
             &format!("/v1/api-keys/{id}/access-log?outcome=rate_limited"),
             &app.admin,
         )
         .await;
-    assert_eq!((s, &filtered["total"]), (StatusCode::OK, &json!(1)));
+    assert_eq!(
+        (s, &filtered["total"]),
+        (StatusCode::OK, &json!(limited_rows.len()))
+    );
     assert_eq!(
         app.state.keys.throttle_blocks(),
         (0, 0),

@@ -567,7 +567,7 @@ async fn keys_in_use_are_reloaded_in_the_background_within_the_ttl() {
     use std::time::{Duration as StdDuration, Instant};
     // Long enough that scheduling delays on a loaded machine (all the
     // suites in parallel on 2 cores) stay well inside each window.
-    let ttl = StdDuration::from_secs(4);
+    let ttl = StdDuration::from_secs(6);
     let app = spawn_with(Opts {
         cache_ttl_seconds: ttl.as_secs(),
         workers: 1,
@@ -578,6 +578,9 @@ async fn keys_in_use_are_reloaded_in_the_background_within_the_ttl() {
         .group(&app.admin, "Refreshed", &["customers:read"])
         .await;
     let (id, secret) = app.key(&app.admin, "In use", g, json!({})).await;
+    // The key's creation notice, applied after the first use, would drop
+    // the record it cached (CI once saw a second read here).
+    app.notices_applied(1).await;
     let loaded = Instant::now();
     assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
     let loads = app.state.keys.request_loads();
@@ -585,8 +588,11 @@ async fn keys_in_use_are_reloaded_in_the_background_within_the_ttl() {
 
     // The entry ends within [3/4, 1] TTL and nothing uses the key in its
     // last quarter; the refresher reloads it anyway (the new entry lasts
-    // at least until 5/4 TTL), so the next use needs no read.
-    tokio::time::sleep_until((loaded + ttl * 6 / 5).into()).await;
+    // at least until 5/4 TTL), so the next use needs no read. The use is
+    // midway between the two bounds: a sleep never wakes early, but a
+    // loaded machine (CI, PostgreSQL) can wake it and serve it late, and
+    // at 6/5 TTL with a 4 s TTL the 200 ms left were once not enough.
+    tokio::time::sleep_until((loaded + ttl * 9 / 8).into()).await;
     assert_eq!(whoami_from(&app, &secret, None).await.0, StatusCode::OK);
     assert_eq!(
         app.state.keys.request_loads(),
@@ -831,6 +837,12 @@ async fn a_group_change_invalidates_only_that_groups_keys() {
     } else {
         None
     };
+    // Notices of the setup (the keys' creation, B's first connect) applied
+    // after the counts below are taken would drop cached records.
+    a.notices_applied(2).await;
+    if let Some(b) = &b {
+        b.notices_applied(0).await;
+    }
     let instances: Vec<&TestApp> = std::iter::once(&a).chain(b.as_ref()).collect();
     for app in &instances {
         for key in [&toggled, &steady] {

@@ -62,11 +62,23 @@ fn widgets_view(c: DashboardCounts) -> impl IntoView {
             </div>
         }
     };
+    // The keys the expiry notices are about, soonest first.
+    let expiring = view! {
+        <a
+            class="widget widget-expiring widget-link"
+            data-testid="widget-expiring"
+            href="/api-keys?expiration=expiring_soon&sort=expires_at&order=asc"
+            title="Keys expiring within 30 days, soonest first"
+        >
+            <span class="widget-value">{c.expiring_soon.to_string()}</span>
+            <span class="widget-label">"Expiring soon"</span>
+        </a>
+    };
     view! {
         <section class="widgets" aria-label="Key statistics">
             {widget("Total API keys", c.total, "widget-total")}
             {widget("Active keys", c.active, "widget-active")}
-            {widget("Expiring soon", c.expiring_soon, "widget-expiring")}
+            {expiring}
             {widget("Expired keys", c.expired, "widget-expired")}
             {widget("Revoked keys", c.revoked, "widget-revoked")}
         </section>
