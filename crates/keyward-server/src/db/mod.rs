@@ -49,8 +49,8 @@ use keyward_core::ratelimit::RatePolicy;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -160,9 +160,24 @@ impl Db {
     /// (creating a tenant, users and sessions).
     pub async fn begin(&self) -> Result<Tx, DbError> {
         Ok(Tx {
-            txn: self.conn.begin().await?,
+            txn: self.begin_write().await?,
             backend: self.conn.get_database_backend(),
         })
+    }
+
+    /// Opens a transaction that will write. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`, waiting up to the busy timeout):
+    /// a deferred transaction that reads first and writes later fails at
+    /// its first write, without waiting, when another connection committed
+    /// in between (`SQLITE_BUSY_SNAPSHOT`, "database is locked"), which
+    /// made a password reset answer 500 while a background task wrote.
+    /// PostgreSQL ignores the mode.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, DbError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.conn.begin_with_options(options).await?)
     }
 
     /// Starts a write transaction whose first statement takes the tenant's

@@ -8,10 +8,7 @@ use keyward_core::key::KeyId;
 use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, IntoIden, OnConflict, Query, TableRef, ValueTuple,
 };
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use std::collections::HashMap;
 
 /// Rows per statement of a usage flush (well under the bound-parameter
@@ -64,7 +61,7 @@ impl Db {
         counts.sort_by(|a, b| a.0.cmp(b.0));
         let mut last_used: Vec<_> = batch.last_used.iter().collect();
         last_used.sort_by(|a, b| a.0.cmp(b.0));
-        let txn = self.conn.begin().await?;
+        let txn = self.begin_write().await?;
         for chunk in counts.chunks(USAGE_ROWS_PER_STATEMENT) {
             let rows = chunk
                 .iter()

@@ -15,7 +15,7 @@ use keyward_core::webhook::{EventFilter, NoticeKind, WebhookEvent};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 const NOT_FOUND: DbError = DbError::NotFound("Webhook endpoint");
@@ -640,7 +640,7 @@ impl Db {
         // reads every pending row and sorts them, which a backlog makes
         // quadratic (15,000 deliveries drained at 148/s). Walking the due
         // index in order and stopping at `limit` is right at any size.
-        let txn = self.conn.begin().await?;
+        let txn = self.begin_write().await?;
         if self.is_postgres() {
             txn.execute_unprepared(
                 "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off",

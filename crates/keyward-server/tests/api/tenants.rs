@@ -348,3 +348,43 @@ async fn super_users_manage_roles_status_and_passwords_of_users() {
     );
     assert!(events["total"].as_u64().unwrap() >= 2, "{events}");
 }
+
+/// A write transaction that reads before it writes (a password reset reads
+/// the user first) is not undone by another connection's commit in between:
+/// on SQLite the other writer waits for it (`BEGIN IMMEDIATE`) instead of
+/// the transaction's first write failing with "database is locked", which
+/// the API answered with 500 while a background task wrote.
+#[tokio::test]
+async fn a_transaction_that_reads_first_still_writes_when_others_write_meanwhile() {
+    let app = spawn_app().await;
+    let (tid, _) = app.tenant("Writers", 5).await;
+    let (_, users) = app
+        .get(&format!("/v1/tenants/{tid}/users"), &app.admin)
+        .await;
+    let user_id = users["items"][0]["id"].as_i64().unwrap();
+
+    let tx = app.state.db.begin().await.unwrap();
+    let user = tx.user(tid, user_id).await.unwrap();
+    // Another writer: a failed sign-in is recorded in a write of its own.
+    let client = app.client.clone();
+    let login = app.url("/v1/auth/login");
+    let mut other = tokio::spawn(async move {
+        client
+            .post(login)
+            .json(&json!({"username": "nobody", "password": "not the password"}))
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    // Give it time to commit, as it would with a deferred transaction.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(500), &mut other).await;
+    tx.set_password(user.id, "a hash".into(), keyward_server::now())
+        .await
+        .expect("the transaction's first write succeeds");
+    tx.commit().await.unwrap();
+    let status = match early {
+        Ok(done) => done,
+        Err(_) => other.await,
+    };
+    assert_eq!(status.unwrap().unwrap(), StatusCode::UNAUTHORIZED);
+}
