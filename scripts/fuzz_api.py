@@ -15,9 +15,10 @@ schema can say, and the default refuses loopback and private literals
 that the URL pattern admits (the API suite tests that refusal).
 Two operations would end the fuzzer's own session and are left out or
 steered (scripts/fuzz_hooks.py): logging out, and resetting the signed-in
-super user's own password. The hooks also keep the two rules that depend
-on state true in requests generated as valid: expiries in the future,
-group ids naming the tenant's key group. One check is left out:
+super user's own password. The hooks also keep the rules no schema can
+say true in requests generated as valid: expiries in the future, group
+ids naming the tenant's key group, rate-limit windows of distinct periods
+with a burst within the limit, edits that leave a key granted something. One check is left out:
 use_after_free, which expects a resource gone after a successful DELETE;
 Keyward's DELETE revokes a key (seed 001's Revoke, seed 000's REST API),
 which stays readable with status revoked by design (deletion is

@@ -5,12 +5,14 @@ use crate::fields::check_characters;
 
 /// The fewest characters of a password.
 pub const MIN_PASSWORD_CHARS: usize = 12;
-/// The most bytes of a password (argon2 hashes anything, but a 64 KiB body
-/// should not cost 64 KiB of hashing input).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The most characters of a password, counted as JSON Schema's `maxLength`
+/// counts them, so the contract can state the bound (argon2 hashes
+/// anything, but a 64 KiB body should not cost 64 KiB of hashing input:
+/// this is at most 4 KiB).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
-/// The password policy, shared by the server and the SPA: at least 12
-/// characters, at most 1 KiB.
+/// The password policy, shared by the server and the SPA: 12 to 1,024
+/// characters.
 pub fn check_password(password: &str) -> Result<(), ValidationError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ValidationError::new(
@@ -20,11 +22,11 @@ pub fn check_password(password: &str) -> Result<(), ValidationError> {
             },
         ));
     }
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ValidationError::new(
             Field::Password,
             Invalid::TooLong {
-                max: MAX_PASSWORD_BYTES,
+                max: MAX_PASSWORD_CHARS,
             },
         ));
     }
@@ -123,6 +125,22 @@ mod tests {
             );
         }
         assert_eq!(Username::parse("x").unwrap_err().field, Field::Username);
+    }
+
+    /// Both bounds count characters, as the contract's `minLength` and
+    /// `maxLength` do.
+    #[test]
+    fn passwords_are_12_to_1024_characters() {
+        let refusal = |p: &str| check_password(p).unwrap_err().invalid;
+        assert_eq!(refusal(&"a".repeat(11)), Invalid::TooShort { min: 12 });
+        assert!(check_password(&"é".repeat(12)).is_ok());
+        assert!(check_password(&"a".repeat(1024)).is_ok());
+        assert!(check_password(&"😀".repeat(1024)).is_ok(), "4 KiB of bytes");
+        assert_eq!(refusal(&"a".repeat(1025)), Invalid::TooLong { max: 1024 });
+        assert_eq!(
+            check_password(&"a".repeat(1025)).unwrap_err().field,
+            Field::Password
+        );
     }
 
     #[test]

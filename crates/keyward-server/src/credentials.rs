@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-pub use keyward_core::user::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+pub use keyward_core::user::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -142,7 +142,8 @@ impl Passwords {
         let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
         let ok = self
             .bounded(move |memory| {
-                password.len() <= MAX_PASSWORD_BYTES && verify_with(memory, &password, &hash)
+                password.chars().count() <= MAX_PASSWORD_CHARS
+                    && verify_with(memory, &password, &hash)
             })
             .await?;
         Ok(ok && exists)

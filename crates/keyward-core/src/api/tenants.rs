@@ -107,14 +107,14 @@ pub struct UpdateUserRequest {
     pub disabled: Option<bool>,
 }
 
-/// A new password for a user: the one given (at least 12 characters), or
+/// A new password for a user: the one given (12 to 1,024 characters), or
 /// a generated one when absent.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(min_length = 12))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: Option<String>,
 }
 
@@ -154,8 +154,8 @@ impl std::fmt::Debug for PasswordResetView {
 pub struct CreateUserRequest {
     #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 64))]
     pub username: String,
-    /// At least 12 characters.
-    #[cfg_attr(feature = "openapi", schema(min_length = 12))]
+    /// 12 to 1,024 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     pub role: Role,
 }

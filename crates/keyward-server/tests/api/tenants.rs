@@ -303,17 +303,21 @@ async fn super_users_manage_roles_status_and_passwords_of_users() {
         "{r}"
     );
     app.login("admin-users", "a chosen password").await;
-    assert_error(
-        &app.post(
-            &format!("{path}/reset-password"),
-            &admin,
-            json!({"password": "short"}),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-        Some("password"),
-    );
+    for refused in ["short".to_owned(), "a".repeat(1025)] {
+        assert_error(
+            &app.post(
+                &format!("{path}/reset-password"),
+                &admin,
+                json!({"password": refused}),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            Some("password"),
+        );
+    }
+    // Refused, they changed nothing.
+    app.login("admin-users", "a chosen password").await;
 
     // Audited, with the changed fields.
     let (_, events) = app
