@@ -401,4 +401,42 @@ async fn the_permission_catalog_is_configurable() {
         json!(["orders:read", "api_keys:manage", "admin"]),
         "{items}"
     );
+
+    // Seed 000's API takes the configured aliases, and only those.
+    let (s, k) = app
+        .post(
+            "/crm/api-keys",
+            &app.admin,
+            json!({"name": "Orders sync", "permissions": ["view_orders"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{k}");
+    assert_eq!(k["permissions"], json!(["view_orders"]));
+    let id = k["api_key_id"].as_str().unwrap();
+    let (_, v1) = app.get(&format!("/v1/api-keys/{id}"), &app.admin).await;
+    assert_eq!(v1["api_key"]["permissions"], json!(["orders:read"]));
+    assert_error(
+        &app.post(
+            "/crm/api-keys",
+            &app.admin,
+            json!({"name": "Customers", "permissions": ["view_customer"]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        Some("permissions"),
+    );
+    let crm = &doc["components"]["schemas"]["CrmCreateApiKeyRequest"]["properties"]["permissions"]
+        ["items"]["enum"];
+    let crm: Vec<&str> = crm
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        crm.contains(&"view_orders") && crm.contains(&"orders:read"),
+        "{crm:?}"
+    );
+    assert!(!crm.contains(&"view_customer"), "{crm:?}");
 }
