@@ -64,6 +64,15 @@ impl ApiError {
         Self::Internal(e.into())
     }
 
+    /// `409 conflict` with a message of its own and no field.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code: ErrorCode::Conflict,
+            message: message.into(),
+            field: None,
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Invalid(e) => e.code(),

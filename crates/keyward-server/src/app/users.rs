@@ -136,12 +136,12 @@ pub async fn update(
     let loses_super_user =
         user.role == Role::SuperUser && !user.disabled && (role != Role::SuperUser || disabled);
     if loses_super_user && acting_user == Some(user.id) {
-        return Err(conflict(
+        return Err(ApiError::conflict(
             "You cannot disable or demote yourself; ask another super user.",
         ));
     }
     if loses_super_user && enabled_super_users <= 1 {
-        return Err(conflict(
+        return Err(ApiError::conflict(
             "The last enabled super user cannot be disabled or demoted.",
         ));
     }
@@ -165,12 +165,4 @@ pub async fn update(
     }];
     let events = commit(state, tx, Some(audit), events, now).await?;
     Ok((updated, events))
-}
-
-fn conflict(message: &str) -> ApiError {
-    ApiError::Conflict {
-        code: keyward_core::ErrorCode::Conflict,
-        message: message.to_owned(),
-        field: None,
-    }
 }

@@ -375,13 +375,9 @@ pub async fn create(
     };
     let tx = state.db.begin_tenant_write(tenant_id).await?;
     if tx.endpoint_count(tenant_id).await? >= MAX_ENDPOINTS {
-        return Err(ApiError::Conflict {
-            code: keyward_core::ErrorCode::Conflict,
-            message: format!(
-                "A tenant may have at most {MAX_ENDPOINTS} webhook endpoints: delete one first."
-            ),
-            field: None,
-        });
+        return Err(ApiError::conflict(format!(
+            "A tenant may have at most {MAX_ENDPOINTS} webhook endpoints: delete one first."
+        )));
     }
     let endpoint = tx.insert_endpoint(&record).await?;
     let audit = audit_of(
@@ -572,11 +568,9 @@ pub async fn redeliver(
     let d = tx.redeliver(tenant_id, id, delivery_id, now).await?;
     if !endpoint.enabled && d.event_type != WebhookEvent::Test.as_str() {
         // Rolled back: it would wait until the endpoint is on again.
-        return Err(ApiError::Conflict {
-            code: keyward_core::ErrorCode::Conflict,
-            message: "The endpoint is disabled: enable it to send its deliveries again.".to_owned(),
-            field: None,
-        });
+        return Err(ApiError::conflict(
+            "The endpoint is disabled: enable it to send its deliveries again.",
+        ));
     }
     tx.commit().await?;
     state.webhooks.wake();
@@ -614,11 +608,23 @@ pub(super) async fn enqueue_key(
     data: WebhookData,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    let tenant_id = row.key.tenant_id;
-    let endpoints = tx.subscribed_endpoints(tenant_id, event).await?;
+    let endpoints = tx.subscribed_endpoints(row.key.tenant_id, event).await?;
+    enqueue_key_to(tx, &endpoints, row, event, data, now).await
+}
+
+/// [`enqueue_key`] for the endpoints subscribed to `event`, already read.
+async fn enqueue_key_to(
+    tx: &Tx,
+    endpoints: &[i64],
+    row: &KeyRow,
+    event: WebhookEvent,
+    data: WebhookData,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
     if endpoints.is_empty() {
         return Ok(false);
     }
+    let tenant_id = row.key.tenant_id;
     let group = match row.key.group_id {
         Some(id) => tx.key_group(tenant_id, id).await?,
         None => None,
@@ -629,7 +635,7 @@ pub(super) async fn enqueue_key(
         ..data
     };
     let message = message_of(event, Some(row.key.key_id.to_string()), data, now)?;
-    tx.insert_deliveries(tenant_id, &endpoints, &message, now)
+    tx.insert_deliveries(tenant_id, endpoints, &message, now)
         .await?;
     Ok(true)
 }
@@ -683,11 +689,12 @@ pub(super) async fn enqueue_events(
         };
         // Most tenants have no endpoint: one cheap query, and the key is
         // read only when someone listens.
-        if tx.subscribed_endpoints(tenant_id, event).await?.is_empty() {
+        let endpoints = tx.subscribed_endpoints(tenant_id, event).await?;
+        if endpoints.is_empty() {
             continue;
         }
         let row = tx.key(tenant_id, key_id).await?;
-        any |= enqueue_key(tx, &row, event, data.unwrap_or_default(), now).await?;
+        any |= enqueue_key_to(tx, &endpoints, &row, event, data.unwrap_or_default(), now).await?;
     }
     Ok(any)
 }

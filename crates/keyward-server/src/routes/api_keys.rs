@@ -198,8 +198,6 @@ pub async fn get_api_key(
     Ok(Json(key_details(&details, now)))
 }
 
-/// The address filter of an access log: the start of an address (digits,
-/// `a`–`f`, `.` and `:`), or `unknown`.
 /// A key's recent verifications, newest first: when, from where, with
 /// what outcome (the exact reason of a refusal) and on which route or
 /// through which calling service. A row stands for `count` consecutive

@@ -1,5 +1,6 @@
 //! `/v1/groups` (authorization groups) and `/v1/permissions` (the catalog).
 
+use super::api_keys::description;
 use crate::app::groups;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -12,7 +13,7 @@ use keyward_core::api::{
     CreateGroupRequest, ErrorEnvelope, GroupList, GroupView, PermissionCatalogView, PermissionInfo,
     UpdateGroupRequest,
 };
-use keyward_core::fields::{Description, GroupName};
+use keyward_core::fields::GroupName;
 use keyward_core::group::{GroupPatch, NewGroup};
 use keyward_core::permission::{GroupKind, PermissionCatalog};
 use keyward_core::ratelimit::RatePolicy;
@@ -24,10 +25,6 @@ use serde::Deserialize;
 pub struct GroupQuery {
     /// Only groups of this kind.
     pub kind: Option<GroupKind>,
-}
-
-fn description(raw: Option<&str>) -> Result<Option<Description>, ApiError> {
-    Ok(raw.map(Description::parse).transpose()?.flatten())
 }
 
 fn new_group(body: &CreateGroupRequest, catalog: &PermissionCatalog) -> Result<NewGroup, ApiError> {

@@ -1,6 +1,7 @@
 //! `/v1/webhooks`: a tenant's webhook endpoints, their deliveries, and the
 //! event catalog (docs/WEBHOOKS.md).
 
+use super::api_keys::description;
 use crate::app::webhooks::{self, EndpointPatch, NewEndpoint, WithSecret};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -16,7 +17,6 @@ use keyward_core::api::{
     WebhookEndpointView, WebhookEventCatalog, WebhookEventInfo,
 };
 use keyward_core::error::{Field, Invalid, ValidationError};
-use keyward_core::fields::Description;
 use keyward_core::webhook::{EndpointUrl, EventFilter, WebhookEvent};
 
 fn events(names: &[String]) -> Result<EventFilter, ApiError> {
@@ -30,10 +30,6 @@ fn events(names: &[String]) -> Result<EventFilter, ApiError> {
         .into());
     }
     Ok(EventFilter::parse(names)?)
-}
-
-fn description(raw: Option<&str>) -> Result<Option<Description>, ApiError> {
-    Ok(raw.map(Description::parse).transpose()?.flatten())
 }
 
 fn with_secret(w: &WithSecret) -> WebhookEndpointSecret {
