@@ -48,9 +48,20 @@ struct Row {
     key_id: Box<str>,
     last4: Box<str>,
     name: Box<str>,
-    name_lower: Box<str>,
-    description_lower: Option<Box<str>>,
+    /// Where the row's searched text (its "hay") is in the tenant's
+    /// [`TenantIndex::arena`], and its length: the lower-case name, NUL,
+    /// the lower-case description (empty when none), NUL, the key id in
+    /// ASCII lower case. A needle without NUL never matches across parts.
+    hay_at: usize,
+    hay_len: u32,
+    /// The end of the name in the hay, and of the description.
+    name_end: u32,
+    text_end: u32,
     created_by: Box<str>,
+    /// The sort values of `name` and `created_by` ([`TextKey`]): ordering
+    /// by them reads the row alone, not its text.
+    name_key: TextKey,
+    created_by_key: TextKey,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
@@ -69,6 +80,12 @@ struct TenantIndex {
     cursor: i64,
     rows: Vec<Row>,
     positions: HashMap<i64, usize>,
+    /// Every row's hay, in the order of `rows`, each followed by NUL: a
+    /// search for text runs one substring search over all of it (per row,
+    /// the searcher's start-up cost was most of a search's time).
+    arena: String,
+    /// Where each row's NUL is in `arena` (in the order of `rows`).
+    ends: Vec<usize>,
 }
 
 /// What one read of changes returned.
@@ -80,7 +97,8 @@ struct Changes {
     /// `xmin` (the same as `cursor`). Below the index's cursor, the
     /// database went back (a restore).
     highest: i64,
-    rows: Vec<Row>,
+    /// Each row with its hay.
+    rows: Vec<(Row, String)>,
 }
 
 struct Slot {
@@ -255,16 +273,57 @@ impl TenantIndex {
             self.rows.reserve(changes.rows.len());
         }
         self.cursor = changes.cursor;
-        for row in changes.rows {
-            match self.positions.get(&row.id) {
-                Some(&i) => self.rows[i] = row,
+        if changes.rows.is_empty() {
+            return Ok(());
+        }
+        let mut hays = HashMap::with_capacity(changes.rows.len());
+        for (row, hay) in changes.rows {
+            let i = match self.positions.get(&row.id) {
+                Some(&i) => {
+                    self.rows[i] = row;
+                    i
+                }
                 None => {
                     self.positions.insert(row.id, self.rows.len());
                     self.rows.push(row);
+                    self.rows.len() - 1
                 }
-            }
+            };
+            hays.insert(i, hay);
         }
+        self.rebuild_arena(&hays);
         Ok(())
+    }
+
+    /// Writes the arena again: each row's hay from `changed` (by row
+    /// position) or from the arena as it was.
+    fn rebuild_arena(&mut self, changed: &HashMap<usize, String>) {
+        let old = std::mem::take(&mut self.arena);
+        let extra: usize = changed.values().map(|h| h.len() + 1).sum();
+        let mut arena = String::with_capacity(old.len() + extra);
+        self.ends.clear();
+        self.ends.reserve(self.rows.len());
+        for (i, row) in self.rows.iter_mut().enumerate() {
+            let hay = match changed.get(&i) {
+                Some(h) => h.as_str(),
+                None => old
+                    .get(row.hay_at..row.hay_at + row.hay_len as usize)
+                    .unwrap_or_default(),
+            };
+            row.hay_at = arena.len();
+            // A hay is at most a name, a description and a key id (a few KiB).
+            row.hay_len = u32::try_from(hay.len()).unwrap_or(u32::MAX);
+            arena.push_str(hay);
+            self.ends.push(arena.len());
+            arena.push('\0');
+        }
+        self.arena = arena;
+    }
+
+    fn hay(&self, r: &Row) -> &str {
+        self.arena
+            .get(r.hay_at..r.hay_at + r.hay_len as usize)
+            .unwrap_or_default()
     }
 
     /// The ids of the page's keys in order, and the number of matches.
@@ -277,20 +336,23 @@ impl TenantIndex {
         now: DateTime<Utc>,
     ) -> (Vec<i64>, u64) {
         let matcher = Matcher::new(f, terms, now);
-        let mut hits: Vec<u32> = self
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matcher.admits(r))
-            .filter_map(|(i, _)| u32::try_from(i).ok())
-            .collect();
+        let mut hits = if matcher.whole_arena() {
+            self.text_hits(&matcher, f.sort)
+        } else {
+            self.rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| matcher.filters(r) && matcher.matches(r, self.hay(r)))
+                .filter_map(|(i, r)| Some(SortKey::of(f.sort, r, u32::try_from(i).ok()?)))
+                .collect()
+        };
         let total = hits.len() as u64;
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         if start >= hits.len() || limit == 0 {
             return (Vec::new(), total);
         }
         let end = start.saturating_add(usize::try_from(limit).unwrap_or(usize::MAX));
-        let cmp = |a: &u32, b: &u32| order(f, &self.rows[*a as usize], &self.rows[*b as usize]);
+        let cmp = |a: &SortKey, b: &SortKey| a.order(b, f, &self.rows);
         // The page's keys without ordering the rest: the first `end`, then
         // the last `end - start` of them, then those in order.
         if end < hits.len() {
@@ -302,30 +364,164 @@ impl TenantIndex {
         }
         let page = &mut hits[start..];
         page.sort_unstable_by(cmp);
-        let ids = page.iter().map(|i| self.rows[*i as usize].id).collect();
+        let ids = page.iter().map(|k| k.id).collect();
         (ids, total)
+    }
+
+    /// The matches of a search for text alone (see
+    /// [`Matcher::whole_arena`]): one substring search over the arena,
+    /// each match's row found by walking `ends` forward, then the next
+    /// search starting at the following row.
+    fn text_hits(&self, matcher: &Matcher<'_>, sort: SortField) -> Vec<SortKey> {
+        let arena = self.arena.as_bytes();
+        let needle = matcher.text.len();
+        let mut hits = Vec::new();
+        let (mut pos, mut i) = (0, 0);
+        while let Some(found) = arena.get(pos..).and_then(|a| matcher.text_finder.find(a)) {
+            let at = pos + found;
+            // The row whose hay holds `at` (a match holds no NUL, so it
+            // ends within that hay).
+            while self.ends.get(i).is_some_and(|&end| end < at) {
+                i += 1;
+            }
+            let Some((r, &end)) = self.rows.get(i).zip(self.ends.get(i)) else {
+                break;
+            };
+            // Text is matched in the name and description; the key id
+            // too when the text is also the search's key id fragment.
+            let in_text = at + needle <= r.hay_at + r.text_end as usize;
+            if (in_text || matcher.fragment_is_text)
+                && matcher.filters(r)
+                && let Ok(row) = u32::try_from(i)
+            {
+                hits.push(SortKey::of(sort, r, row));
+            }
+            pos = end + 1;
+            i += 1;
+        }
+        hits
     }
 }
 
-/// The order of the list: the sort column then the id, in the requested
-/// direction, keys without an expiry or a use last either way.
-fn order(f: &KeyFilter, a: &Row, b: &Row) -> Ordering {
-    let directed = |o: Ordering| match f.order {
-        SortOrder::Asc => o,
-        SortOrder::Desc => o.reverse(),
-    };
-    let nulls_last = |x: Option<DateTime<Utc>>, y: Option<DateTime<Utc>>| match (x, y) {
-        (Some(x), Some(y)) => directed(x.cmp(&y).then(a.id.cmp(&b.id))),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => directed(a.id.cmp(&b.id)),
-    };
-    match f.sort {
-        SortField::Name => directed(a.name.cmp(&b.name).then(a.id.cmp(&b.id))),
-        SortField::CreatedAt => directed(a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))),
-        SortField::CreatedBy => directed(a.created_by.cmp(&b.created_by).then(a.id.cmp(&b.id))),
-        SortField::ExpiresAt => nulls_last(a.expires_at, b.expires_at),
-        SortField::LastUsedAt => nulls_last(a.last_used_at, b.last_used_at),
+/// A match as the page's selection orders it: the sort column (or, for
+/// text, its first 16 bytes) and the id inline, so that ordering 100,000
+/// matches compares values next to each other instead of following each
+/// match to its row and its text (which costed most of a search that every
+/// key matches, ordered by name). Text that ties on its first 16 bytes is
+/// compared whole, from the row.
+#[derive(Clone, Copy)]
+struct SortKey {
+    /// The column's value, ordered as the column: text by its first 16
+    /// bytes (big-endian, zero-padded), times by their nanoseconds.
+    value: u128,
+    /// Keys without an expiry or a use: last, whatever the direction.
+    missing: bool,
+    /// The text's length when it is within the 16 bytes of `value` (two
+    /// such texts of one length and value are equal); `u8::MAX` otherwise.
+    short_len: u8,
+    id: i64,
+    row: u32,
+}
+
+impl SortKey {
+    fn of(sort: SortField, r: &Row, row: u32) -> Self {
+        // Seconds (offset to be unsigned) then nanoseconds: ordered as
+        // the times are, whatever the year.
+        let time = |t: DateTime<Utc>| {
+            let secs = t.timestamp().wrapping_sub(i64::MIN) as u64;
+            (u128::from(secs) << 32) | u128::from(t.timestamp_subsec_nanos())
+        };
+        let text = |k: TextKey| (k.prefix, false, k.short_len);
+        let (value, missing, short_len) = match sort {
+            SortField::Name => text(r.name_key),
+            SortField::CreatedBy => text(r.created_by_key),
+            SortField::CreatedAt => (time(r.created_at), false, u8::MAX),
+            SortField::ExpiresAt => r
+                .expires_at
+                .map_or((0, true, u8::MAX), |t| (time(t), false, u8::MAX)),
+            SortField::LastUsedAt => r
+                .last_used_at
+                .map_or((0, true, u8::MAX), |t| (time(t), false, u8::MAX)),
+        };
+        Self {
+            value,
+            missing,
+            short_len,
+            id: r.id,
+            row,
+        }
+    }
+
+    /// The list's order — the sort column then the id, in the requested
+    /// direction, keys without an expiry or a use last either way — mostly
+    /// without reading the rows.
+    fn order(&self, other: &Self, f: &KeyFilter, rows: &[Row]) -> Ordering {
+        let directed = |o: Ordering| match f.order {
+            SortOrder::Asc => o,
+            SortOrder::Desc => o.reverse(),
+        };
+        match (self.missing, other.missing) {
+            (false, true) => return Ordering::Less,
+            (true, false) => return Ordering::Greater,
+            _ => {}
+        }
+        let by_value = self.value.cmp(&other.value);
+        let whole = by_value == Ordering::Equal
+            && self.short_len == other.short_len
+            && self.short_len != u8::MAX;
+        let by_value = match (by_value, f.sort) {
+            // Equal texts, both within the value.
+            _ if whole => Ordering::Equal,
+            (Ordering::Equal, SortField::Name) => rows[self.row as usize]
+                .name
+                .cmp(&rows[other.row as usize].name),
+            (Ordering::Equal, SortField::CreatedBy) => rows[self.row as usize]
+                .created_by
+                .cmp(&rows[other.row as usize].created_by),
+            (o, _) => o,
+        };
+        directed(by_value.then(self.id.cmp(&other.id)))
+    }
+}
+
+/// A text's sort value: its first 16 bytes, big-endian, zero-padded
+/// (ordered as the text is — by bytes, which is by code point in UTF-8 —
+/// wherever they differ; equal prefixes say nothing and the text is then
+/// compared whole), and its length when it is within them (`u8::MAX`
+/// otherwise: two texts of one such length and one prefix are equal).
+#[derive(Clone, Copy)]
+struct TextKey {
+    prefix: u128,
+    short_len: u8,
+}
+
+impl TextKey {
+    fn of(s: &str) -> Self {
+        let mut b = [0u8; 16];
+        let n = s.len().min(16);
+        b[..n].copy_from_slice(&s.as_bytes()[..n]);
+        Self {
+            prefix: u128::from_be_bytes(b),
+            short_len: u8::try_from(s.len())
+                .ok()
+                .filter(|n| *n <= 16)
+                .unwrap_or(u8::MAX),
+        }
+    }
+}
+
+impl Row {
+    fn name_lower<'h>(&self, hay: &'h str) -> &'h str {
+        hay.get(..self.name_end as usize).unwrap_or_default()
+    }
+
+    /// The lower-case name and description, NUL between them.
+    fn text_lower<'h>(&self, hay: &'h str) -> &'h str {
+        hay.get(..self.text_end as usize).unwrap_or_default()
+    }
+
+    fn key_id_lower<'h>(&self, hay: &'h str) -> &'h str {
+        hay.get(self.text_end as usize + 1..).unwrap_or_default()
     }
 }
 
@@ -336,8 +532,14 @@ struct Matcher<'a> {
     /// Lower-case text; matched at the start of names when `prefix_only`.
     text: String,
     prefix_only: bool,
+    /// The text holds NUL, which separates the parts of a row's `hay`:
+    /// the name and the description are then searched one by one.
+    text_has_nul: bool,
     text_finder: Finder<'static>,
     fragment_finder: Option<Finder<'static>>,
+    /// The key id fragment is the text itself: one pass over the whole
+    /// `hay` finds either.
+    fragment_is_text: bool,
     id_exact: Option<&'a str>,
     last4: Option<&'a str>,
 }
@@ -345,44 +547,66 @@ struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     fn new(f: &KeyFilter, terms: &'a SearchTerms, now: DateTime<Utc>) -> Self {
         let text = terms.text.to_lowercase();
+        let prefix_only = terms.text.chars().count() < 3;
+        let fragment = terms.id_fragment.as_ref().map(|f| f.to_ascii_lowercase());
         Self {
             status: f.status,
             expiry: f.expiration.map(|s| s.range(now)),
-            prefix_only: terms.text.chars().count() < 3,
+            prefix_only,
+            text_has_nul: text.contains('\0'),
             text_finder: Finder::new(text.as_bytes()).into_owned(),
+            fragment_is_text: !prefix_only && fragment.as_deref() == Some(text.as_str()),
+            fragment_finder: fragment.map(|f| Finder::new(f.as_bytes()).into_owned()),
             text,
-            fragment_finder: terms
-                .id_fragment
-                .as_ref()
-                .map(|f| Finder::new(f.to_ascii_lowercase().as_bytes()).into_owned()),
             id_exact: terms.id_exact.as_deref(),
             last4: terms.last4.as_deref(),
         }
     }
 
-    fn admits(&self, r: &Row) -> bool {
+    /// Whether the search is for text alone (3 characters or more, no
+    /// NUL, no key id, last four or key id fragment other than the text
+    /// itself), which one pass over the arena answers.
+    fn whole_arena(&self) -> bool {
+        !self.prefix_only
+            && !self.text_has_nul
+            && self.id_exact.is_none()
+            && self.last4.is_none()
+            && (self.fragment_finder.is_none() || self.fragment_is_text)
+    }
+
+    /// The status and expiry filters.
+    fn filters(&self, r: &Row) -> bool {
         let status = match self.status {
             StatusFilter::All => true,
             StatusFilter::Active => !r.revoked,
             StatusFilter::Revoked => r.revoked,
         };
-        status && self.expiry.is_none_or(|e| e.contains(r.expires_at)) && self.matches(r)
+        status && self.expiry.is_none_or(|e| e.contains(r.expires_at))
     }
 
-    fn matches(&self, r: &Row) -> bool {
+    /// Whether the row's hay matches the search.
+    fn matches(&self, r: &Row, hay: &str) -> bool {
         let found = |s: &str| self.text_finder.find(s.as_bytes()).is_some();
-        let text = if self.prefix_only {
-            r.name_lower.starts_with(&self.text)
+        let text_or_fragment = if self.fragment_is_text {
+            // Name, description or key id, in one pass.
+            found(hay)
         } else {
-            found(&r.name_lower) || r.description_lower.as_deref().is_some_and(found)
+            let text = if self.prefix_only {
+                r.name_lower(hay).starts_with(&self.text)
+            } else if self.text_has_nul {
+                let name = r.name_lower(hay);
+                let description = &r.text_lower(hay)[name.len()..];
+                found(name) || found(description.strip_prefix('\0').unwrap_or(description))
+            } else {
+                found(r.text_lower(hay))
+            };
+            text || self
+                .fragment_finder
+                .as_ref()
+                .is_some_and(|finder| finder.find(r.key_id_lower(hay).as_bytes()).is_some())
         };
-        text || self.fragment_finder.as_ref().is_some_and(|finder| {
-            let mut id = [0u8; 32];
-            let n = r.key_id.len().min(id.len());
-            id[..n].copy_from_slice(&r.key_id.as_bytes()[..n]);
-            id[..n].make_ascii_lowercase();
-            finder.find(&id[..n]).is_some()
-        }) || self.id_exact.is_some_and(|id| *r.key_id == *id)
+        text_or_fragment
+            || self.id_exact.is_some_and(|id| *r.key_id == *id)
             || self.last4.is_some_and(|l4| *r.last4 == *l4)
     }
 }
@@ -465,24 +689,144 @@ impl Db {
 
 /// A key's list columns from a read of changes; `None` for the row a read
 /// without changes returns.
-fn list_row(r: &QueryResult) -> Result<Option<Row>, DbError> {
+fn list_row(r: &QueryResult) -> Result<Option<(Row, String)>, DbError> {
     let Some(id) = r.try_get_by_index::<Option<i64>>(3)? else {
         return Ok(None);
     };
     let name: String = r.try_get_by_index(6)?;
     let description: Option<String> = r.try_get_by_index(7)?;
     let revoked_at: Option<DateTime<Utc>> = r.try_get_by_index(12)?;
-    Ok(Some(Row {
+    let key_id: String = r.try_get_by_index(4)?;
+    let mut hay = name.to_lowercase();
+    let name_end = hay.len();
+    hay.push('\0');
+    if let Some(d) = &description {
+        hay.push_str(&d.to_lowercase());
+    }
+    let text_end = hay.len();
+    hay.push('\0');
+    hay.push_str(&key_id.to_ascii_lowercase());
+    let offset = |n: usize| {
+        u32::try_from(n)
+            .map_err(|_| DbError::corrupt("a key's name or description is too long to list"))
+    };
+    let created_by: String = r.try_get_by_index(8)?;
+    let row = Row {
         id,
-        key_id: r.try_get_by_index::<String>(4)?.into(),
+        key_id: key_id.into(),
         last4: r.try_get_by_index::<String>(5)?.into(),
-        name_lower: name.to_lowercase().into(),
+        name_key: TextKey::of(&name),
+        created_by_key: TextKey::of(&created_by),
         name: name.into(),
-        description_lower: description.map(|d| d.to_lowercase().into()),
-        created_by: r.try_get_by_index::<String>(8)?.into(),
+        // Placed when the arena is written.
+        hay_at: 0,
+        hay_len: 0,
+        name_end: offset(name_end)?,
+        text_end: offset(text_end)?,
+        created_by: created_by.into(),
         created_at: r.try_get_by_index(9)?,
         expires_at: r.try_get_by_index(10)?,
         last_used_at: r.try_get_by_index(11)?,
         revoked: revoked_at.is_some(),
-    }))
+    };
+    Ok(Some((row, hay)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The order of [`SortKey`] by name, as the rows' own order is.
+    fn by_keys(a: &str, b: &str) -> Ordering {
+        let row = |name: &str| Row {
+            name: name.into(),
+            name_key: TextKey::of(name),
+            ..blank_row(DateTime::<Utc>::UNIX_EPOCH)
+        };
+        let rows = [row(a), row(b)];
+        let f = KeyFilter {
+            q: None,
+            status: StatusFilter::All,
+            expiration: None,
+            sort: SortField::Name,
+            order: SortOrder::Asc,
+            prefix: String::new(),
+        };
+        let (x, y) = (
+            SortKey::of(f.sort, &rows[0], 0),
+            SortKey::of(f.sort, &rows[1], 1),
+        );
+        x.order(&y, &f, &rows)
+    }
+
+    #[test]
+    fn text_sort_values_order_as_the_text_does() {
+        let long = "0123456789abcdef";
+        for (a, b) in [
+            ("", "a"),
+            ("a", "a\0"),
+            ("a", "ab"),
+            ("ab", "a\u{7f}"),
+            ("é", "z"),
+            (long, &format!("{long}0")),
+            (&format!("{long}a"), &format!("{long}b")),
+            (&format!("{long}b"), &format!("{long}b")),
+            ("Zeta", "_underscore"),
+        ] {
+            assert_eq!(by_keys(a, b), a.cmp(b), "{a:?} {b:?}");
+            assert_eq!(by_keys(b, a), b.cmp(a), "{b:?} {a:?}");
+        }
+    }
+
+    #[test]
+    fn time_sort_values_order_as_the_times_do() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let times = [
+            at("1500-01-01T00:00:00Z"),
+            at("1969-12-31T23:59:59.999999999Z"),
+            at("1970-01-01T00:00:00Z"),
+            at("1970-01-01T00:00:00.000000001Z"),
+            at("2026-12-04T10:00:00.5Z"),
+            at("2026-12-04T10:00:01Z"),
+            at("2300-01-01T00:00:00Z"),
+        ];
+        let value = |t: DateTime<Utc>| {
+            let mut r = blank_row(t);
+            r.created_at = t;
+            SortKey::of(SortField::CreatedAt, &r, 0).value
+        };
+        for w in times.windows(2) {
+            assert!(value(w[0]) < value(w[1]), "{} {}", w[0], w[1]);
+        }
+    }
+
+    fn blank_row(t: DateTime<Utc>) -> Row {
+        Row {
+            id: 1,
+            key_id: "".into(),
+            last4: "".into(),
+            name: "".into(),
+            hay_at: 0,
+            hay_len: 0,
+            name_end: 0,
+            text_end: 0,
+            created_by: "".into(),
+            name_key: TextKey::of(""),
+            created_by_key: TextKey::of(""),
+            created_at: t,
+            expires_at: None,
+            last_used_at: None,
+            revoked: false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_texts_order_by_their_sort_values_as_they_do(
+            a in "[a-c\\x00é]{0,20}", b in "[a-c\\x00é]{0,20}"
+        ) {
+            prop_assert_eq!(by_keys(&a, &b), a.cmp(&b));
+        }
+    }
 }
