@@ -139,7 +139,7 @@ impl RateWindow {
 /// distinct periods, shortest first (serialised as the list of windows).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RatePolicy {
-    windows: Vec<RateWindow>,
+    windows: Windows,
     /// The `RateLimit-Policy` field value, made once (every answer to a
     /// key with a limit carries it).
     header: Box<str>,
@@ -147,7 +147,62 @@ pub struct RatePolicy {
 
 impl Serialize for RatePolicy {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.windows.serialize(s)
+        self.windows().serialize(s)
+    }
+}
+
+/// Up to [`RatePolicy::MAX_WINDOWS`] windows held inline: a check reads
+/// them where the policy (or a budget) is, without following a pointer
+/// to another allocation (on every request of a key with a limit, each
+/// such pointer was a likely cache miss).
+#[derive(Clone, Copy, Debug)]
+struct Windows {
+    items: [RateWindow; RatePolicy::MAX_WINDOWS],
+    len: u8,
+}
+
+impl Windows {
+    /// What unused places hold (never read as a window).
+    const UNUSED: RateWindow = RateWindow {
+        limit: 1,
+        period_seconds: 1,
+        burst: None,
+    };
+
+    /// The first [`RatePolicy::MAX_WINDOWS`] of `windows`.
+    fn of(windows: &[RateWindow]) -> Self {
+        let mut items = [Self::UNUSED; RatePolicy::MAX_WINDOWS];
+        let len = windows.len().min(items.len());
+        items[..len].copy_from_slice(&windows[..len]);
+        Self {
+            items,
+            // At most MAX_WINDOWS (4).
+            len: len as u8,
+        }
+    }
+
+    fn as_slice(&self) -> &[RateWindow] {
+        &self.items[..usize::from(self.len)]
+    }
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Self::of(&[])
+    }
+}
+
+impl PartialEq for Windows {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Windows {}
+
+impl std::hash::Hash for Windows {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
     }
 }
 
@@ -183,7 +238,10 @@ impl RatePolicy {
             return bad(Invalid::BadRateWindow);
         }
         let header = policy_header(&windows).into_boxed_str();
-        Ok(Self { windows, header })
+        Ok(Self {
+            windows: Windows::of(&windows),
+            header,
+        })
     }
 
     /// The API's `rate_limit` field: no windows (`[]`) is no limit of its
@@ -222,7 +280,7 @@ impl RatePolicy {
 
     /// The text form, one window a line (shortest period first).
     pub fn to_lines(&self) -> String {
-        self.windows
+        self.windows()
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
@@ -230,19 +288,19 @@ impl RatePolicy {
     }
 
     pub fn windows(&self) -> &[RateWindow] {
-        &self.windows
+        self.windows.as_slice()
     }
 
     /// The windows, as the API shows them.
     pub fn to_windows(&self) -> Vec<RateWindow> {
-        self.windows.clone()
+        self.windows().to_vec()
     }
 
     /// A fresh state: every window idle (its whole burst available).
     pub fn idle_state(&self) -> GcraState {
         GcraState {
-            windows: self.windows.clone(),
-            tats: vec![0; self.windows.len()],
+            tats: [0; Self::MAX_WINDOWS],
+            windows: self.windows,
         }
     }
 
@@ -262,8 +320,8 @@ impl RatePolicy {
         if state.windows != self.windows {
             *state = self.idle_state();
         }
-        match (&self.windows[..], &mut state.tats[..]) {
-            ([w], [tat]) => check_window(w, tat, now, cost, charge),
+        match (self.windows(), &mut state.tats[..]) {
+            ([w], [tat, ..]) => check_window(w, tat, now, cost, charge),
             _ => self.check_windows(state, now, cost, charge),
         }
     }
@@ -282,7 +340,7 @@ impl RatePolicy {
         // No allocation on this path: at most MAX_WINDOWS windows.
         let mut new_tats = [0u128; Self::MAX_WINDOWS];
         let mut worst: Option<WindowReport> = None;
-        for (i, (w, &tat)) in self.windows.iter().zip(&state.tats).enumerate() {
+        for (i, (w, &tat)) in self.windows().iter().zip(&state.tats).enumerate() {
             let (now_u, tol) = (w.units(now), w.tolerance());
             let start = tat.clamp(now_u, now_u + tol);
             let new_tat = start + w.period_nanos() * u128::from(cost);
@@ -309,8 +367,8 @@ impl RatePolicy {
             }
         }
         if admitted && charge == Charge::Consume {
-            let n = state.tats.len();
-            state.tats.copy_from_slice(&new_tats[..n]);
+            let n = self.windows().len();
+            state.tats[..n].copy_from_slice(&new_tats[..n]);
         }
         let worst = worst.unwrap_or(WindowReport {
             window: RateWindow {
@@ -409,11 +467,13 @@ pub enum Charge {
 }
 
 /// A key's budget: the theoretical arrival time of each window of the
-/// policy it was kept for (in that window's units of `1 / limit` ns).
+/// policy it was kept for (in that window's units of `1 / limit` ns),
+/// inline (no allocation of its own).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcraState {
-    windows: Vec<RateWindow>,
-    tats: Vec<u128>,
+    /// One per window, the rest 0.
+    tats: [u128; RatePolicy::MAX_WINDOWS],
+    windows: Windows,
 }
 
 impl GcraState {
@@ -421,6 +481,7 @@ impl GcraState {
     /// carries nothing: dropping it changes no decision).
     pub fn is_idle_at(&self, now: u64) -> bool {
         self.windows
+            .as_slice()
             .iter()
             .zip(&self.tats)
             .all(|(w, &tat)| tat <= w.units(now))

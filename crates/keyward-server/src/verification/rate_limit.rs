@@ -124,10 +124,18 @@ const SHARDS: usize = 64;
 /// starts again with a full budget (one burst more, never more).
 #[derive(Debug)]
 pub struct LocalLimiter {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Padded<Mutex<Shard>>]>,
     per_shard: usize,
     hasher: foldhash::fast::RandomState,
 }
+
+/// A shard on cache lines of its own: the worker threads lock shards
+/// side by side, and neighbours sharing a line would make each lock move
+/// the other's line between cores (128 bytes: a pair of lines is what
+/// adjacent-line prefetching moves together).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
 
 #[derive(Debug, Default)]
 struct Shard {
@@ -141,7 +149,7 @@ struct Shard {
 impl LocalLimiter {
     pub fn new(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: (0..SHARDS).map(|_| Padded::default()).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             hasher: foldhash::fast::RandomState::default(),
         }
@@ -150,6 +158,7 @@ impl LocalLimiter {
     fn shard(&self, key: &KeyId) -> std::sync::MutexGuard<'_, Shard> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         self.shards[i]
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -184,7 +193,7 @@ impl LocalLimiter {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map_or(0, |s| s.budgets.len()))
+            .map(|s| s.0.lock().map_or(0, |s| s.budgets.len()))
             .sum()
     }
 
