@@ -56,7 +56,7 @@ pub struct Settings {
     pub cache_capacity: u64,
     /// Key lists: the most keys held in memory, over all tenants, to answer
     /// text searches of large tenants without reading every match from the
-    /// database (about 250 bytes a key; 0 turns the index off).
+    /// database (about 420 bytes a key; 0 turns the index off).
     pub list_index_keys: u64,
     /// Key lists: tenants with at least this many keys are searched in
     /// memory (smaller ones are searched in the database, as quickly).

@@ -6,9 +6,10 @@
 //! The index decides which keys match, how many, and which of them make up
 //! the requested page; the page's rows are then read from the database by
 //! id, as the database's own list does. It holds the columns a search,
-//! filter or sort reads (about 250 bytes a key), for tenants with at least
-//! `list_index_min_keys` keys, at most `list_index_keys` keys in all (the
-//! least recently searched tenants leave first).
+//! filter or sort reads, and each key's searched text in one string per
+//! tenant (about 420 bytes a key, allocations included), for tenants with
+//! at least `list_index_min_keys` keys, at most `list_index_keys` keys in
+//! all (the least recently searched tenants leave first).
 //!
 //! It stays current by asking the database, on every search, for the
 //! tenant's rows written since it last asked (migration 14): on SQLite the
