@@ -56,10 +56,17 @@ const _: () = assert!(std::mem::offset_of!(KeyRecord, digest) == 89);
 impl KeyRecord {
     /// A copy that shares no reference count with `self`, for caches kept
     /// per thread (a shared count is a cache line two cores keep writing),
-    /// with `permissions`: an equal set the thread owns (typically one per
-    /// group, so that a thread's keys of one group share it).
-    pub fn unshared(&self, permissions: PermissionSet) -> Self {
+    /// with `permissions` and `rate_limit`: an equal set and policy the
+    /// thread owns (typically one per group, so that a thread's keys of one
+    /// group share them, and a verification reads memory that stays in the
+    /// core's cache instead of an allocation per key).
+    pub fn unshared(
+        &self,
+        permissions: PermissionSet,
+        rate_limit: Option<Arc<RatePolicy>>,
+    ) -> Self {
         debug_assert_eq!(permissions, self.permissions);
+        debug_assert_eq!(rate_limit, self.rate_limit);
         Self {
             key_id: self.key_id,
             tenant_id: self.tenant_id,
@@ -70,8 +77,7 @@ impl KeyRecord {
             expires_at: self.expires_at,
             ip_allowlist: self.ip_allowlist.clone(),
             permissions,
-            // Its own copy too: a shared count is a shared cache line.
-            rate_limit: self.rate_limit.as_deref().map(|p| Arc::new(p.clone())),
+            rate_limit,
             group_id: self.group_id,
             secret_version: self.secret_version,
             previous_secret_version: self.previous_secret_version,

@@ -73,8 +73,24 @@ pub fn outcome_of(result: &Result<Principal, VerifyFailure>) -> &'static str {
 
 /// A request's route pattern (`/v1/api-keys/{key_id}`), put in its
 /// extensions by the request's root span: the `route` label of its metrics.
-#[derive(Clone, Debug)]
-pub struct RouteLabel(pub String);
+/// It also holds the `RateLimit` value of a request whose key has a rate
+/// limit (see `verification::rate_limit::AdmittedBudget`): a slot in an
+/// extension every request has already, rather than one more extension
+/// (an allocation and a map insertion and removal) per request.
+#[derive(Debug)]
+pub struct RouteLabel {
+    pub route: String,
+    pub budget: std::cell::RefCell<Option<actix_web::http::header::HeaderValue>>,
+}
+
+impl RouteLabel {
+    pub fn new(route: String) -> Self {
+        Self {
+            route,
+            budget: std::cell::RefCell::new(None),
+        }
+    }
+}
 
 /// How a sign-in ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

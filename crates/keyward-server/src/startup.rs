@@ -160,7 +160,12 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
             flush_every: Duration::from_millis(settings.access_log_flush_interval_ms),
         },
         Arc::clone(&metrics),
-    );
+    )
+    // actix-web's default: a worker per available core.
+    .with_worker_threads(match settings.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    });
     let keys = Arc::new(match &settings.redis_url {
         Some(url) => keys.with_shared_limits(
             SharedLimiter::new(
@@ -412,9 +417,10 @@ pub fn app(
                     None => res.map_into_left_body(),
                 };
                 let status = res.status();
-                if let Some(RouteLabel(route)) = res.request().extensions().get::<RouteLabel>() {
-                    metrics.request(route, method, status.as_u16(), started.elapsed());
+                if let Some(label) = res.request().extensions().get::<RouteLabel>() {
+                    metrics.request(&label.route, method, status.as_u16(), started.elapsed());
                 }
+                crate::verification::rate_limit::put_admitted_budget(&mut res);
                 let headers = res.headers_mut();
                 if let Some(id) = request_id
                     && let Ok(value) = HeaderValue::from_str(id.as_str())
@@ -439,9 +445,6 @@ pub fn app(
                 Ok(res)
             }
         })
-        .wrap(actix_web::middleware::from_fn(
-            crate::verification::rate_limit::rate_limit_headers,
-        ))
         .wrap(Compress::default())
         .wrap(
             DefaultHeaders::new()

@@ -52,7 +52,7 @@ impl tracing_actix_web::RootSpanBuilder for RootSpan {
         );
         let mut extensions = request.extensions_mut();
         extensions.insert(id);
-        extensions.insert(crate::metrics::RouteLabel(route));
+        extensions.insert(crate::metrics::RouteLabel::new(route));
         drop(extensions);
         span
     }

@@ -21,8 +21,8 @@ use std::time::Instant;
 /// its root span recorded, or (in an application without Keyward's root
 /// span) the matched pattern.
 pub fn with_route<R>(req: &HttpRequest, f: impl FnOnce(&str) -> R) -> R {
-    if let Some(RouteLabel(route)) = req.extensions().get::<RouteLabel>() {
-        return f(route);
+    if let Some(label) = req.extensions().get::<RouteLabel>() {
+        return f(&label.route);
     }
     f(req.match_pattern().as_deref().unwrap_or("default"))
 }
@@ -118,12 +118,11 @@ impl ApiKeyAuth {
         Ok(principal)
     }
 
-    /// Keeps the key's remaining budget (its `RateLimit` value) in the
-    /// request's extensions, for [`super::rate_limit::rate_limit_headers`]
-    /// to put on the response.
+    /// Keeps the key's remaining budget (its `RateLimit` value) with the
+    /// request, for the response (see [`AdmittedBudget::remember`]).
     fn remember_budget(req: &HttpRequest, principal: &Principal) {
         if let Some(budget) = principal.rate_limit.as_ref().and_then(AdmittedBudget::of) {
-            req.extensions_mut().insert(budget);
+            budget.remember(req);
         }
     }
 

@@ -16,8 +16,9 @@
 //!   can use to require a key in `X-API-Key` (and, with [`KeyAuthConfig`]
 //!   in the route's `app_data`, permissions).
 //! - [`rate_limit`] and [`redis_limit`]: per-key rate limits, charged
-//!   after every other check passed — budgets in process, or leased from
-//!   Redis in batches (a request waits for Redis only when its instance's
+//!   after every other check passed — budgets in process, leased by each
+//!   worker thread in batches kept in its cache entry of the key, or
+//!   leased from Redis in batches (a request waits for Redis only when its instance's
 //!   lease is spent: [`VerifyFailure::Pending`] sends it down the
 //!   asynchronous path). See `docs/RATE-LIMITS.md`.
 //!
@@ -53,6 +54,7 @@ use keyward_core::verify::{
     AccessOutcome, DenialKind, DenialReason, KeyRecord, MatchedSecret, Principal, TrustedProxies,
     Verifier,
 };
+use rate_limit::Lease;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -124,6 +126,20 @@ struct Begun<'p> {
 /// than it must (it is the flood case).
 type SourceFailures = (Option<KeyId>, ClientAddr);
 type KeyFailures = (Option<KeyId>, ClientAddr, KeyId);
+
+/// What a verification may keep in the thread's cache entry of its key:
+/// the secret memo and the lease of the key's rate-limit budget (none for
+/// a key not cached on the thread).
+struct EntrySlot<'a> {
+    memo: &'a mut Option<SecretMemo>,
+    lease: Option<&'a mut Lease>,
+}
+
+impl<'a> EntrySlot<'a> {
+    fn none(memo: &'a mut Option<SecretMemo>) -> Self {
+        Self { memo, lease: None }
+    }
+}
 
 /// Why verification did not yield a principal.
 #[derive(Debug)]
@@ -273,6 +289,16 @@ impl KeyVerification {
             redigests: Mutex::default(),
             limits: Limits::Local(rate_limit::LocalLimiter::new(capacity)),
         }
+    }
+
+    /// Sizes the in-process rate-limit leases for `threads` worker threads
+    /// (see [`rate_limit::LocalLimiter::lease_size`]).
+    pub fn with_worker_threads(mut self, threads: usize) -> Self {
+        self.limits = match self.limits {
+            Limits::Local(l) => Limits::Local(l.with_threads(threads)),
+            shared => shared,
+        };
+        self
     }
 
     /// Keeps the rate-limit budgets in Redis (several instances) instead
@@ -545,7 +571,7 @@ impl KeyVerification {
         let (result, count) = self.decide(
             begun,
             record.as_deref(),
-            &mut None,
+            EntrySlot::none(&mut None),
             client_ip,
             required,
             now,
@@ -620,9 +646,14 @@ impl KeyVerification {
     ) -> Option<Result<Principal, VerifyFailure>> {
         let mut local = self.workers.mine();
         self.coherence.catch_up(&mut local);
-        let decide = |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>| {
-            self.decide(begun, record, memo, client_ip, required, now, scope, rate)
-        };
+        let decide =
+            |record: Option<&KeyRecord>, memo: &mut Option<SecretMemo>, lease: &mut Lease| {
+                let slot = EntrySlot {
+                    memo,
+                    lease: Some(lease),
+                };
+                self.decide(begun, record, slot, client_ip, required, now, scope, rate)
+            };
         if let Some(result) = local.with_record(&begun.id, now, client_ip, site, decide) {
             local.lookups.thread_hits += 1;
             return Some(result);
@@ -638,7 +669,7 @@ impl KeyVerification {
             // Not a key at all: nothing to cache or count.
             Lookup::Unknown => {
                 local.lookups.unknown_ids += 1;
-                Some(decide(None, &mut None).0)
+                Some(decide(None, &mut None, &mut Lease::default()).0)
             }
             Lookup::Load => None,
         }
@@ -651,7 +682,7 @@ impl KeyVerification {
         &self,
         begun: &Begun<'_>,
         record: Option<&KeyRecord>,
-        memo: &mut Option<SecretMemo>,
+        slot: EntrySlot<'_>,
         client_ip: ClientAddr,
         required: &[S],
         now: DateTime<Utc>,
@@ -683,7 +714,7 @@ impl KeyVerification {
                 used(AccessOutcome::Throttled, None),
             );
         }
-        let matched = self.secret_of(begun, r, memo, now);
+        let matched = self.secret_of(begun, r, slot.memo, now);
         let current = matches!(matched, Ok(MatchedSecret::Current));
         let result =
             matched.and_then(|secret| Verifier::check_matched(r, secret, client_ip, required, now));
@@ -696,9 +727,14 @@ impl KeyVerification {
                     let now = rate_limit::nanos_at(now);
                     let decision = match (&self.limits, rate.decided) {
                         (_, Some(decided)) => decided,
-                        (Limits::Local(l), None) => {
-                            l.check(r.key_id, policy, now, rate.cost, rate.charge)
-                        }
+                        (Limits::Local(l), None) => l.check_leased(
+                            r.key_id,
+                            policy,
+                            now,
+                            rate.cost,
+                            rate.charge,
+                            slot.lease,
+                        ),
                         (Limits::Shared(s), None) => {
                             match s.check_local(r.key_id, policy, now, rate.cost, rate.charge) {
                                 redis_limit::Local::Decided(d) => d,

@@ -1,18 +1,20 @@
 //! Per-key rate limits at verification time: the budgets of the keys in
 //! use (GCRA states, see `keyward_core::ratelimit`), kept in this process
-//! or, with several instances, leased from Redis (see [`super::redis_limit`]),
-//! and the `RateLimit` / `RateLimit-Policy` / `Retry-After` header fields.
+//! and leased by the worker threads in batches ([`Lease`]) or, with
+//! several instances, leased from Redis (see [`super::redis_limit`]), and
+//! the `RateLimit` / `RateLimit-Policy` / `Retry-After` header fields.
 //!
 //! A budget is charged only by a request that passed every other check (a
 //! valid key, from an allowed address, with the permissions required):
 //! nobody can spend a key's budget without its secret, and a refusal for
 //! another reason costs nothing.
 
+use crate::metrics::RouteLabel;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpRequest};
 use keyward_core::key::KeyId;
 use keyward_core::ratelimit::{Charge, Decision, GcraState, RatePolicy, RateVerdict};
 use std::collections::HashMap;
@@ -68,13 +70,37 @@ fn ratelimit_value(d: &Decision) -> Option<HeaderValue> {
 }
 
 /// An admitted request's `RateLimit` value, made when its key was
-/// verified and put on its response by [`rate_limit_headers`].
+/// verified and put on its response by [`put_admitted_budget`].
 #[derive(Clone, Debug)]
 pub struct AdmittedBudget(HeaderValue);
 
 impl AdmittedBudget {
     pub fn of(v: &RateVerdict) -> Option<Self> {
         ratelimit_value(&v.decision).map(Self)
+    }
+
+    /// Keeps the value with the request: in the slot of the route label
+    /// Keyward's root span put in every request's extensions, else (an
+    /// application without that span) as an extension of its own.
+    pub fn remember(self, req: &HttpRequest) {
+        if let Some(label) = req.extensions().get::<RouteLabel>() {
+            label.budget.replace(Some(self.0));
+            return;
+        }
+        req.extensions_mut().insert(self);
+    }
+
+    fn take(req: &HttpRequest) -> Option<HeaderValue> {
+        if let Some(value) = req
+            .extensions()
+            .get::<RouteLabel>()
+            .and_then(|label| label.budget.take())
+        {
+            return Some(value);
+        }
+        req.extensions_mut()
+            .remove::<AdmittedBudget>()
+            .map(|AdmittedBudget(value)| value)
     }
 }
 
@@ -85,21 +111,28 @@ pub fn header_pairs(v: &RateVerdict) -> Vec<(HeaderName, HeaderValue)> {
     map.into_iter().collect()
 }
 
-/// Middleware (`actix_web::middleware::from_fn(rate_limit_headers)`): a
-/// response to a request whose key has a rate limit carries the budget it
-/// left (the value [`super::ApiKeyAuth`] put in the request's extensions
-/// when it admitted the key). Refusals carry theirs already.
+/// Puts the budget a request's key left (the value [`super::ApiKeyAuth`]
+/// kept when it admitted the key) on the request's response, unless the
+/// response carries a `RateLimit` already (refusals carry theirs).
+/// Keyward's own application calls it from its outermost middleware.
+pub fn put_admitted_budget<B>(res: &mut ServiceResponse<B>) {
+    if let Some(value) = AdmittedBudget::take(res.request())
+        && !res.headers().contains_key(RATELIMIT)
+    {
+        res.headers_mut().insert(RATELIMIT, value);
+    }
+}
+
+/// Middleware (`actix_web::middleware::from_fn(rate_limit_headers)`) for
+/// an actix application using [`super::ApiKeyAuth`] without Keyward's own
+/// middleware: a response to a request whose key has a rate limit carries
+/// the budget it left ([`put_admitted_budget`]).
 pub async fn rate_limit_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
-    let budget = res.request().extensions_mut().remove::<AdmittedBudget>();
-    if let Some(AdmittedBudget(value)) = budget
-        && !res.headers().contains_key(RATELIMIT)
-    {
-        res.headers_mut().insert(RATELIMIT, value);
-    }
+    put_admitted_budget(&mut res);
     Ok(res)
 }
 
@@ -114,6 +147,69 @@ pub fn nanos_at(t: chrono::DateTime<chrono::Utc>) -> u64 {
 }
 
 const SHARDS: usize = 64;
+/// How long a thread may keep a lease's unused units.
+const LEASE_NANOS: u64 = 1_000_000_000;
+/// The most units one lease holds.
+const MAX_LEASE: u32 = 1_000;
+
+/// A worker thread's batch of one key's budget, kept in the thread's
+/// cache entry of the key (see `worker_cache.rs`): charged to the budget
+/// in [`LocalLimiter`] at once, then admitted one request at a time
+/// without touching memory another thread writes. Unused units are given
+/// back with the next batch; a lease dies with its entry (a change of the
+/// key, eviction), its units unused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// Units charged and not admitted yet.
+    units: u32,
+    /// What the budget held beyond the batch when it was charged.
+    remaining: u32,
+    /// When the batch was charged (nanoseconds, as `now`); its units may
+    /// be admitted for [`LEASE_NANOS`].
+    taken: u64,
+    /// When the budget is whole again, as the batch's charge left it.
+    reset_at: u64,
+    /// The binding window of that charge (an index into the policy's).
+    window: u8,
+}
+
+impl Lease {
+    fn usable(&self, now: u64, cost: u32) -> bool {
+        self.units >= cost && now < self.taken.saturating_add(LEASE_NANOS)
+    }
+
+    /// The decision for a request of `cost` units admitted from the lease,
+    /// `left` units staying in it: the budget beyond the batch as it was
+    /// charged, plus what its binding window earned since, plus `left`, at
+    /// most the burst less the request (what the budget itself would say,
+    /// had no other thread charged it since), and when it is whole again.
+    fn decision(&self, policy: &RatePolicy, now: u64, cost: u32, left: u32) -> Decision {
+        let windows = policy.windows();
+        let w = windows
+            .get(usize::from(self.window))
+            .copied()
+            .unwrap_or(windows[0]);
+        let earned = u128::from(now.saturating_sub(self.taken)) * u128::from(w.limit)
+            / (u128::from(w.period_seconds) * 1_000_000_000);
+        let beyond = u128::from(self.remaining) + earned + u128::from(left);
+        Decision {
+            admitted: true,
+            window: w,
+            remaining: u32::try_from(beyond.min(u128::from(w.burst().saturating_sub(cost))))
+                .unwrap_or(u32::MAX),
+            // At least what the request's own units take to earn back, as
+            // the budget would say (the batch may be earned back already).
+            reset_nanos: self.reset_at.saturating_sub(now).max(
+                u64::try_from(
+                    u128::from(cost) * u128::from(w.period_seconds) * 1_000_000_000
+                        / u128::from(w.limit.max(1)),
+                )
+                .unwrap_or(u64::MAX),
+            ),
+            retry_after_nanos: Some(0),
+        }
+    }
+}
 
 /// The budgets of the keys in use on this instance: sharded by key id
 /// (one uncontended lock per check), at most `capacity` keys.
@@ -127,6 +223,9 @@ pub struct LocalLimiter {
     shards: Box<[Padded<Mutex<Shard>>]>,
     per_shard: usize,
     hasher: foldhash::fast::RandomState,
+    /// The threads that may hold leases (the server's workers): a lease is
+    /// a hundredth of the smallest burst shared among them.
+    threads: u32,
 }
 
 /// A shard on cache lines of its own: the worker threads lock shards
@@ -152,7 +251,85 @@ impl LocalLimiter {
             shards: (0..SHARDS).map(|_| Padded::default()).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             hasher: foldhash::fast::RandomState::default(),
+            threads: 1,
         }
+    }
+
+    /// Leases sized for `threads` threads holding one each.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = u32::try_from(threads).unwrap_or(u32::MAX).max(1);
+        self
+    }
+
+    /// The units a thread leases at a time: a hundredth of the policy's
+    /// smallest burst shared among the threads, at most [`MAX_LEASE`]. All
+    /// the leases out at once hold at most a hundredth of any window's
+    /// burst; a lease of one unit is no lease (every request is checked).
+    pub fn lease_size(&self, policy: &RatePolicy) -> u32 {
+        (policy.min_burst() / self.threads.saturating_mul(100)).clamp(1, MAX_LEASE)
+    }
+
+    /// [`Self::check`] for a worker thread holding `lease` (its cache
+    /// entry's) for the key: admitted from the lease while it holds the
+    /// units and is less than [`LEASE_NANOS`] old; else a new batch is
+    /// charged (giving back the old one's units) or, when a whole batch
+    /// does not fit, just the request's. Without a lease (`None`, a key not
+    /// in the thread's cache) or when the lease size is one unit, exactly
+    /// [`Self::check`].
+    pub fn check_leased(
+        &self,
+        key: KeyId,
+        policy: &RatePolicy,
+        now: u64,
+        cost: u32,
+        charge: Charge,
+        lease: Option<&mut Lease>,
+    ) -> Decision {
+        let size = self.lease_size(policy);
+        let Some(lease) = lease.filter(|_| size > 1) else {
+            return self.check(key, policy, now, cost, charge);
+        };
+        let usable = lease.usable(now, cost);
+        match charge {
+            Charge::Peek if usable => return lease.decision(policy, now, cost, lease.units - cost),
+            Charge::Peek => return self.check(key, policy, now, cost, charge),
+            Charge::Consume if usable => {
+                lease.units -= cost;
+                return lease.decision(policy, now, cost, lease.units);
+            }
+            Charge::Consume => {}
+        }
+        let refund = std::mem::take(&mut lease.units);
+        let (granted, d) = {
+            let mut shard = self.shard(&key);
+            match shard.budgets.get_mut(&key) {
+                Some((state, _)) => policy.lease(state, now, size.max(cost), cost, refund),
+                None => {
+                    let mut state = policy.idle_state();
+                    let taken = policy.lease(&mut state, now, size.max(cost), cost, 0);
+                    if taken.0 > 0 {
+                        shard.keep(key, state, now, self.per_shard);
+                    }
+                    taken
+                }
+            }
+        };
+        if granted == 0 {
+            return d;
+        }
+        *lease = Lease {
+            units: granted - cost,
+            remaining: d.remaining,
+            taken: now,
+            reset_at: now.saturating_add(d.reset_nanos),
+            window: policy
+                .windows()
+                .iter()
+                .position(|w| *w == d.window)
+                .and_then(|i| u8::try_from(i).ok())
+                .unwrap_or(0),
+        };
+        lease.decision(policy, now, cost, lease.units)
     }
 
     fn shard(&self, key: &KeyId) -> std::sync::MutexGuard<'_, Shard> {
@@ -179,12 +356,7 @@ impl LocalLimiter {
         let mut state = policy.idle_state();
         let decision = policy.check(&mut state, now, cost, charge);
         if charge == Charge::Consume && decision.admitted {
-            if shard.budgets.len() >= self.per_shard {
-                shard.make_room(now);
-            }
-            shard.clock += 1;
-            let at = shard.clock;
-            shard.budgets.insert(key, (state, at));
+            shard.keep(key, state, now, self.per_shard);
         }
         decision
     }
@@ -208,6 +380,16 @@ impl LocalLimiter {
 }
 
 impl Shard {
+    /// Keeps a new key's budget (making room first when the shard is full).
+    fn keep(&mut self, key: KeyId, state: GcraState, now: u64, per_shard: usize) {
+        if self.budgets.len() >= per_shard {
+            self.make_room(now);
+        }
+        self.clock += 1;
+        let at = self.clock;
+        self.budgets.insert(key, (state, at));
+    }
+
     fn make_room(&mut self, now: u64) {
         let before = self.budgets.len();
         self.budgets.retain(|_, (state, _)| !state.is_idle_at(now));
@@ -269,6 +451,93 @@ mod tests {
             "another key"
         );
         assert!(l.check(key(1), &p, now, 1, Charge::Peek).remaining == 0);
+    }
+
+    /// Two threads' leases at one instant: the budget admitted, no more
+    /// (the last batches are used up by their own threads).
+    #[test]
+    fn leases_admit_the_budget_and_no_more() {
+        let l = LocalLimiter::new(100).with_threads(1);
+        let p = policy(1_000, 1);
+        assert_eq!(l.lease_size(&p), 10);
+        let now = 1_000 * S;
+        let mut leases = [Lease::default(), Lease::default()];
+        let mut admitted = 0;
+        for i in 0..3_000 {
+            let lease = Some(&mut leases[i % 2]);
+            if l.check_leased(key(1), &p, now, 1, Charge::Consume, lease)
+                .admitted
+            {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 1_000);
+        // The budget itself is spent: a request without a lease is refused.
+        assert!(!l.check(key(1), &p, now, 1, Charge::Peek).admitted);
+    }
+
+    /// A lease is charged whole, admits from its units, reports the budget
+    /// beyond them plus what it holds, and gives back what it left when it
+    /// is renewed after its second.
+    #[test]
+    fn a_lease_admits_from_its_units_and_gives_back_the_rest() {
+        let l = LocalLimiter::new(100).with_threads(1);
+        let p = policy(10_000, 1);
+        assert_eq!(l.lease_size(&p), 100);
+        let now = 1_000 * S;
+        let mut lease = Lease::default();
+        let d = l.check_leased(key(1), &p, now, 1, Charge::Consume, Some(&mut lease));
+        assert_eq!((d.admitted, d.remaining), (true, 9_999));
+        assert_eq!(l.check(key(1), &p, now, 1, Charge::Peek).remaining, 9_899);
+        for n in 2..=10 {
+            let d = l.check_leased(key(1), &p, now, 1, Charge::Consume, Some(&mut lease));
+            assert_eq!(d.remaining, 10_000 - n);
+        }
+        // Peeking at the lease charges nothing.
+        let d = l.check_leased(key(1), &p, now, 5, Charge::Peek, Some(&mut lease));
+        assert_eq!((d.admitted, d.remaining), (true, 9_985));
+        assert_eq!(lease.units, 90);
+        // What the budget earns meanwhile is reported (up to the burst).
+        let d = l.check_leased(
+            key(1),
+            &p,
+            now + S / 1_000,
+            1,
+            Charge::Consume,
+            Some(&mut lease),
+        );
+        assert_eq!(d.remaining, 9_999);
+        // After its second the 89 units go back with the next batch: the
+        // budget (whole again by then) holds 10,000 less the new batch.
+        let later = now + 2 * S;
+        let d = l.check_leased(key(1), &p, later, 1, Charge::Consume, Some(&mut lease));
+        assert_eq!(d.remaining, 9_999);
+        assert_eq!(l.check(key(1), &p, later, 1, Charge::Peek).remaining, 9_899);
+        // A request costing more than the lease holds takes a batch of its own size.
+        let d = l.check_leased(key(1), &p, later, 120, Charge::Consume, Some(&mut lease));
+        assert_eq!((d.admitted, lease.units), (true, 0));
+    }
+
+    /// Bursts too small to share among the threads get no lease: every
+    /// request is checked against the budget, exactly.
+    #[test]
+    fn small_bursts_are_checked_exactly() {
+        let l = LocalLimiter::new(100).with_threads(8);
+        let p = policy(50, 1);
+        assert_eq!(l.lease_size(&p), 1);
+        let now = 1_000 * S;
+        let mut lease = Lease::default();
+        for _ in 0..50 {
+            assert!(
+                l.check_leased(key(1), &p, now, 1, Charge::Consume, Some(&mut lease))
+                    .admitted
+            );
+        }
+        assert!(
+            !l.check_leased(key(1), &p, now, 1, Charge::Consume, Some(&mut lease))
+                .admitted
+        );
+        assert_eq!(lease, Lease::default());
     }
 
     /// Whatever arrives, the budgets kept stay within the capacity; whole

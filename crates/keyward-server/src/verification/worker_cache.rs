@@ -19,16 +19,19 @@
 //! The flusher drains every thread's counters under each thread's lock,
 //! which the thread itself takes uncontended on every verification.
 
+use super::rate_limit::Lease;
 use crate::db::UsageBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::key::KeyId;
 use keyward_core::permission::PermissionSet;
+use keyward_core::ratelimit::RatePolicy;
 use keyward_core::verify::{AccessOutcome, ClientAddr};
 use keyward_core::verify::{KeyRecord, MatchedSecret};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// The most distinct permission sets a thread interns (one per group in use).
+/// The most distinct permission sets (and rate-limit policies) a thread
+/// interns (one per group in use).
 const MAX_PERMISSION_SETS: usize = 4096;
 
 /// The most access-log runs a thread holds between two flushes (and the
@@ -376,8 +379,10 @@ pub struct SecretMemo {
 /// verification reads one contiguous stretch of memory. The fields are in
 /// the order a verification reads them, and the record's own hot fields
 /// come first (see `KeyRecord`): with the 12-byte key in front, what a
-/// verification by a remembered key touches is the slot's first 217 bytes;
-/// the digests after them are read only when a key is new to the memo.
+/// verification by a remembered key touches is the slot's first 249 bytes
+/// (217 without the rate-limit lease, 32 bytes, which a key with a limit
+/// reads and writes instead of the budget other threads share); the
+/// digests after them are read only when a key is new to the memo.
 #[derive(Debug)]
 #[repr(C)]
 struct Entry {
@@ -388,6 +393,8 @@ struct Entry {
     /// in use never waits for the database when its entry expires.
     refresh_from: DateTime<Utc>,
     memo: Option<SecretMemo>,
+    /// The thread's lease of the key's rate-limit budget, if it has a limit.
+    lease: Lease,
     usage: KeyUsage,
     /// The record, or its known absence.
     record: Option<KeyRecord>,
@@ -397,7 +404,7 @@ struct Entry {
     run: Option<AccessRun>,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 408);
+const _: () = assert!(std::mem::size_of::<Entry>() <= 440);
 
 /// The keys and groups changed since a thread last caught up.
 #[derive(Debug, Default)]
@@ -418,6 +425,9 @@ pub struct WorkerCache {
     /// distinct set: the keys of a group share one, so a verification reads
     /// a set that stays in the core's cache instead of one per key.
     permission_sets: HashSet<PermissionSet>,
+    /// The rate-limit policies of this thread's records, interned in the
+    /// same way (a group's keys share their group's policy).
+    policies: HashSet<Arc<RatePolicy>>,
     /// How this thread's lookups went (for the metrics).
     pub lookups: Lookups,
 }
@@ -458,7 +468,7 @@ impl WorkerCache {
         now: DateTime<Utc>,
         ip: ClientAddr,
         site: &Site<'_>,
-        decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>) -> (R, Option<Use>),
+        decide: impl FnOnce(Option<&KeyRecord>, &mut Option<SecretMemo>, &mut Lease) -> (R, Option<Use>),
     ) -> Option<R> {
         let Self { entries, spill, .. } = self;
         let Entry {
@@ -466,13 +476,14 @@ impl WorkerCache {
             fresh_until,
             usage,
             memo,
+            lease,
             run,
             ..
         } = entries.get_mut(id)?;
         if now >= *fresh_until {
             return None;
         }
-        let (result, count) = decide(record.as_ref(), memo);
+        let (result, count) = decide(record.as_ref(), memo, lease);
         if let Some(u) = count {
             usage.count(run, *id, u, ip, now, site, spill);
         }
@@ -492,18 +503,33 @@ impl WorkerCache {
     }
 
     /// A copy of a shared record that this thread owns (see the module
-    /// documentation), with its permission set interned.
+    /// documentation), with its permission set and rate limit interned.
     pub fn own_copy(&mut self, record: &KeyRecord) -> KeyRecord {
-        if let Some(set) = self.permission_sets.get(&record.permissions) {
-            return record.unshared(set.clone());
-        }
-        if self.permission_sets.len() >= MAX_PERMISSION_SETS {
-            // Sets still in use stay with their records; only sharing is lost.
-            self.permission_sets.clear();
-        }
-        let set = record.permissions.unshared();
-        self.permission_sets.insert(set.clone());
-        record.unshared(set)
+        let set = match self.permission_sets.get(&record.permissions) {
+            Some(set) => set.clone(),
+            None => {
+                if self.permission_sets.len() >= MAX_PERMISSION_SETS {
+                    // Sets still in use stay with their records; only sharing is lost.
+                    self.permission_sets.clear();
+                }
+                let set = record.permissions.unshared();
+                self.permission_sets.insert(set.clone());
+                set
+            }
+        };
+        let policy = record.rate_limit.as_deref().map(|p| {
+            if let Some(mine) = self.policies.get(p) {
+                return Arc::clone(mine);
+            }
+            if self.policies.len() >= MAX_PERMISSION_SETS {
+                self.policies.clear();
+            }
+            // Its own copy: a shared count is a shared cache line.
+            let mine = Arc::new(p.clone());
+            self.policies.insert(Arc::clone(&mine));
+            mine
+        });
+        record.unshared(set, policy)
     }
 
     /// Caches a record copied from the shared cache; when full, expired
@@ -543,6 +569,8 @@ impl WorkerCache {
                 if e.record != record {
                     e.record = record;
                     e.memo = None;
+                    // Its units are not given back (its policy may be gone).
+                    e.lease = Lease::default();
                 }
                 e.fresh_until = fresh.until;
                 e.refresh_from = fresh.refresh_from;
@@ -556,6 +584,7 @@ impl WorkerCache {
                         refresh_from: fresh.refresh_from,
                         usage: KeyUsage::default(),
                         memo: None,
+                        lease: Lease::default(),
                         run: None,
                     },
                 );
