@@ -6,7 +6,6 @@ use crate::ratelimit::{RateVerdict, RateWindow};
 use crate::verify::VerifyCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -19,7 +18,7 @@ pub struct WhoAmI {
     pub key_id: KeyId,
     pub tenant_id: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub name: Arc<str>,
+    pub name: smol_str::SmolStr,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub permissions: PermissionSet,
     pub expires_at: Option<DateTime<Utc>>,

@@ -379,8 +379,8 @@ pub struct SecretMemo {
 /// verification reads one contiguous stretch of memory. The fields are in
 /// the order a verification reads them, and the record's own hot fields
 /// come first (see `KeyRecord`): with the 12-byte key in front, what a
-/// verification by a remembered key touches is the slot's first 249 bytes
-/// (217 without the rate-limit lease, 32 bytes, which a key with a limit
+/// verification by a remembered key touches is the slot's first 257 bytes
+/// (225 without the rate-limit lease, 32 bytes, which a key with a limit
 /// reads and writes instead of the budget other threads share); the
 /// digests after them are read only when a key is new to the memo.
 #[derive(Debug)]
@@ -404,7 +404,7 @@ struct Entry {
     run: Option<AccessRun>,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 440);
+const _: () = assert!(std::mem::size_of::<Entry>() <= 448);
 
 /// The keys and groups changed since a thread last caught up.
 #[derive(Debug, Default)]
