@@ -545,3 +545,67 @@ async fn without_redis_the_configured_fallback_answers_and_nothing_fails() {
         assert!(app.state.keys.redis_calls().unwrap().1 >= 1);
     }
 }
+
+/// Another actix service requiring a key with the extractor, with
+/// `rate_limit_headers` and without Keyward's own middleware (no route
+/// label to keep the budget in): its admitted answers carry the key's
+/// budget all the same, and refusals their own fields.
+#[tokio::test]
+async fn another_actix_service_gets_the_budget_on_its_answers_from_the_middleware() {
+    use actix_web::{App, HttpResponse, middleware::from_fn, test, web};
+    use keyward_server::verification::{ApiKeyAuth, rate_limit::rate_limit_headers};
+    let app = spawn_app().await;
+    let g = app.group(&app.admin, "Readers", &["customers:read"]).await;
+    let (_, secret) = app
+        .key(
+            &app.admin,
+            "Reporting",
+            g,
+            json!({"rate_limit": [window(2, 3600)]}),
+        )
+        .await;
+    let service = test::init_service(
+        App::new()
+            .app_data(web::Data::from(std::sync::Arc::clone(&app.state.keys)))
+            .wrap(from_fn(rate_limit_headers))
+            .route(
+                "/report",
+                web::get().to(|key: ApiKeyAuth| async move {
+                    HttpResponse::Ok().body(key.0.name.to_string())
+                }),
+            ),
+    )
+    .await;
+    let call = || {
+        test::TestRequest::get()
+            .uri("/report")
+            .insert_header(("X-API-Key", secret.as_str()))
+            .to_request()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let res = test::call_service(&service, call()).await;
+        let field = |name: &str| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        seen.push((
+            res.status().as_u16(),
+            field("ratelimit"),
+            field("retry-after"),
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            (200, Some("\"3600s\";r=1;t=1800".to_owned()), None),
+            (200, Some("\"3600s\";r=0;t=3600".to_owned()), None),
+            (
+                429,
+                Some("\"3600s\";r=0;t=3600".to_owned()),
+                Some("1800".to_owned())
+            ),
+        ]
+    );
+}
