@@ -344,8 +344,8 @@ impl RatePolicy {
     /// refused) and the decision of that charge, whose `remaining` is what
     /// the budget holds beyond them.
     ///
-    /// A refund never makes a budget more than whole (a window's arrival
-    /// time is not taken back before `now`).
+    /// A refund never makes a budget more than whole (an arrival time
+    /// taken back before `now` counts as `now`).
     pub fn lease(
         &self,
         state: &mut GcraState,

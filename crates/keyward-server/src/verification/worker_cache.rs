@@ -505,30 +505,14 @@ impl WorkerCache {
     /// A copy of a shared record that this thread owns (see the module
     /// documentation), with its permission set and rate limit interned.
     pub fn own_copy(&mut self, record: &KeyRecord) -> KeyRecord {
-        let set = match self.permission_sets.get(&record.permissions) {
-            Some(set) => set.clone(),
-            None => {
-                if self.permission_sets.len() >= MAX_PERMISSION_SETS {
-                    // Sets still in use stay with their records; only sharing is lost.
-                    self.permission_sets.clear();
-                }
-                let set = record.permissions.unshared();
-                self.permission_sets.insert(set.clone());
-                set
-            }
-        };
-        let policy = record.rate_limit.as_deref().map(|p| {
-            if let Some(mine) = self.policies.get(p) {
-                return Arc::clone(mine);
-            }
-            if self.policies.len() >= MAX_PERMISSION_SETS {
-                self.policies.clear();
-            }
-            // Its own copy: a shared count is a shared cache line.
-            let mine = Arc::new(p.clone());
-            self.policies.insert(Arc::clone(&mine));
-            mine
+        let set = interned(&mut self.permission_sets, &record.permissions, || {
+            record.permissions.unshared()
         });
+        // Its own copy: a shared count is a shared cache line.
+        let policy = record
+            .rate_limit
+            .as_deref()
+            .map(|p| interned(&mut self.policies, p, || Arc::new(p.clone())));
         record.unshared(set, policy)
     }
 
@@ -666,6 +650,25 @@ impl WorkerCache {
         }
         out.merge(spill);
     }
+}
+
+/// The thread's own value equal to `value`, from `set`, or made by `own`
+/// and kept; a set holding [`MAX_PERMISSION_SETS`] is emptied first
+/// (values still in use stay with their records: only sharing is lost).
+fn interned<K, T>(set: &mut HashSet<T>, value: &K, own: impl FnOnce() -> T) -> T
+where
+    K: std::hash::Hash + Eq + ?Sized,
+    T: std::borrow::Borrow<K> + std::hash::Hash + Eq + Clone,
+{
+    if let Some(mine) = set.get(value) {
+        return mine.clone();
+    }
+    if set.len() >= MAX_PERMISSION_SETS {
+        set.clear();
+    }
+    let mine = own();
+    set.insert(mine.clone());
+    mine
 }
 
 /// Every worker thread's cache, and the usage put back after failed writes.
